@@ -1,0 +1,201 @@
+"""One typed settings object, read from the environment (and `.env`) and validated once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
+"""GitHub caps webhook payloads at 25 MiB; anything bigger is not from GitHub."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "console")
+ENVIRONMENTS = ("development", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable}: {problem}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything AIOS reads from its environment, validated.
+
+    Field names follow Probot's environment variables so a maintainer who has run
+    a Probot app already knows them.
+    """
+
+    app_id: int | None = None
+    private_key: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    redis_url: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    git_base_url: str = "https://github.com"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    log_format: str = "console"
+    data_dir: Path = Path(".aios")
+    environment: str = "development"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    public_url: str | None = None
+
+    @property
+    def has_app_credentials(self) -> bool:
+        return self.app_id is not None and self.private_key is not None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def secrets(self) -> list[str]:
+        """Every secret value held, so redaction can scrub them from any text."""
+        values = [self.private_key, self.webhook_secret, self.github_client_secret]
+        return [v for v in values if v]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default: the process environment) over `.env`.
+
+        Raises:
+            SettingsError: naming the first variable that is missing or malformed.
+        """
+        env: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        return _parse(env)
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    environment = (get("AIOS_ENV") or "development").lower()
+    _check_choice("AIOS_ENV", environment, ENVIRONMENTS)
+
+    app_id = _parse_int("APP_ID", get("APP_ID"), minimum=1)
+    private_key = _read_private_key(get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH"))
+    webhook_secret = get("WEBHOOK_SECRET")
+    if (app_id is None) != (private_key is None):
+        missing = "PRIVATE_KEY or PRIVATE_KEY_PATH" if private_key is None else "APP_ID"
+        raise SettingsError(missing, "is required when the other App credential is set")
+    if app_id is not None and webhook_secret is None:
+        raise SettingsError(
+            "WEBHOOK_SECRET", "is required with App credentials: deliveries cannot be verified"
+        )
+    if environment == "production" and app_id is None:
+        raise SettingsError(
+            "APP_ID", "is required in production (AIOS_ENV=production); register the App first"
+        )
+
+    github_api_url = _parse_url("GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL)
+    git_base_url = _parse_url(
+        "GITHUB_GIT_URL", get("GITHUB_GIT_URL") or _git_url_for(github_api_url)
+    )
+    redis_url = get("REDIS_URL")
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError("REDIS_URL", f"must start with redis://, rediss:// or unix://, got {redis_url!r}")
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    _check_choice("LOG_LEVEL", log_level, LOG_LEVELS)
+    log_format = (get("LOG_FORMAT") or ("json" if environment == "production" else "console")).lower()
+    _check_choice("LOG_FORMAT", log_format, LOG_FORMATS)
+
+    port = _parse_int("PORT", get("PORT"), minimum=0, maximum=65535)
+    max_body = _parse_int("AIOS_MAX_BODY_BYTES", get("AIOS_MAX_BODY_BYTES"), minimum=1024)
+    public_url = get("AIOS_PUBLIC_URL")
+    if public_url is not None:
+        public_url = _parse_url("AIOS_PUBLIC_URL", public_url)
+
+    return Settings(
+        app_id=app_id,
+        private_key=private_key,
+        webhook_secret=webhook_secret,
+        github_client_id=get("GITHUB_CLIENT_ID"),
+        github_client_secret=get("GITHUB_CLIENT_SECRET"),
+        redis_url=redis_url,
+        github_api_url=github_api_url,
+        git_base_url=git_base_url,
+        host=get("HOST") or "127.0.0.1",
+        port=8080 if port is None else port,
+        log_level=log_level,
+        log_format=log_format,
+        data_dir=Path(get("AIOS_DATA_DIR") or ".aios"),
+        environment=environment,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body is None else max_body,
+        public_url=public_url,
+    )
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _parse_int(
+    name: str, raw: str | None, *, minimum: int, maximum: int | None = None
+) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise SettingsError(name, f"must be {bounds}, got {value}")
+    return value
+
+
+def _parse_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(name, f"must be an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _git_url_for(api_url: str) -> str:
+    """github.com's API lives on its own host; a GHES API lives under /api/v3 of the web host."""
+    parts = urlsplit(api_url)
+    if parts.netloc == "api.github.com":
+        return "https://github.com"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+-----END [A-Z ]*PRIVATE KEY-----", re.S)
+
+
+def _read_private_key(inline: str | None, path: str | None) -> str | None:
+    if inline is not None:
+        # .env files and PaaS dashboards often carry the PEM on one line with literal "\n".
+        key = inline.replace("\\n", "\n")
+        name = "PRIVATE_KEY"
+    elif path is not None:
+        try:
+            key = Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError("PRIVATE_KEY_PATH", f"cannot read {path!r}: {exc.strerror}") from None
+        name = "PRIVATE_KEY_PATH"
+    else:
+        return None
+    if not _PEM.search(key):
+        raise SettingsError(name, "is not a PEM private key (expected -----BEGIN ... PRIVATE KEY-----)")
+    return key
