@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from bot.processes import die_with_parent
+
 INSTALL_HINT = (
     "no redis-server binary found on PATH. Install one "
     "(Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) "
@@ -91,7 +93,7 @@ def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True) -
             "--loglevel", "warning",
             "--logfile", str((data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         if _wait_ready(process, chosen):
             return EmbeddedRedis(process=process, port=chosen, data_dir=data_dir)
         last_error = _tail(data_dir / "redis.log")

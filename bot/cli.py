@@ -1,0 +1,131 @@
+"""The `aios` command: serve | worker | doctor | redeliver (and the agent runtime's commands)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError
+
+log = structlog.get_logger(__name__)
+
+EXIT_CONFIG = 2
+"""Exit code for a missing or malformed setting, as the README promises."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aios", description="AIOS: a team of AI agents on GitHub")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the webhook receiver and workers")
+    serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes to start beside the web (default 1)"
+    )
+    serve.add_argument("--public-url", help="the URL GitHub reaches this server at (for /setup)")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run workers only (scale out against a shared Redis)")
+    worker.add_argument("--count", type=int, default=1, help="worker processes (default 1)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(run=_worker)
+
+    doctor = commands.add_parser("doctor", help="check settings, Redis and App credentials")
+    doctor.set_defaults(run=_doctor)
+
+    redeliver = commands.add_parser(
+        "redeliver", help="ask GitHub to redeliver deliveries that failed (run it periodically)"
+    )
+    redeliver.add_argument(
+        "--hours", type=float, default=24.0, help="how far back to look (default 24; GitHub keeps 3 days)"
+    )
+    redeliver.set_defaults(run=_redeliver)
+
+    try:
+        from bot.agents import cli as agent_cli
+    except ImportError:  # the agent runtime is optional for the web-only image
+        pass
+    else:
+        agent_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"aios: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.log_format)
+    return int(args.run(args, settings) or 0)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.serve import serve
+
+    settings = dataclasses.replace(
+        settings,
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        public_url=(args.public_url or settings.public_url or "").rstrip("/") or None,
+    )
+    if args.workers < 0:
+        print("aios: --workers must be 0 or more", file=sys.stderr)
+        return EXIT_CONFIG
+    return serve(settings, workers=args.workers, env_path=Path(".env"))
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.worker import run_worker
+
+    if settings.redis_url is None:
+        print(
+            "aios: configuration error: REDIS_URL: is required by `aios worker` "
+            "(workers share the web process's Redis; `aios serve` starts its own workers)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if args.count <= 1:
+        run_worker(settings, burst=args.burst)
+        return 0
+    children = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", *(["--burst"] if args.burst else [])])
+        for _ in range(args.count)
+    ]
+    signal.signal(signal.SIGTERM, lambda *_: [child.terminate() for child in children])
+    return max(child.wait() for child in children)
+
+
+def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
+    from bot.doctor import run_doctor
+
+    return asyncio.run(run_doctor(settings))
+
+
+def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.redeliver import redeliver_failed
+
+    if not settings.has_app_credentials:
+        print("aios: configuration error: APP_ID: redeliver authenticates as the App", file=sys.stderr)
+        return EXIT_CONFIG
+    asked = asyncio.run(redeliver_failed(settings, hours=args.hours))
+    print(f"asked GitHub to redeliver {asked} failed deliveries")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

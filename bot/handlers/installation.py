@@ -1,0 +1,47 @@
+"""The App installed, uninstalled, or given more repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from gidgethub import routing, sansio
+
+from bot.context import WorkerContext
+from bot.queue import job_key
+from bot.store import forget_installation
+
+router = routing.Router()
+log = structlog.get_logger(__name__)
+
+
+@router.register("installation", action="created")
+async def label_new_installation(event: sansio.Event, ctx: WorkerContext) -> None:
+    _enqueue_labels(event, ctx, event.data.get("repositories") or [])
+
+
+@router.register("installation_repositories", action="added")
+async def label_added_repositories(event: sansio.Event, ctx: WorkerContext) -> None:
+    _enqueue_labels(event, ctx, event.data.get("repositories_added") or [])
+
+
+@router.register("installation", action="deleted")
+async def forget_deleted_installation(event: sansio.Event, ctx: WorkerContext) -> None:
+    installation_id = int(event.data["installation"]["id"])
+    await forget_installation(ctx.redis, installation_id)
+    log.info("installation deleted; cached tokens and state forgotten", installation_id=installation_id)
+
+
+def _enqueue_labels(event: sansio.Event, ctx: WorkerContext, repositories: list[dict[str, Any]]) -> None:
+    installation_id = int(event.data["installation"]["id"])
+    for repository in repositories:
+        full_name = str(repository["full_name"])
+        # One job per repository, so one archived or failing repo does not hold up the rest.
+        ctx.jobs.enqueue_agent_job(
+            "bot.jobs.ensure_labels",
+            installation_id,
+            full_name,
+            key=job_key("labels", event.delivery_id, full_name),
+            installation_id=installation_id,
+            timeout=120,
+        )

@@ -1,0 +1,98 @@
+"""Prometheus metrics: the web process's own, plus counters workers keep in Redis.
+
+Workers run on other processes and machines, so they do not expose metrics
+themselves: they add to Redis hashes, and `/metrics` on any web process reads them,
+which keeps one scrape target for the whole deployment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import redis
+import redis.asyncio
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+JOB_OUTCOMES_KEY = "aios:metrics:job-outcomes"
+"""Hash of `<function>|<outcome>` → count, incremented by workers."""
+
+GITHUB_CALLS_KEY = "aios:metrics:github-calls"
+"""Hash of `<method>|<status>` → count, incremented by workers."""
+
+QUEUE_NAMES = ("aios-route", "aios-agents")
+
+
+class WebMetrics:
+    """Metrics of one web process, in a registry of its own (no module-level globals)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.deliveries = Counter(
+            "aios_webhook_deliveries",
+            "Webhook deliveries received, by event, action and outcome",
+            ["event", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.ack_latency = Histogram(
+            "aios_webhook_ack_seconds",
+            "Time from reading a delivery to answering GitHub",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "aios_queue_depth",
+            "Jobs waiting in each queue; `deliveries` counts stored deliveries not yet routed",
+            ["queue"],
+            registry=self.registry,
+        )
+        self._worker_counters = _RedisCounters()
+        self.registry.register(self._worker_counters)
+
+    async def render(self, client: redis.asyncio.Redis) -> bytes:
+        """Refresh what lives in Redis, then render the Prometheus text format."""
+        async with client.pipeline(transaction=False) as pipe:
+            for name in QUEUE_NAMES:
+                pipe.llen(f"rq:queue:{name}")
+            pipe.xlen("aios:deliveries")
+            pipe.hgetall(JOB_OUTCOMES_KEY)
+            pipe.hgetall(GITHUB_CALLS_KEY)
+            *depths, stream_length, jobs, calls = await pipe.execute()
+        for name, depth in zip(QUEUE_NAMES, depths, strict=True):
+            self.queue_depth.labels(queue=name).set(depth)
+        self.queue_depth.labels(queue="deliveries").set(stream_length)
+        self._worker_counters.snapshot = (jobs, calls)
+        return generate_latest(self.registry)
+
+
+class _RedisCounters(Collector):
+    def __init__(self) -> None:
+        self.snapshot: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        jobs, calls = self.snapshot
+        outcomes = CounterMetricFamily(
+            "aios_job_outcomes", "Jobs finished by workers, by function and outcome",
+            labels=["function", "outcome"],
+        )
+        for field, count in jobs.items():
+            function, _, outcome = field.decode().partition("|")
+            outcomes.add_metric([function, outcome], float(count))
+        yield outcomes
+        github = CounterMetricFamily(
+            "aios_github_api_calls", "GitHub API calls made by workers, by method and status",
+            labels=["method", "status"],
+        )
+        for field, count in calls.items():
+            method, _, status = field.decode().partition("|")
+            github.add_metric([method, status], float(count))
+        yield github
+
+
+def count_job_outcome(client: redis.Redis, function: str, outcome: str) -> None:
+    client.hincrby(JOB_OUTCOMES_KEY, f"{function}|{outcome}", 1)
+
+
+async def count_github_call(client: redis.asyncio.Redis, method: str, status: int) -> None:
+    await client.hincrby(GITHUB_CALLS_KEY, f"{method}|{status}", 1)

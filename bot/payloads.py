@@ -1,0 +1,71 @@
+"""Typed views of the webhook payload fields AIOS reads, so handlers do not dig through dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    login: str
+    type: str
+
+    @classmethod
+    def of(cls, user: dict[str, Any] | None) -> Actor:
+        user = user or {}
+        return cls(login=str(user.get("login", "")), type=str(user.get("type", "")))
+
+    @property
+    def is_bot(self) -> bool:
+        return self.type == "Bot" or self.login.endswith("[bot]")
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    owner: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @classmethod
+    def parse(cls, full_name: str) -> RepoRef:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"not an owner/name repository: {full_name!r}")
+        return cls(owner=owner, name=name)
+
+    @classmethod
+    def of(cls, repository: dict[str, Any]) -> RepoRef:
+        return cls.parse(str(repository["full_name"]))
+
+
+@dataclass(frozen=True)
+class IssueLabeled:
+    """`issues.labeled`: who put which label on which issue."""
+
+    installation_id: int
+    repo: RepoRef
+    issue_number: int
+    issue_title: str
+    label: str
+    sender: Actor
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> IssueLabeled:
+        return cls(
+            installation_id=int(data["installation"]["id"]),
+            repo=RepoRef.of(data["repository"]),
+            issue_number=int(data["issue"]["number"]),
+            issue_title=str(data["issue"].get("title", "")),
+            label=str((data.get("label") or {}).get("name", "")),
+            sender=Actor.of(data.get("sender")),
+        )
+
+
+def installation_id_of(data: dict[str, Any]) -> int | None:
+    installation = data.get("installation") or {}
+    value = installation.get("id")
+    return int(value) if value is not None else None

@@ -1,0 +1,96 @@
+"""RQ queues and the one way jobs are enqueued: idempotency keys and per-installation limits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+from rq.rate_limit import RateLimit
+
+ROUTE_QUEUE = "aios-route"
+"""Route jobs: run a stored delivery through the handlers. Short, so they get their own queue."""
+
+AGENT_QUEUE = "aios-agents"
+"""Agent and GitHub-effect jobs."""
+
+ROUTE_TIMEOUT_S = 120
+AGENT_TIMEOUT_S = 3600
+RESULT_TTL_S = 7 * 24 * 3600
+"""Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
+
+INSTALLATION_CONCURRENCY = 4
+"""Agent jobs one installation may run at once; the rest wait in RQ's rate-limit registry."""
+
+
+def job_key(kind: str, *parts: object) -> str:
+    """A deterministic RQ job id for one logical piece of work.
+
+    RQ ids allow only letters, digits, `_` and `-`, so the parts (repository names,
+    delivery ids) are hashed; the readable prefix keeps `rq info` listings legible.
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:24]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', kind)}-{digest}"
+
+
+class JobQueue:
+    """Enqueue AIOS jobs. Every job has a deterministic id, so enqueueing twice is harmless."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.connection = connection
+        self.route = Queue(ROUTE_QUEUE, connection=connection)
+        self.agents = Queue(AGENT_QUEUE, connection=connection)
+
+    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job | None:
+        return self._enqueue_unique(
+            self.route,
+            "bot.jobs.route_delivery",
+            (entry_id, delivery_id),
+            job_id=job_key("route", delivery_id),
+            timeout=ROUTE_TIMEOUT_S,
+            # A worker killed mid-route leaves the job abandoned; RQ re-runs it.
+            retry=Retry(max=3, interval=[1, 5, 30]),
+        )
+
+    def enqueue_agent_job(
+        self,
+        func: str | Callable[..., Any],
+        *args: Any,
+        key: str,
+        installation_id: int,
+        timeout: int = AGENT_TIMEOUT_S,
+        retry: Retry | None = None,
+        depends_on: Job | str | None = None,
+    ) -> Job | None:
+        """Enqueue `func(*args)` once per `key`; None when a job with that key exists.
+
+        Args are primitives only (ids, names, numbers): a worker authenticates itself, so
+        no token ever sits in Redis as a job argument.
+        """
+        return self._enqueue_unique(
+            self.agents,
+            func,
+            args,
+            job_id=key,
+            timeout=timeout,
+            retry=retry or Retry(max=2, interval=[5, 30]),
+            depends_on=depends_on,
+            rate_limit=RateLimit(
+                key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
+            ),
+        )
+
+    def _enqueue_unique(
+        self, queue: Queue, func: str | Callable[..., Any], args: tuple[Any, ...], **options: Any
+    ) -> Job | None:
+        try:
+            return queue.enqueue_call(
+                func, args=args, unique=True, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S, **options
+            )
+        except DuplicateJobError:
+            return None

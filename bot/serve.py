@@ -1,0 +1,107 @@
+"""`aios serve`: the web process, its workers and (with no REDIS_URL) its own Redis, as one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import redis.asyncio
+import structlog
+from aiohttp import web
+
+from bot import embedded_redis
+from bot.handlers import build_router
+from bot.processes import die_with_parent
+from bot.settings import Settings
+from bot.web import create_app, setup_routes_if_unregistered
+
+log = structlog.get_logger(__name__)
+
+WORKER_STOP_TIMEOUT_S = 30.0
+"""How long workers get to finish their current job on shutdown before they are killed."""
+
+
+def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
+    """Run until SIGINT/SIGTERM; stops workers and the embedded Redis on the way out."""
+    embedded: embedded_redis.EmbeddedRedis | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if settings.redis_url is None:
+            try:
+                embedded = embedded_redis.start(settings.data_dir / "redis")
+            except embedded_redis.EmbeddedRedisError as exc:
+                print(f"aios: {exc}", file=sys.stderr)
+                return 1
+            settings = dataclasses.replace(settings, redis_url=embedded.url)
+            log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
+        children = [_spawn_worker(settings) for _ in range(workers)]
+        asyncio.run(_run_web(settings, env_path))
+        return 0
+    finally:
+        _stop_workers(children)
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded redis stopped")
+
+
+async def _run_web(settings: Settings, env_path: Path) -> None:
+    assert settings.redis_url is not None
+    client = redis.asyncio.Redis.from_url(settings.redis_url, max_connections=256)
+    extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
+    app = create_app(settings, redis_client=client, router=build_router(), extra_routes=extra_routes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    bound = runner.addresses[0] if runner.addresses else (settings.host, settings.port)
+    log.info(
+        "aios listening",
+        url=f"http://{bound[0]}:{bound[1]}",
+        setup=bool(extra_routes),
+        app_configured=settings.has_app_credentials,
+    )
+    if extra_routes:
+        log.warning(f"no GitHub App configured yet: open http://{bound[0]}:{bound[1]}/setup")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("aios shutting down")
+        await runner.cleanup()
+        await client.aclose()
+
+
+def _load_setup_routes(
+    settings: Settings, *, env_path: Path, public_url: str | None
+) -> list[web.AbstractRouteDef]:
+    from bot.setup_flow import setup_routes
+
+    return list(setup_routes(settings, env_path=env_path, public_url=public_url))
+
+
+def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["REDIS_URL"] = settings.redis_url or ""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker"], env=env, preexec_fn=die_with_parent
+    )
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,56 @@
+"""One worker process: an RQ worker on the AIOS queues plus the delivery pump beside it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import redis
+import structlog
+from rq import Worker
+
+from bot.context import redis_url_of
+from bot.pump import DeliveryPump
+from bot.queue import JobQueue
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def worker_name() -> str:
+    return f"aios-{socket.gethostname()}-{os.getpid()}"
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> bool:
+    """Work until told to stop (SIGTERM: finish the current job, then exit).
+
+    Returns whether any job was run (RQ's answer, useful in burst mode).
+    """
+    url = redis_url_of(settings)
+    connection = redis.Redis.from_url(url)
+    jobs = JobQueue(connection)
+    name = worker_name()
+    stop = threading.Event()
+    # The pump gets a connection pool of its own: RQ forks a work horse per job, and a
+    # pool lock held by the pump thread at that moment must not be shared with the child.
+    pump_connection = redis.Redis.from_url(url)
+    pump = threading.Thread(
+        target=DeliveryPump(pump_connection, JobQueue(pump_connection), consumer=name).run,
+        args=(stop,),
+        name="delivery-pump",
+        daemon=True,
+    )
+    pump.start()
+    # Route jobs are listed first: a worker takes routing work before agent work.
+    worker = Worker([jobs.route, jobs.agents], connection=connection, name=name)
+    log.info("worker started", worker=name, queues=[jobs.route.name, jobs.agents.name])
+    try:
+        return bool(
+            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        )
+    finally:
+        stop.set()
+        pump.join(timeout=5)
+        pump_connection.close()
+        connection.close()

@@ -1,0 +1,127 @@
+"""Settings: every missing or malformed value names its variable; the CLI exits 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.settings import Settings, SettingsError
+
+
+@pytest.fixture(scope="module")
+def pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def parse(**env: str) -> Settings:
+    return Settings.from_env(env, dotenv_path=None)
+
+
+def test_defaults_need_nothing() -> None:
+    settings = parse()
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.github_api_url == "https://api.github.com"
+    assert settings.git_base_url == "https://github.com"
+    assert settings.redis_url is None
+    assert settings.data_dir == Path(".aios")
+    assert settings.log_format == "console"
+    assert not settings.has_app_credentials
+
+
+def test_full_configuration(pem: str) -> None:
+    settings = parse(
+        APP_ID="42",
+        PRIVATE_KEY=pem.replace("\n", "\\n"),
+        WEBHOOK_SECRET="s3cret",
+        REDIS_URL="redis://127.0.0.1:7000/1",
+        GITHUB_API_URL="https://ghe.example.com/api/v3/",
+        HOST="0.0.0.0",
+        PORT="9000",
+        LOG_LEVEL="debug",
+        AIOS_ENV="production",
+    )
+    assert settings.app_id == 42
+    assert settings.private_key == pem
+    assert settings.github_api_url == "https://ghe.example.com/api/v3"
+    assert settings.git_base_url == "https://ghe.example.com"
+    assert settings.log_level == "DEBUG"
+    assert settings.log_format == "json"
+    assert settings.is_production
+
+
+def test_private_key_path(tmp_path: Path, pem: str) -> None:
+    path = tmp_path / "app.pem"
+    path.write_text(pem)
+    settings = parse(APP_ID="1", PRIVATE_KEY_PATH=str(path), WEBHOOK_SECRET="x")
+    assert settings.private_key == pem
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("PORT=9100\nHOST=0.0.0.0\n")
+    settings = Settings.from_env({"PORT": "9200"}, dotenv_path=dotenv)
+    assert settings.port == 9200
+    assert settings.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "words"),
+    [
+        ({"PORT": "eighty"}, "PORT", "whole number"),
+        ({"PORT": "70000"}, "PORT", "between 0 and 65535"),
+        ({"APP_ID": "0"}, "APP_ID", "at least 1"),
+        ({"APP_ID": "7"}, "PRIVATE_KEY or PRIVATE_KEY_PATH", "required"),
+        ({"PRIVATE_KEY": "not a key", "APP_ID": "7"}, "PRIVATE_KEY", "not a PEM"),
+        ({"PRIVATE_KEY_PATH": "/nonexistent/key.pem", "APP_ID": "7"}, "PRIVATE_KEY_PATH", "cannot read"),
+        ({"GITHUB_API_URL": "ftp://x"}, "GITHUB_API_URL", "http(s) URL"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis://"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "one of"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT", "one of"),
+        ({"AIOS_ENV": "staging"}, "AIOS_ENV", "one of"),
+        ({"AIOS_ENV": "production"}, "APP_ID", "required in production"),
+        ({"AIOS_MAX_BODY_BYTES": "10"}, "AIOS_MAX_BODY_BYTES", "at least"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str, words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(**env)
+    assert caught.value.variable == variable
+    assert words in caught.value.problem
+
+
+def test_webhook_secret_is_never_optional_with_credentials(pem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(APP_ID="1", PRIVATE_KEY=pem)
+    assert caught.value.variable == "WEBHOOK_SECRET"
+
+
+def test_secrets_are_not_in_repr(pem: str) -> None:
+    settings = parse(APP_ID="1", PRIVATE_KEY=pem, WEBHOOK_SECRET="hush-hush")
+    assert "hush-hush" not in repr(settings)
+    assert "PRIVATE KEY" not in repr(settings)
+
+
+def test_cli_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "doctor"],
+        env={"PATH": "/usr/bin:/bin", "PORT": "http"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
+    assert "whole number" in result.stderr
