@@ -1,0 +1,160 @@
+"""Deployment files parse, and every command they run is one the `aios` CLI accepts."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (inside a container, by design)
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical: list[str] = []
+    pending = ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip().removesuffix("\\").strip() + " "
+        if not line.rstrip().endswith("\\"):
+            logical.append(pending.strip())
+            pending = ""
+    assert not pending, "Dockerfile ends inside a continued line"
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in logical]
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def fly() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "fly.toml").read_text())
+
+
+def assert_aios_command(argv: list[str], subcommand: str) -> None:
+    assert argv[:2] == ["aios", subcommand]
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == subcommand
+
+
+def test_dockerfile_runs_the_web_by_default_as_a_non_root_user() -> None:
+    instructions = dockerfile_instructions()
+    by_name: dict[str, list[str]] = {}
+    for name, arguments in instructions:
+        by_name.setdefault(name, []).append(arguments)
+
+    assert by_name["FROM"] == ["python:3.11-slim"]
+    [cmd] = by_name["CMD"]
+    argv = json.loads(cmd)
+    assert argv == ["aios", "serve", "--host", ALL_INTERFACES]
+    assert_aios_command(argv, "serve")
+    [user] = by_name["USER"]
+    assert user not in ("root", "0")
+    assert [name for name, _ in instructions].index("USER") > [
+        name for name, _ in instructions
+    ].index("RUN")
+    assert by_name["EXPOSE"] == ["8080"]
+    assert any("--no-install-recommends git" in run for run in by_name["RUN"])
+    assert any("pip install --no-cache-dir ." in run for run in by_name["RUN"])
+
+
+def test_dockerfile_copies_what_the_package_build_needs() -> None:
+    copied = " ".join(a for n, a in dockerfile_instructions() if n == "COPY").split()
+    # bot/github-app-manifest.yml is a link to the repo root copy: both must be in the build.
+    assert {"pyproject.toml", "github-app-manifest.yml", "bot/"} <= set(copied)
+    assert (ROOT / "bot" / "github-app-manifest.yml").is_symlink()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored
+    assert "github-app-manifest.yml" not in ignored and "bot" not in ignored
+
+
+def test_dockerfile_healthcheck_probes_healthz_with_python() -> None:
+    [check] = [a for n, a in dockerfile_instructions() if n == "HEALTHCHECK"]
+    argv = json.loads(check.split("CMD", 1)[1])
+
+    assert argv[:2] == ["python", "-c"]
+    assert "/healthz" in argv[2]
+    compile(argv[2], "<healthcheck>", "exec")
+
+
+def test_compose_services_share_one_redis_that_never_evicts() -> None:
+    services = compose()["services"]
+
+    assert set(services) == {"redis", "web", "worker"}
+    redis_cmd = services["redis"]["command"]
+    assert redis_cmd[0] == "redis-server"
+    assert redis_cmd[redis_cmd.index("--appendonly") + 1] == "yes"
+    assert redis_cmd[redis_cmd.index("--maxmemory-policy") + 1] == "noeviction"
+    assert services["redis"]["image"].startswith("redis:7")
+    assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
+    for name in ("web", "worker"):
+        service = services[name]
+        assert service["env_file"] == ".env"
+        assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["AIOS_ENV"] == "production"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize(("service", "subcommand"), [("web", "serve"), ("worker", "worker")])
+def test_compose_commands_are_valid_aios_commands(service: str, subcommand: str) -> None:
+    assert_aios_command(compose()["services"][service]["command"], subcommand)
+
+
+def test_compose_web_runs_no_embedded_workers_and_publishes_8080() -> None:
+    web = compose()["services"]["web"]
+    args = build_parser().parse_args(web["command"][1:])
+
+    assert args.workers == 0
+    assert args.host == ALL_INTERFACES
+    assert "8080:8080" in web["ports"]
+
+
+@pytest.mark.parametrize("service", ["redis", "web", "worker"])
+def test_compose_healthchecks_are_runnable(service: str) -> None:
+    test = compose()["services"][service]["healthcheck"]["test"]
+
+    assert test[0] == "CMD"
+    if test[1] == "python":
+        compile(test[3], f"<{service} healthcheck>", "exec")
+    else:
+        assert test[1:] == ["redis-cli", "ping"]
+
+
+def test_fly_runs_web_and_worker_from_one_image_in_production() -> None:
+    config = fly()
+
+    assert config["build"]["dockerfile"] == "Dockerfile"
+    assert config["env"]["AIOS_ENV"] == "production"
+    assert config["env"]["LOG_FORMAT"] == "json"
+    assert set(config["processes"]) == {"web", "worker"}
+    assert_aios_command(shlex.split(config["processes"]["web"]), "serve")
+    assert_aios_command(shlex.split(config["processes"]["worker"]), "worker")
+    web_args = build_parser().parse_args(shlex.split(config["processes"]["web"])[1:])
+    assert (web_args.workers, web_args.host) == (0, ALL_INTERFACES)
+
+
+def test_fly_http_service_is_the_web_process_checked_on_healthz() -> None:
+    service = fly()["http_service"]
+
+    assert service["processes"] == ["web"]
+    assert service["internal_port"] == 8080
+    assert service["min_machines_running"] >= 1
+    [check] = service["checks"]
+    assert (check["method"], check["path"]) == ("GET", "/healthz")
+
+
+def test_fly_config_holds_no_secrets() -> None:
+    env = fly()["env"]
+
+    for name in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_SECRET", "REDIS_URL"):
+        assert name not in env
+    assert "fly secrets set" in (ROOT / "fly.toml").read_text()
