@@ -487,6 +487,9 @@ class WorkItem:
         unknown = sorted(set(data) - set(_FIELDS) - {"v"})
         if unknown:
             raise ValueError(f"unknown work item field(s): {', '.join(unknown)}")
+        missing = [name for name in _REQUIRED if name not in data]
+        if missing:
+            raise ValueError(f"work item field(s) missing: {', '.join(missing)}")
         values = dict(data)
         values.pop("v")
         try:
@@ -498,13 +501,12 @@ class WorkItem:
             if "roles" in values:
                 values["roles"] = tuple(values["roles"])
             return cls(**values)
-        except KeyError as exc:
-            raise ValueError(f"work item field {exc.args[0]!r} is missing") from None
         except TypeError as exc:
             raise ValueError(f"work item is malformed: {exc}") from None
 
 
 _FIELDS = tuple(f.name for f in fields(WorkItem))
+_REQUIRED = ("repo", "number", "installation_id", "created_at", "updated_at")
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
 
