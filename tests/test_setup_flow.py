@@ -21,6 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot import setup_flow
 from bot.settings import Settings
 from bot.setup_flow import load_manifest, setup_routes, write_env
+from tests.fakes.github import FakeGitHub
+from tests.fakes.github_state import AppIdentity
+from tests.fakes.openapi import OpenAPIChecker
+from tests.fakes.plugin import *  # noqa: F403  (until tests/conftest.py lists the plugin)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "https://aios.example.com"
@@ -326,3 +330,113 @@ def test_write_env_refuses_a_value_it_cannot_quote(tmp_path: Path) -> None:
 
     assert "it's-secret" not in str(raised.value)
     assert not env.exists()
+
+
+async def test_callback_saves_credentials_to_a_private_env_settings_can_read(
+    make_client: MakeClient, github_fake: FakeGitHub, tmp_path: Path, pem: str
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("REDIS_URL=redis://127.0.0.1:6390/0\nAPP_ID=1\n")
+    result = conversion(pem)
+    github_fake.add_manifest_code("a180b1a3d263c81bc6441d7b990bae27d4c10679", result)
+    client = await make_client(settings_for(GITHUB_API_URL=github_fake.url), env_path=env)
+    state, _ = await start_registration(client)
+
+    response = await client.get(
+        "/setup/callback",
+        params={"code": "a180b1a3d263c81bc6441d7b990bae27d4c10679", "state": state},
+    )
+    page = await response.text()
+    settings = Settings.from_env(environ={}, dotenv_path=env)
+
+    assert response.status == 200, page
+    assert "App ID 4242" in page
+    assert "https://github.com/apps/aios-test/installations/new" in page
+    for secret in (result["client_secret"], result["webhook_secret"], "PRIVATE KEY"):
+        assert secret not in page
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert settings.app_id == 4242
+    assert settings.private_key is not None
+    assert settings.private_key.strip() == pem.strip()
+    assert settings.webhook_secret == result["webhook_secret"]
+    assert settings.github_client_id == result["client_id"]
+    assert settings.github_client_secret == result["client_secret"]
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"
+    keys = [line.split("=", 1)[0] for line in env.read_text().splitlines()]
+    assert sorted(keys) == sorted(["REDIS_URL", *setup_flow.ENV_KEYS])
+    [exchange] = github_fake.calls("POST", r"/app-manifests/[^/]+/conversions")
+    assert exchange.auth == "none"
+
+
+async def test_a_used_state_and_a_second_registration_are_refused(
+    make_client: MakeClient, github_fake: FakeGitHub, tmp_path: Path, pem: str
+) -> None:
+    github_fake.add_manifest_code("first", conversion(pem))
+    client = await make_client(settings_for(GITHUB_API_URL=github_fake.url))
+    state, _ = await start_registration(client)
+    done = await client.get("/setup/callback", params={"code": "first", "state": state})
+    saved = (tmp_path / ".env").read_text()
+
+    again = await client.get("/setup/callback", params={"code": "first", "state": state})
+    setup_again = await client.get("/setup")
+
+    assert done.status == 200
+    assert again.status == 409
+    assert setup_again.status == 200
+    assert "Restart" in await setup_again.text()
+    assert (tmp_path / ".env").read_text() == saved
+
+
+async def test_callback_generates_a_webhook_secret_when_github_returns_none(
+    make_client: MakeClient, github_fake: FakeGitHub, tmp_path: Path, pem: str
+) -> None:
+    github_fake.add_manifest_code("nohook", conversion(pem, webhook_secret=None))
+    client = await make_client(settings_for(GITHUB_API_URL=github_fake.url), public_url=None)
+    state, _ = await start_registration(client)
+
+    response = await client.get("/setup/callback", params={"code": "nohook", "state": state})
+    settings = Settings.from_env(environ={}, dotenv_path=tmp_path / ".env")
+
+    assert response.status == 200
+    assert "GitHub returned no webhook secret" in await response.text()
+    assert settings.webhook_secret is not None and len(settings.webhook_secret) == 64
+
+
+async def test_unknown_code_shows_github_refusal_and_writes_nothing(
+    make_client: MakeClient, github_fake: FakeGitHub, tmp_path: Path
+) -> None:
+    client = await make_client(settings_for(GITHUB_API_URL=github_fake.url))
+    state, _ = await start_registration(client)
+
+    response = await client.get("/setup/callback", params={"code": "expired0", "state": state})
+    retry = await client.get("/setup/callback", params={"code": "expired0", "state": state})
+
+    assert response.status == 400
+    assert "GitHub answered 404" in await response.text()
+    assert not (tmp_path / ".env").exists()
+    assert retry.status == 400
+    assert "does not match a registration started here" in await retry.text()
+
+
+async def test_callback_exchanges_the_code_on_github_enterprise_server(
+    make_client: MakeClient,
+    openapi_checker: OpenAPIChecker,
+    github_app_identity: AppIdentity,
+    tmp_path: Path,
+) -> None:
+    ghes = FakeGitHub(openapi_checker, app=github_app_identity, prefix="/api/v3")
+    ghes.add_manifest_code("ghes-code")
+    ghes.start()
+    try:
+        assert ghes.url.endswith("/api/v3")
+        client = await make_client(settings_for(GITHUB_API_URL=ghes.url))
+        state, _ = await start_registration(client)
+        response = await client.get("/setup/callback", params={"code": "ghes-code", "state": state})
+    finally:
+        ghes.stop()
+
+    assert response.status == 200, await response.text()
+    assert len(ghes.calls("POST", r"/app-manifests/ghes-code/conversions")) == 1
+    assert ghes.violations == []
+    settings = Settings.from_env(environ={}, dotenv_path=tmp_path / ".env")
+    assert settings.app_id == github_app_identity.app_id
