@@ -195,7 +195,7 @@ class TokenCache:
             "/app/installations/{installation_id}/access_tokens",
             {"installation_id": installation_id},
             data={},
-            jwt=app_jwt(self._creds, now=self._clock()),
+            jwt=app_jwt(self._creds),  # real time: GitHub checks iat against its own clock
         )
         token = response["token"]
         expires_at = datetime.fromisoformat(response["expires_at"]).timestamp()

@@ -66,6 +66,14 @@ class RetryPolicy:
     write_lock_wait_s: float = 300.0
     """How long a mutating request waits for its turn before failing."""
 
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy.max_attempts must be at least 1, got {self.max_attempts}"
+            )
+        if self.backoff_base_s < 0 or self.max_wait_s < 0 or self.write_spacing_s < 0:
+            raise ValueError("RetryPolicy durations must not be negative")
+
     def backoff(self, failures: int) -> float:
         """Seconds to pause after the `failures`-th consecutive 5xx or connection error."""
         return min(self.backoff_max_s, self.backoff_base_s * 2 ** max(0, failures - 1))
@@ -168,6 +176,12 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
     - With `redis` and `write_scope`, mutating requests in that scope take turns across
       all worker processes (GitHub's advice against concurrent content creation).
     - Credentials are only ever sent to the origin of `base_url`.
+
+    `on_response(method, status)` hears every HTTP exchange, retries included (status 0:
+    no response, a connection error), so the caller can count calls in its metrics.
+    `sleep` and `clock` are injectable so tests observe waits without waiting.
+    5xx answers to mutating requests are retried too; a write GitHub applied before failing
+    can then land twice, which the jobs' upserts by hidden marker absorb.
     """
 
     def __init__(
