@@ -1,0 +1,329 @@
+"""The agent loop: call the model, run the tools it asks for, feed results back, until it stops."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bot.agents import prompts
+from bot.agents.budget import BudgetExceeded, check_budgets
+from bot.agents.errors import LLMError
+from bot.agents.ledger import UsageScope
+from bot.agents.llm.types import Message, Request, Text, ToolResult, Usage
+from bot.agents.roster import Role
+from bot.agents.routing import ModelRef
+from bot.agents.runtime import AgentRuntime
+from bot.agents.sandbox import Sandbox
+from bot.agents.tools import Toolbox, ToolError
+from bot.agents.transcript import Transcript, transcript_path
+from bot.redact import redact
+
+log = structlog.get_logger(__name__)
+
+TRANSCRIPT_RESULT_CHARS = 8000
+
+
+class StopReason(StrEnum):
+    FINISHED = "finished"
+    STEP_LIMIT = "step_limit"
+    BUDGET = "budget"
+    LLM_ERROR = "llm_error"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event of a run, handed to `on_step`: a model turn or one tool call."""
+
+    index: int
+    kind: str
+    """"model" (the agent spoke and/or asked for tools) or "tool" (a tool call finished)."""
+    role: Role
+    text: str = ""
+    tool: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: str = ""
+    is_error: bool = False
+    changed: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    run_cost_usd: float = 0.0
+
+
+StepHook = Callable[[Step], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    status: StopReason
+    summary: str
+    """The agent's `finish` summary, or the message saying why the run stopped."""
+    steps: int
+    usage: Usage
+    cost_usd: float
+    models: tuple[str, ...]
+    files_changed: tuple[str, ...]
+    transcript: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is StopReason.FINISHED
+
+
+async def run_agent(
+    role: Role | str,
+    task: str,
+    workspace: Path,
+    *,
+    runtime: AgentRuntime,
+    scope: UsageScope,
+    task_kind: str = "code",
+    context: str | None = None,
+    max_steps: int | None = None,
+    on_step: StepHook | None = None,
+    sandbox: Sandbox | None = None,
+    extra_secrets: Iterable[str] = (),
+    task_source: str = "maintainer",
+) -> AgentResult:
+    """Run one agent on `task` in `workspace` until it finishes, hits the step limit or a budget.
+
+    `context` is the repository block of the prompt (default: the workspace's instruction
+    files). Tool failures go back to the model; only budgets, the step limit and model
+    failures that survive retries and fallbacks end the run early. Never raises for those:
+    the result's `status` and `summary` say what happened.
+    """
+    role = runtime.roster.get(role) if isinstance(role, str) else role
+    config = runtime.config
+    secrets = (*runtime.secrets(), *extra_secrets)
+    own_sandbox = sandbox is None and "run" in role.tools
+    if own_sandbox:
+        sandbox = Sandbox(
+            workspace,
+            limits=config.sandbox,
+            env_allow=config.sandbox_env_allow,
+            isolation=None if config.sandbox_uid is None else _isolation(config.sandbox_uid),
+        )
+    toolbox = Toolbox(
+        workspace,
+        sandbox=sandbox,
+        allowed=role.tools,
+        allow_workflow_edits=config.allow_workflow_edits,
+    )
+    if context is None:
+        context = prompts.repo_context(prompts.load_instructions(workspace))
+    system = prompts.system_prompt(role, runtime.roster)
+    role_default = ModelRef.parse(role.model, config.provider) if config.use_role_models else None
+    if role_default is not None and role_default.provider not in runtime.router.providers:
+        role_default = None
+    transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
+    run = _Run(role, runtime, scope, toolbox, transcript, on_step, secrets)
+    transcript.write(
+        "start",
+        role=role.key,
+        task=task,
+        task_kind=task_kind,
+        workspace=str(workspace),
+        models=[str(m) for m in runtime.router.chain(role.key, task_kind, role_default)],
+        tools=list(toolbox.allowed),
+        sandbox=sandbox.isolation.describe() if sandbox else None,
+    )
+    messages: list[Message] = [
+        Message("user", (Text(prompts.task_message(task, source=task_source)),))
+    ]
+    limit = max_steps if max_steps is not None else config.max_steps
+    try:
+        result = await run.loop(messages, system, context, limit, task_kind, role_default)
+    finally:
+        if own_sandbox and sandbox is not None:
+            sandbox.close()
+    transcript.write(
+        "stop",
+        status=result.status.value,
+        summary=result.summary,
+        steps=result.steps,
+        cost_usd=round(result.cost_usd, 6),
+        usage=result.usage.__dict__,
+    )
+    transcript.close()
+    return result
+
+
+def _isolation(uid: int) -> Any:
+    from bot.agents.sandbox import detect_isolation
+
+    return detect_isolation(uid=uid)
+
+
+class _Run:
+    def __init__(
+        self,
+        role: Role,
+        runtime: AgentRuntime,
+        scope: UsageScope,
+        toolbox: Toolbox,
+        transcript: Transcript,
+        on_step: StepHook | None,
+        secrets: tuple[str, ...],
+    ) -> None:
+        self.role = role
+        self.runtime = runtime
+        self.scope = scope
+        self.toolbox = toolbox
+        self.transcript = transcript
+        self.on_step = on_step
+        self.secrets = secrets
+        self.usage = Usage()
+        self.cost = 0.0
+        self.models: list[str] = []
+        self.changed: list[str] = []
+
+    def result(self, status: StopReason, summary: str, steps: int) -> AgentResult:
+        return AgentResult(
+            status=status,
+            summary=summary,
+            steps=steps,
+            usage=self.usage,
+            cost_usd=self.cost,
+            models=tuple(self.models),
+            files_changed=tuple(self.changed),
+            transcript=self.transcript.path,
+        )
+
+    async def emit(self, step: Step) -> None:
+        if self.on_step is None:
+            return
+        try:
+            outcome = self.on_step(step)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            # Narration is best effort: a failing hook must not stop the work.
+            log.exception("agent.step_hook_failed", step=step.index, kind=step.kind)
+
+    async def loop(
+        self,
+        messages: list[Message],
+        system: str,
+        context: str,
+        max_steps: int,
+        task_kind: str,
+        role_default: ModelRef | None,
+    ) -> AgentResult:
+        rt = self.runtime
+        for index in range(1, max_steps + 1):
+            try:
+                await check_budgets(rt.ledger, self.scope, rt.budgets)
+            except BudgetExceeded as exc:
+                return self.result(StopReason.BUDGET, f"Stopped: {exc}", index - 1)
+            request = Request(
+                system=system,
+                messages=tuple(messages),
+                tools=self.toolbox.specs,
+                context=context,
+                max_tokens=rt.config.max_tokens,
+            )
+            try:
+                ref, response = await rt.router.complete(
+                    request, role=self.role.key, task=task_kind, role_default=role_default
+                )
+            except LLMError as exc:
+                message = redact(str(exc), self.secrets)
+                self.transcript.write(
+                    "model_error", step=index, error=message, kind=type(exc).__name__
+                )
+                return self.result(
+                    StopReason.LLM_ERROR, f"Stopped: the model call failed: {message}", index - 1
+                )
+            cost = rt.prices.cost(ref.model, response.usage)
+            await rt.ledger.record(self.scope, str(ref), response.usage, cost)
+            self.usage = self.usage + response.usage
+            self.cost += cost
+            if str(ref) not in self.models:
+                self.models.append(str(ref))
+            messages.append(response.message)
+            calls = response.message.tool_calls
+            text = response.message.text
+            self.transcript.write(
+                "model",
+                step=index,
+                model=str(ref),
+                text=text,
+                tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+                usage=response.usage.__dict__,
+                cost_usd=round(cost, 6),
+                stop_reason=response.stop_reason,
+            )
+            await self.emit(
+                Step(
+                    index,
+                    "model",
+                    self.role,
+                    text=text,
+                    model=str(ref),
+                    usage=response.usage,
+                    cost_usd=cost,
+                    run_cost_usd=self.cost,
+                )
+            )
+            if not calls:
+                return self.result(StopReason.FINISHED, text.strip() or "(no summary)", index)
+            results: list[ToolResult] = []
+            finished: str | None = None
+            for call in calls:
+                content, is_error, changed, done = await self.call_tool(call.name, call.arguments)
+                results.append(ToolResult(call.id, content, is_error))
+                if changed and changed not in self.changed:
+                    self.changed.append(changed)
+                if done:
+                    finished = content
+                self.transcript.write(
+                    "tool",
+                    step=index,
+                    id=call.id,
+                    name=call.name,
+                    arguments=call.arguments,
+                    is_error=is_error,
+                    result=content[:TRANSCRIPT_RESULT_CHARS],
+                )
+                await self.emit(
+                    Step(
+                        index,
+                        "tool",
+                        self.role,
+                        tool=call.name,
+                        arguments=call.arguments,
+                        result=content,
+                        is_error=is_error,
+                        changed=changed,
+                        run_cost_usd=self.cost,
+                    )
+                )
+            if finished is not None:
+                return self.result(StopReason.FINISHED, finished, index)
+            messages.append(Message("user", tuple(results)))
+        return self.result(
+            StopReason.STEP_LIMIT,
+            f"Stopped: reached the step limit of {max_steps} model calls without `finish`. "
+            "Raise AIOS_AGENT_MAX_STEPS or split the task.",
+            max_steps,
+        )
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any]
+    ) -> tuple[str, bool, str | None, bool]:
+        """(content, is_error, changed path, finished) — never raises."""
+        try:
+            outcome = await self.toolbox.call(name, arguments)
+        except ToolError as exc:
+            return redact(str(exc), self.secrets), True, None, False
+        except Exception as exc:
+            log.exception("agent.tool_crashed", tool=name)
+            message = f"internal error in {name}: {type(exc).__name__}: {exc}"
+            return redact(message, self.secrets), True, None, False
+        return redact(outcome.content, self.secrets), False, outcome.changed, outcome.finished

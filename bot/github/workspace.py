@@ -1,0 +1,293 @@
+"""A per-job git checkout: clone at a ref, branch `aios/<issue>-<slug>`, commit as the App, push."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from bot.github.git import GitError, GitResult, auth_env, base_env, run_git
+from bot.redact import redact
+
+log = structlog.get_logger(__name__)
+
+BRANCH_PREFIX = "aios/"
+DEFAULT_BOT_NAME = "aios[bot]"
+DEFAULT_BOT_EMAIL = "aios[bot]@users.noreply.github.com"
+REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+MAX_SLUG = 40
+
+
+class WorkspaceError(RuntimeError):
+    """A request the workspace refuses (bad name, foreign branch, secret in a commit)."""
+
+
+def slugify(title: str) -> str:
+    words = re.findall(r"[a-z0-9]+", title.lower())
+    slug = ""
+    for word in words:
+        candidate = f"{slug}-{word}" if slug else word
+        if len(candidate) > MAX_SLUG:
+            break
+        slug = candidate
+    return slug or (words[0][:MAX_SLUG] if words else "work")
+
+
+def branch_name(issue: int | str, title: str) -> str:
+    """`aios/<issue>-<slug>`, e.g. `aios/42-add-pagination-to-users`."""
+    return f"{BRANCH_PREFIX}{slugify(str(issue))}-{slugify(title)}"
+
+
+@dataclass
+class Workspace:
+    """One job's checkout. `root` (removed by `cleanup`) holds the work tree at `path`."""
+
+    root: Path
+    path: Path
+    remote_url: str
+    base_branch: str
+    git_base_url: str
+    bot_name: str = DEFAULT_BOT_NAME
+    bot_email: str = DEFAULT_BOT_EMAIL
+    branch: str | None = None
+    commands: list[list[str]] = field(default_factory=list)
+    """Every git argument list run, for audit (tokens never appear in them)."""
+    _token: str | None = field(default=None, repr=False)
+    _created: set[str] = field(default_factory=set)
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    async def clone(
+        cls,
+        repo: str,
+        *,
+        git_base_url: str,
+        token: str | None = None,
+        ref: str | None = None,
+        parent: Path | None = None,
+        depth: int | None = 50,
+        bot_name: str = DEFAULT_BOT_NAME,
+        bot_email: str = DEFAULT_BOT_EMAIL,
+    ) -> Workspace:
+        """Clone `owner/name` from `git_base_url` (https://github.com, or file:///… in tests)."""
+        if not REPO_NAME.match(repo) or ".." in repo:
+            raise WorkspaceError(f"{repo!r} is not a repository name of the form owner/name")
+        base = git_base_url.rstrip("/")
+        return await cls.clone_url(
+            f"{base}/{repo}.git",
+            git_base_url=base,
+            token=token,
+            ref=ref,
+            parent=parent,
+            depth=depth,
+            bot_name=bot_name,
+            bot_email=bot_email,
+        )
+
+    @classmethod
+    async def clone_url(
+        cls,
+        url: str,
+        *,
+        git_base_url: str | None = None,
+        token: str | None = None,
+        ref: str | None = None,
+        parent: Path | None = None,
+        depth: int | None = 50,
+        bot_name: str = DEFAULT_BOT_NAME,
+        bot_email: str = DEFAULT_BOT_EMAIL,
+    ) -> Workspace:
+        if url.startswith("-"):
+            raise WorkspaceError(f"{url!r} is not a repository URL")
+        root = Path(tempfile.mkdtemp(prefix="aios-job-", dir=parent))
+        # Traversable (not listable) by others: the sandbox's unprivileged uid works inside.
+        os.chmod(root, 0o711)  # noqa: S103 - execute only, no listing
+        ws = cls(
+            root=root,
+            path=root / "repo",
+            remote_url=url,
+            base_branch="",
+            git_base_url=git_base_url or url,
+            bot_name=bot_name,
+            bot_email=bot_email,
+            _token=token,
+        )
+        try:
+            await ws._git("init", "-q", "--", str(ws.path), cwd=root)
+            ws.base_branch = ref or await ws._default_branch()
+            await ws._fetch(ws.base_branch, depth)
+            if SHA.match(ws.base_branch):
+                await ws._git("checkout", "-q", "--detach", ws.base_branch)
+            else:
+                await ws._git(
+                    "checkout", "-q", "-B", ws.base_branch, f"refs/remotes/origin/{ws.base_branch}"
+                )
+        except BaseException:
+            ws.cleanup()
+            raise
+        return ws
+
+    # -- git plumbing ------------------------------------------------------------------
+
+    def _env(self, *, auth: bool) -> dict[str, str]:
+        env = base_env(self.root)
+        if auth and self._token and self.remote_url.startswith(("http://", "https://")):
+            env.update(auth_env(self.git_base_url, self._token))
+        return env
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._token,) if self._token else ()
+
+    async def _git(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        auth: bool = False,
+        stdin: bytes | None = None,
+        check: bool = True,
+    ) -> GitResult:
+        self.commands.append(list(args))
+        return await run_git(
+            args,
+            cwd=cwd or self.path,
+            env=self._env(auth=auth),
+            stdin=stdin,
+            secrets=self._secrets(),
+            check=check,
+        )
+
+    async def _default_branch(self) -> str:
+        out = (
+            await self._git("ls-remote", "--symref", "--", self.remote_url, "HEAD", auth=True)
+        ).stdout
+        match = re.search(r"^ref: refs/heads/(\S+)\s+HEAD$", out, re.M)
+        if match:
+            return match.group(1)
+        heads = (await self._git("ls-remote", "--heads", "--", self.remote_url, auth=True)).stdout
+        names = [
+            line.split("refs/heads/", 1)[1] for line in heads.splitlines() if "refs/heads/" in line
+        ]
+        if len(names) == 1:
+            return names[0]
+        raise WorkspaceError(
+            f"cannot tell the default branch of {redact(self.remote_url)}; pass ref"
+        )
+
+    async def _check_branch(self, name: str) -> None:
+        if SHA.match(name):
+            return
+        ok = (
+            await self._git("check-ref-format", f"refs/heads/{name}", check=False)
+        ).returncode == 0
+        if not ok or name.startswith("-") or "/-" in name:
+            raise WorkspaceError(f"{name!r} is not a valid branch name")
+
+    async def _fetch(self, ref: str, depth: int | None) -> None:
+        await self._check_branch(ref)
+        spec = ref if SHA.match(ref) else f"+refs/heads/{ref}:refs/remotes/origin/{ref}"
+        shallow = [f"--depth={depth}"] if depth else []
+        await self._git(
+            "fetch", "-q", "--no-tags", *shallow, "--", self.remote_url, spec, auth=True
+        )
+
+    async def _remote_has(self, branch: str) -> bool:
+        out = await self._git(
+            "ls-remote", "--heads", "--", self.remote_url, f"refs/heads/{branch}", auth=True
+        )
+        return bool(out.stdout.strip())
+
+    # -- the job's operations ----------------------------------------------------------
+
+    async def start_branch(self, issue: int | str, title: str, *, name: str | None = None) -> str:
+        """Create (or, on a re-run, resume) AIOS's branch for an issue and check it out."""
+        branch = name or branch_name(issue, title)
+        if not branch.startswith(BRANCH_PREFIX):
+            raise WorkspaceError(f"{branch!r}: AIOS only works on branches under {BRANCH_PREFIX}")
+        await self._check_branch(branch)
+        if await self._remote_has(branch):
+            await self._fetch(branch, 50)
+            await self._git("checkout", "-q", "-B", branch, f"refs/remotes/origin/{branch}")
+        else:
+            await self._git("checkout", "-q", "-b", branch)
+        self.branch = branch
+        self._created.add(branch)
+        return branch
+
+    async def commit(
+        self, message: str, *, agent: str, secrets: tuple[str, ...] = ()
+    ) -> str | None:
+        """Stage everything and commit as the App's bot, naming the acting agent.
+
+        Returns the new commit's sha, or None when there was nothing to commit.
+        Raises WorkspaceError if a known secret value appears in the staged changes.
+        """
+        await self._git("add", "-A", "--", ".")
+        staged = await self._git("diff", "--cached", "--quiet", check=False)
+        if staged.returncode == 0:
+            return None
+        known = tuple(s for s in (*self._secrets(), *secrets) if s)
+        if known:
+            diff = (await self._git("diff", "--cached", "--no-color", "--no-ext-diff")).stdout
+            if any(s in diff for s in known):
+                await self._git("reset", "-q")
+                raise WorkspaceError("refusing to commit: the changes contain a secret value")
+        body = redact(message.strip() or "AIOS changes", known)
+        text = f"{body}\n\nAIOS-Agent: {agent}\n"
+        await self._git(
+            "-c",
+            f"user.name={self.bot_name}",
+            "-c",
+            f"user.email={self.bot_email}",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-F",
+            "-",
+            stdin=text.encode(),
+        )
+        return (await self._git("rev-parse", "HEAD")).stdout.strip()
+
+    async def push(self) -> None:
+        """Push the current AIOS branch (fast-forward only) to the remote."""
+        branch = self.branch
+        if branch is None or branch not in self._created or not branch.startswith(BRANCH_PREFIX):
+            raise WorkspaceError("refusing to push: AIOS pushes only to branches it created")
+        try:
+            await self._git(
+                "push", "-q", "--", self.remote_url, f"HEAD:refs/heads/{branch}", auth=True
+            )
+        except GitError as exc:
+            raise WorkspaceError(f"push of {branch} failed: {exc}") from None
+        log.info("workspace.pushed", branch=branch)
+
+    async def head(self) -> str:
+        return (await self._git("rev-parse", "HEAD")).stdout.strip()
+
+    async def changed_files(self) -> list[str]:
+        """Paths changed in the work tree or committed since the base, relative to the root."""
+        base = (
+            f"refs/remotes/origin/{self.base_branch}"
+            if not SHA.match(self.base_branch)
+            else self.base_branch
+        )
+        committed = (await self._git("diff", "--name-only", "-z", base, "HEAD", "--")).stdout
+        status = (await self._git("status", "--porcelain", "-z", "--untracked-files=all")).stdout
+        names = {n for n in committed.split("\0") if n}
+        names.update(entry[3:] for entry in status.split("\0") if len(entry) > 3)
+        return sorted(names)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    async def __aenter__(self) -> Workspace:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cleanup()
