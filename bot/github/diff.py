@@ -1,0 +1,722 @@
+"""Pull-request diffs: where a review comment may be anchored, and how to chunk a diff (pure).
+
+GitHub anchors review comments by `path` + `line` + `side`: RIGHT is the new file (added and
+context lines), LEFT the old file (removed lines). A comment on any other line makes the whole
+review request fail with 422, so every proposed comment is placed here first and the ones that
+cannot be anchored go into the review summary instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, NotRequired, TypedDict
+
+import unidiff
+
+CHARS_PER_TOKEN = 4
+"""Token estimate: `len(text) / 4`, rounded up. Close enough for code and English to budget
+prompts; real tokenizers vary by about ±25 %, so leave headroom in `max_tokens`."""
+
+MIN_CHUNK_TOKENS = 64
+"""Smallest budget `chunk_diff` accepts: below this even a file header hardly fits."""
+
+GENERATED_MARKER_LINES = 10
+"""`@generated` / `DO NOT EDIT` count only in a file's first lines, where generators put them."""
+
+GENERATED_MARKERS = ("@generated", "DO NOT EDIT")
+
+DEFAULT_GENERATED_PATTERNS: tuple[str, ...] = (
+    "*.lock",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "pnpm-lock.yaml",
+    "go.sum",
+    "*.min.js",
+    "*.min.css",
+    "*.js.map",
+    "*.pb.go",
+    "*_pb2.py",
+    "vendor/",
+    "node_modules/",
+    "dist/",
+)
+"""Files never worth a reviewer's tokens; a trailing `/` means that folder at any depth."""
+
+_NO_NEWLINE = "\\"
+_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_OCTAL = re.compile(r"[0-7]{3}")
+_GIT_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+class Side(enum.StrEnum):
+    LEFT = "LEFT"
+    RIGHT = "RIGHT"
+
+
+class LineKind(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CONTEXT = "context"
+
+
+class FileStatus(enum.StrEnum):
+    ADDED = "added"
+    DELETED = "deleted"
+    MODIFIED = "modified"
+    RENAMED = "renamed"
+    COPIED = "copied"
+
+
+class DiffParseError(ValueError):
+    """The text is not a unified diff; the message says where it stopped making sense."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A line of the diff a review comment can be attached to."""
+
+    path: str
+    line: int
+    side: Side
+    kind: LineKind
+    hunk_index: int
+    position: int
+    """Lines below the file's first `@@` header (GitHub's legacy `position`); orders lines."""
+
+
+@dataclass(frozen=True)
+class DiffHunk:
+    index: int
+    section: str
+    """The text after the closing `@@` (often the enclosing function)."""
+    lines: tuple[str, ...]
+    """Body lines as in the diff, each ending in a newline: `+…`, `-…`, ` …` or `\\ No newline…`."""
+    source_start: int
+    source_length: int
+    target_start: int
+    target_length: int
+
+    @property
+    def header(self) -> str:
+        return _hunk_header(
+            self.source_start,
+            self.source_length,
+            self.target_start,
+            self.target_length,
+            self.section,
+        )
+
+    @property
+    def text(self) -> str:
+        return self.header + "\n" + "".join(self.lines)
+
+
+@dataclass(frozen=True)
+class DiffFile:
+    path: str
+    """The path GitHub uses for comments: the new path, or the old one for a deleted file."""
+    old_path: str | None
+    """The path before the change; None for an added file."""
+    status: FileStatus
+    is_binary: bool
+    old_mode: str | None
+    new_mode: str | None
+    header: str
+    """The file's header lines (`diff --git`, `index`, `---`, `+++` …), newline-terminated."""
+    hunks: tuple[DiffHunk, ...]
+
+    @property
+    def text(self) -> str:
+        return self.header + "".join(hunk.text for hunk in self.hunks)
+
+
+@dataclass(frozen=True)
+class ProposedComment:
+    """A comment an agent wants to make; `start_line` (same hunk) makes it span lines."""
+
+    path: str
+    line: int
+    body: str
+    side: str = Side.RIGHT
+    start_line: int | None = None
+    start_side: str | None = None
+
+
+class ReviewComment(TypedDict):
+    """One entry of `comments` for POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews."""
+
+    path: str
+    line: int
+    side: str
+    body: str
+    start_line: NotRequired[int]
+    start_side: NotRequired[str]
+
+
+@dataclass
+class Placement:
+    inline: list[ReviewComment] = field(default_factory=list)
+    outside: list[ProposedComment] = field(default_factory=list)
+    """Comments on lines outside the diff: list them in the review summary."""
+
+    def outside_markdown(self) -> str:
+        """The `outside` comments as a Markdown list for the review body; "" if none."""
+        items = []
+        for comment in self.outside:
+            where = f"line {comment.line}"
+            if comment.start_line is not None and comment.start_line != comment.line:
+                where = f"lines {comment.start_line} to {comment.line}"
+            if comment.side.upper() == Side.LEFT:
+                where += " (old version)"
+            body = comment.body.strip().replace("\n", "\n  ")
+            items.append(f"- `{comment.path}` {where}: {body}")
+        if not items:
+            return ""
+        return "Comments on lines outside this diff:\n\n" + "\n".join(items) + "\n"
+
+
+def _is_side(value: str) -> bool:
+    return value.upper() in Side.__members__
+
+
+def _hunk_header(src_start: int, src_len: int, tgt_start: int, tgt_len: int, section: str) -> str:
+    tail = f" {section}" if section else ""
+    return f"@@ -{src_start},{src_len} +{tgt_start},{tgt_len} @@{tail}"
+
+
+def _unquote(path: str) -> str:
+    """Undo git's C-style quoting of unusual paths (`"caf\\303\\251.txt"` → `café.txt`)."""
+    if not (len(path) >= 2 and path.startswith('"') and path.endswith('"')):
+        return path
+    raw = bytearray()
+    body = path[1:-1]
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and index + 1 < len(body):
+            octal = body[index + 1 : index + 4]
+            if _OCTAL.fullmatch(octal):
+                raw.append(int(octal, 8) & 0xFF)
+                index += 4
+                continue
+            nxt = body[index + 1]
+            raw.extend(bytes([_GIT_ESCAPES[nxt]]) if nxt in _GIT_ESCAPES else nxt.encode())
+            index += 2
+            continue
+        raw.extend(char.encode())
+        index += 1
+    return raw.decode("utf-8", errors="replace")
+
+
+def _strip_prefix(path: str | None, prefix: str) -> str | None:
+    if path is None or path == "/dev/null":
+        return None
+    path = _unquote(path)
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def _normalize(path: str) -> str:
+    return path.strip().removeprefix("./").lstrip("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing.
+
+
+class _Line(NamedTuple):
+    hunk_index: int
+    position: int
+    kind: LineKind
+    other: int | None
+    """For a context line, its number on the other side."""
+
+
+class _FileIndex:
+    __slots__ = ("file", "left", "right")
+
+    def __init__(self, file: DiffFile) -> None:
+        self.file = file
+        self.right: dict[int, _Line] = {}
+        self.left: dict[int, _Line] = {}
+        position = 0
+        for hunk in file.hunks:
+            if hunk.index:
+                position += 1  # the next hunk's @@ header is itself a position
+            old, new = hunk.source_start, hunk.target_start
+            for text in hunk.lines:
+                position += 1
+                mark = text[:1]
+                if mark == "+":
+                    self.right[new] = _Line(hunk.index, position, LineKind.ADDED, None)
+                    new += 1
+                elif mark == "-":
+                    self.left[old] = _Line(hunk.index, position, LineKind.REMOVED, None)
+                    old += 1
+                elif mark != _NO_NEWLINE:
+                    self.right[new] = _Line(hunk.index, position, LineKind.CONTEXT, old)
+                    self.left[old] = _Line(hunk.index, position, LineKind.CONTEXT, new)
+                    old += 1
+                    new += 1
+
+
+def _file_from_patch(patched: unidiff.PatchedFile) -> DiffFile:
+    info = list(patched.patch_info or [])
+    renamed_from = renamed_to = copied_from = copied_to = None
+    for raw in info:
+        text = raw.rstrip("\n")
+        for prefix in ("rename from ", "rename to ", "copy from ", "copy to "):
+            if text.startswith(prefix):
+                value = _unquote(text[len(prefix) :])
+                if prefix == "rename from ":
+                    renamed_from = value
+                elif prefix == "rename to ":
+                    renamed_to = value
+                elif prefix == "copy from ":
+                    copied_from = value
+                else:
+                    copied_to = value
+    source = _strip_prefix(patched.source_file, "a/")
+    target = _strip_prefix(patched.target_file, "b/")
+    old_path = renamed_from or copied_from or source
+    new_path = renamed_to or copied_to or target
+    if patched.source_file == "/dev/null":
+        status, old_path = FileStatus.ADDED, None
+    elif patched.target_file == "/dev/null":
+        status, new_path = FileStatus.DELETED, None
+    elif copied_from:
+        status = FileStatus.COPIED
+    elif renamed_from:
+        status = FileStatus.RENAMED
+    else:
+        status = FileStatus.MODIFIED
+    path = new_path or old_path or ""
+
+    header = "".join(line if line.endswith("\n") else line + "\n" for line in info)
+    hunks = []
+    for index, hunk in enumerate(patched):
+        lines = tuple(
+            text if text.endswith("\n") else text + "\n"
+            for text in (str(line) for line in hunk)
+            if text[:1] in "+- \\"  # drops blank separator lines between files
+        )
+        hunks.append(
+            DiffHunk(
+                index=index,
+                section=hunk.section_header.rstrip("\r"),
+                lines=lines,
+                source_start=hunk.source_start,
+                source_length=hunk.source_length,
+                target_start=hunk.target_start,
+                target_length=hunk.target_length,
+            )
+        )
+    if hunks:
+        header += f"--- {patched.source_file}\n+++ {patched.target_file}\n"
+    return DiffFile(
+        path=path,
+        old_path=old_path,
+        status=status,
+        is_binary=bool(patched.is_binary_file),
+        old_mode=patched.source_mode,
+        new_mode=patched.target_mode,
+        header=header,
+        hunks=tuple(hunks),
+    )
+
+
+class ParsedDiff:
+    """A parsed unified diff with O(1) comment anchoring."""
+
+    def __init__(self, files: Sequence[DiffFile]) -> None:
+        self.files: tuple[DiffFile, ...] = tuple(files)
+        self._index: dict[str, _FileIndex] = {}
+        for file in self.files:
+            self._index[_normalize(file.path)] = _FileIndex(file)
+        for file in self.files:
+            # a comment naming a renamed file's old path still lands on the file
+            if file.old_path and file.status is FileStatus.RENAMED:
+                self._index.setdefault(
+                    _normalize(file.old_path), self._index[_normalize(file.path)]
+                )
+
+    @classmethod
+    def from_text(cls, diff_text: str) -> ParsedDiff:
+        """Parse `git diff` output or GitHub's `application/vnd.github.diff`.
+
+        Raises:
+            DiffParseError: if the text is not a unified diff.
+        """
+        try:
+            patch = unidiff.PatchSet(diff_text)
+        except (unidiff.UnidiffParseError, UnicodeError) as error:
+            detail = str(error)
+            detail = detail if len(detail) <= 200 else detail[:199] + "…"
+            raise DiffParseError(f"not a valid unified diff: {detail}") from None
+        if not patch and diff_text.strip():
+            lines = diff_text.count("\n") + 1
+            raise DiffParseError(
+                f"no file changes found in {lines:,} lines of text: expected `git diff` output "
+                "or a pull request diff (Accept: application/vnd.github.diff)"
+            )
+        return cls([_file_from_patch(patched) for patched in patch])
+
+    def file(self, path: str) -> DiffFile | None:
+        index = self._index.get(_normalize(path))
+        return index.file if index else None
+
+    def locate(self, path: str, line: int, side: str = Side.RIGHT) -> Anchor | None:
+        """Where a comment on `line` of `path` can go, or None if that line is not in the diff.
+
+        A LEFT comment on an unchanged (context) line is moved to the same line's RIGHT
+        number, where GitHub always accepts it.
+
+        Raises:
+            ValueError: if `side` is not LEFT or RIGHT.
+        """
+        wanted = Side(side.upper())
+        index = self._index.get(_normalize(path))
+        if index is None:
+            return None
+        found = (index.right if wanted is Side.RIGHT else index.left).get(line)
+        if found is None:
+            return None
+        if wanted is Side.LEFT and found.kind is LineKind.CONTEXT:
+            assert found.other is not None
+            wanted, line = Side.RIGHT, found.other
+        return Anchor(index.file.path, line, wanted, found.kind, found.hunk_index, found.position)
+
+    def place_comments(self, comments: Iterable[ProposedComment]) -> Placement:
+        """Split comments into review entries GitHub accepts and the rest (for the summary).
+
+        A range (`start_line`) is kept as a multi-line comment when both ends are in the same
+        hunk; otherwise it becomes a comment on its end line, or failing that its start line.
+        """
+        placement = Placement()
+        for comment in comments:
+            entry = self._place(comment)
+            if entry is None:
+                placement.outside.append(comment)
+            else:
+                placement.inline.append(entry)
+        return placement
+
+    def _place(self, comment: ProposedComment) -> ReviewComment | None:
+        if not _is_side(comment.side) or (
+            comment.start_side is not None and not _is_side(comment.start_side)
+        ):
+            return None
+        end = self.locate(comment.path, comment.line, comment.side)
+        start = None
+        if comment.start_line is not None and comment.start_line != comment.line:
+            start = self.locate(
+                comment.path, comment.start_line, comment.start_side or comment.side
+            )
+        if end is None:
+            end, start = start, None
+        if end is None:
+            return None
+        entry: ReviewComment = {
+            "path": end.path,
+            "line": end.line,
+            "side": end.side.value,
+            "body": comment.body,
+        }
+        if start is not None and start.hunk_index == end.hunk_index:
+            if start.position > end.position:
+                start, end = end, start
+            if start.position != end.position:
+                entry["line"], entry["side"] = end.line, end.side.value
+                entry["start_line"], entry["start_side"] = start.line, start.side.value
+        return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# Skipping generated files.
+
+
+def _glob_body(pattern: str) -> str:
+    out = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+            continue
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        char = pattern[index]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and "]" in pattern[index + 2 :]:
+            close = pattern.index("]", index + 2)
+            members = pattern[index + 1 : close]
+            negate = members[:1] in ("!", "^")
+            members = members[1:] if negate else members
+            escaped = members.replace("\\", "\\\\").replace("[", "\\[")
+            out.append(f"[{'^' if negate else ''}{escaped}]")
+            index = close
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out)
+
+
+def glob_regex(pattern: str) -> str:
+    """A regular expression (for `fullmatch`) equivalent to a gitignore-style glob.
+
+    `*` and `?` stay within one folder, `**` spans folders, `[abc]` is a class. A pattern with
+    no `/` except a trailing one matches at any depth (`*.lock`, `dist/`); other patterns are
+    relative to the repository root (`vendor/**`). A trailing `/` means everything below.
+    """
+    text = pattern.strip()
+    anchored = "/" in text.rstrip("/")
+    text = text.lstrip("/")
+    if text.endswith("/"):
+        text += "**"
+    prefix = "" if anchored else "(?:.*/)?"
+    suffix = "" if text.endswith("**") else "(?:/.*)?"
+    return prefix + _glob_body(text) + suffix
+
+
+def path_filter(patterns: Iterable[str]) -> Callable[[str], str | None]:
+    """A `chunk_diff` skip rule: the reason a path matches one of `patterns`, else None."""
+    compiled = [(pattern, re.compile(glob_regex(pattern))) for pattern in patterns if pattern]
+
+    def reason(path: str) -> str | None:
+        normalized = _normalize(path)
+        for pattern, regex in compiled:
+            if regex.fullmatch(normalized):
+                return f"matches the skip pattern `{pattern}`"
+        return None
+
+    return reason
+
+
+def is_generated_path(path: str, patterns: Iterable[str] = DEFAULT_GENERATED_PATTERNS) -> bool:
+    """Whether `path` matches any of the globs (see `glob_regex` for the syntax)."""
+    return path_filter(patterns)(path) is not None
+
+
+def generated_marker(file: DiffFile) -> str | None:
+    """The generator marker in the first lines of the new file, if the diff shows one."""
+    for hunk in file.hunks:
+        if hunk.target_start > GENERATED_MARKER_LINES:
+            break
+        new = hunk.target_start
+        for text in hunk.lines:
+            if new > GENERATED_MARKER_LINES:
+                break
+            if text[:1] in "+ ":
+                for marker in GENERATED_MARKERS:
+                    if marker in text:
+                        return marker
+                new += 1
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunking for a token budget.
+
+
+def estimate_tokens(text: str) -> int:
+    """`len(text) / CHARS_PER_TOKEN`, rounded up."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True)
+class HunkSlice:
+    """Lines `start:stop` of one hunk's body; a whole hunk is `0:len(hunk.lines)`."""
+
+    path: str
+    hunk_index: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    """A self-contained unified diff: each file's header, then its hunks (or hunk parts)."""
+    files: tuple[str, ...]
+    hunks: tuple[HunkSlice, ...]
+    tokens: int
+    notes: tuple[str, ...] = ()
+    """Hunks split or lines cut to fit, in words to pass on to the reviewer."""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    chunks: tuple[Chunk, ...]
+    skipped: tuple[SkippedFile, ...]
+    max_tokens: int
+
+
+@dataclass
+class _Piece:
+    file: DiffFile
+    slice: HunkSlice
+    text: str
+    note: str | None = None
+
+
+def _skip_reason(
+    file: DiffFile, skip: Callable[[str], bool | str | None], include_deleted: bool
+) -> str | None:
+    verdict = skip(file.path)
+    if verdict:
+        return verdict if isinstance(verdict, str) else "matches a skip pattern"
+    if file.is_binary:
+        return "binary file"
+    if not file.hunks:
+        if file.old_mode and file.new_mode and file.old_mode != file.new_mode:
+            return f"file mode change only ({file.old_mode} → {file.new_mode})"
+        if file.status is FileStatus.RENAMED:
+            return f"renamed from `{file.old_path}` without changes"
+        return "no line changes"
+    if file.status is FileStatus.DELETED and not include_deleted:
+        removed = sum(hunk.source_length for hunk in file.hunks)
+        return f"deleted ({removed} lines)"
+    marker = generated_marker(file)
+    if marker:
+        return f"marked as generated (`{marker}` in its first lines)"
+    return None
+
+
+def _split_hunk(file: DiffFile, hunk: DiffHunk, budget_chars: int) -> list[_Piece]:
+    """Parts of a hunk too big for one chunk, each a valid hunk with its own @@ header."""
+    room = max(budget_chars - len(file.header) - len(hunk.header) - 32, 1)
+    groups: list[tuple[int, int]] = []
+    start = 0
+    size = 0
+    for index, text in enumerate(hunk.lines):
+        glued = text.startswith(_NO_NEWLINE)  # stays with the line it describes
+        if index > start and not glued and size + len(text) > room:
+            groups.append((start, index))
+            start, size = index, 0
+        size += len(text)
+    groups.append((start, len(hunk.lines)))
+
+    pieces = []
+    old, new = hunk.source_start, hunk.target_start
+    for part, (begin, end) in enumerate(groups, start=1):
+        lines = list(hunk.lines[begin:end])
+        old_count = sum(1 for text in lines if text[:1] in "- ")
+        new_count = sum(1 for text in lines if text[:1] in "+ ")
+        header = _hunk_header(
+            old if old_count else old - 1,
+            old_count,
+            new if new_count else new - 1,
+            new_count,
+            hunk.section,
+        )
+        old, new = old + old_count, new + new_count
+        note = (
+            f"`{file.path}` hunk {hunk.index + 1} ({hunk.header.split(' @@')[0]} @@) is larger "
+            f"than the budget: part {part} of {len(groups)}"
+        )
+        for position, text in enumerate(lines):
+            if len(text) > room:
+                cut = len(text) - room
+                lines[position] = text[: room - 40] + f" … [{cut:,} characters cut]\n"
+                note += f"; a {len(text):,}-character line was cut to fit"
+        pieces.append(
+            _Piece(
+                file,
+                HunkSlice(file.path, hunk.index, begin, end),
+                header + "\n" + "".join(lines),
+                note,
+            )
+        )
+    return pieces
+
+
+def chunk_diff(
+    parsed: ParsedDiff,
+    max_tokens: int,
+    *,
+    skip: Callable[[str], bool | str | None] | None = None,
+    include_deleted: bool = False,
+) -> ChunkPlan:
+    """Split the diff into chunks of at most `max_tokens` (see `estimate_tokens`) each.
+
+    Hunks are never split unless one alone exceeds the budget; a file is kept in one chunk
+    when it fits in one. Every file is either in the chunks or named in `skipped` with the
+    reason: `skip(path)` (True or a reason string; default: `DEFAULT_GENERATED_PATTERNS`),
+    binary, no line changes, deleted (unless `include_deleted`), or a generator marker in its
+    first lines. A chunk exceeds the budget only when one file header alone does.
+
+    Raises:
+        ValueError: if `max_tokens` is below `MIN_CHUNK_TOKENS`.
+    """
+    if max_tokens < MIN_CHUNK_TOKENS:
+        raise ValueError(f"max_tokens must be at least {MIN_CHUNK_TOKENS}, got {max_tokens}")
+    if skip is None:
+        skip = path_filter(DEFAULT_GENERATED_PATTERNS)
+    budget = max_tokens * CHARS_PER_TOKEN
+    chunks: list[Chunk] = []
+    skipped: list[SkippedFile] = []
+    parts: list[str] = []
+    files: list[str] = []
+    slices: list[HunkSlice] = []
+    notes: list[str] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if parts:
+            text = "".join(parts)
+            chunks.append(
+                Chunk(text, tuple(files), tuple(slices), estimate_tokens(text), tuple(notes))
+            )
+        parts.clear()
+        files.clear()
+        slices.clear()
+        notes.clear()
+        size = 0
+
+    for file in parsed.files:
+        reason = _skip_reason(file, skip, include_deleted)
+        if reason:
+            skipped.append(SkippedFile(file.path, reason))
+            continue
+        pieces: list[_Piece] = []
+        for hunk in file.hunks:
+            text = hunk.text
+            if len(file.header) + len(text) <= budget:
+                whole = HunkSlice(file.path, hunk.index, 0, len(hunk.lines))
+                pieces.append(_Piece(file, whole, text))
+            else:
+                pieces.extend(_split_hunk(file, hunk, budget))
+        whole_file = len(file.header) + sum(len(piece.text) for piece in pieces)
+        if whole_file <= budget and size + whole_file > budget:
+            flush()  # keep a file together when it fits in a chunk of its own
+        for piece in pieces:
+            in_chunk = bool(files) and files[-1] == file.path
+            cost = len(piece.text) + (0 if in_chunk else len(file.header))
+            if parts and size + cost > budget:
+                flush()
+                in_chunk = False
+                cost = len(piece.text) + len(file.header)
+            if not in_chunk:
+                parts.append(file.header)
+                files.append(file.path)
+            parts.append(piece.text)
+            slices.append(piece.slice)
+            if piece.note:
+                notes.append(piece.note)
+            size += cost
+    flush()
+    return ChunkPlan(tuple(chunks), tuple(skipped), max_tokens)
