@@ -1,0 +1,472 @@
+"""The shared fake GitHub: a loopback aiohttp server that checks requests against the REST docs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from tests.fakes import github_auth
+from tests.fakes.github_dispatch import Dispatcher, Fault, Incoming, Recorded
+from tests.fakes.github_hooks import SEND_TIMEOUT_S, HookSender, delivery_status
+from tests.fakes.github_routes import RouteTable
+from tests.fakes.github_routes_app import new_token
+from tests.fakes.github_routes_app import routes as app_routes
+from tests.fakes.github_routes_issues import routes as issue_routes
+from tests.fakes.github_state import (
+    ROLES,
+    AppIdentity,
+    Comment,
+    HookDelivery,
+    Installation,
+    Issue,
+    Label,
+    Repo,
+    State,
+    Token,
+)
+from tests.fakes.loopback import LoopbackServer
+from tests.fakes.openapi import OpenAPIChecker
+
+DEFAULT_ROUTES = RouteTable(app_routes, issue_routes)
+FAULT_MESSAGES = {
+    401: "Bad credentials",
+    403: "You have exceeded a secondary rate limit. Please wait a few minutes before trying again.",
+    429: "API rate limit exceeded for installation.",
+    500: "Server Error",
+    502: "Server Error",
+    503: "Service Unavailable",
+}
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class FakeGitHub:
+    """GitHub's REST API for one App, in memory, on 127.0.0.1:<free port> in its own thread.
+
+    Test-side methods are safe to call from any thread; they take `lock`, which the
+    server thread also holds while a request is handled.
+    """
+
+    def __init__(
+        self,
+        checker: OpenAPIChecker | None = None,
+        *,
+        app: AppIdentity | None = None,
+        prefix: str = "",
+        routes: RouteTable | None = None,
+        html_url: str = "https://github.com",
+    ) -> None:
+        self.checker = checker or OpenAPIChecker.load()
+        self.app = app or github_auth.generate_app()
+        self.prefix = prefix.rstrip("/")
+        self.routes = routes or DEFAULT_ROUTES
+        self.state = State(app=self.app)
+        self.lock = threading.RLock()
+        self.webhook_url: str | None = None  # where deliver()/redeliveries POST, when set
+        self._core = Dispatcher(self.checker, self.routes, self.state, self.prefix, html_url)
+        self._hooks = HookSender(self.state, self.lock)
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_cleanup.append(self._hooks.close)
+        self._server = LoopbackServer(app)
+
+    generate_app = staticmethod(github_auth.generate_app)
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def app_id(self) -> int:
+        return self.app.app_id
+
+    @property
+    def slug(self) -> str:
+        return self.app.slug
+
+    @property
+    def bot_login(self) -> str:
+        return self.app.bot_login
+
+    @property
+    def private_key_pem(self) -> str:
+        return self.app.private_key_pem
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.app.webhook_secret
+
+    @property
+    def url(self) -> str:
+        """API base URL, e.g. http://127.0.0.1:41234 (or …/api/v3 in GHES mode)."""
+        if not self._server.origin:
+            raise RuntimeError("FakeGitHub.url is known once start() has returned")
+        return self._server.origin + self.prefix
+
+    def env(self) -> dict[str, str]:
+        """Environment for an AIOS child process talking to this fake."""
+        return {
+            "GITHUB_API_URL": self.url,
+            "APP_ID": str(self.app_id),
+            "PRIVATE_KEY": self.private_key_pem,
+            "WEBHOOK_SECRET": self.webhook_secret,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> FakeGitHub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- records -------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self.lock:
+            return list(self._core.records)
+
+    @property
+    def violations(self) -> list[str]:
+        with self.lock:
+            return list(self._core.violations)
+
+    def calls(self, method: str, path_regex: str) -> list[Recorded]:
+        """Recorded requests with this method whose decoded path fully matches `path_regex`."""
+        pattern = re.compile(path_regex)
+        return [
+            r
+            for r in self.requests
+            if r.method == method.upper() and pattern.fullmatch(r.path) is not None
+        ]
+
+    def forget_violations(self, matching: str = ".*") -> list[str]:
+        """Drop (and return) recorded violations matching a regex, for tests that cause them."""
+        pattern = re.compile(matching)
+        with self.lock:
+            dropped = [v for v in self._core.violations if pattern.search(v)]
+            self._core.violations[:] = [v for v in self._core.violations if v not in dropped]
+        return dropped
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Poll `predicate` (under the lock) until it holds; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if predicate():
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(0.01)
+
+    async def await_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """wait_until() for async tests, yielding to the caller's loop between polls."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if predicate():
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.01)
+
+    # -- seeding -------------------------------------------------------------------------------
+
+    @property
+    def token_ttl(self) -> float:
+        return self.state.token_ttl
+
+    @token_ttl.setter
+    def token_ttl(self, seconds: float) -> None:
+        with self.lock:
+            self.state.token_ttl = seconds
+
+    @property
+    def tokens_issued(self) -> int:
+        with self.lock:
+            return self.state.tokens_issued
+
+    @property
+    def non_collaborator_permission(self) -> str | None:
+        return self.state.non_collaborator_permission
+
+    @non_collaborator_permission.setter
+    def non_collaborator_permission(self, value: str | None) -> None:
+        if value not in (None, "auto", *ROLES):
+            raise ValueError(f"use None (404), 'auto' or one of {ROLES}, not {value!r}")
+        with self.lock:
+            self.state.non_collaborator_permission = value
+
+    def add_repo(
+        self,
+        full_name: str,
+        *,
+        default_branch: str = "main",
+        private: bool = False,
+        clone_url: str | None = None,
+        description: str | None = None,
+    ) -> Repo:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise ValueError(f"repository must be 'owner/name', got {full_name!r}")
+        with self.lock:
+            if self.state.repo(full_name) is not None:
+                raise ValueError(f"{full_name} already exists; use repo() to change it")
+            self.state.user(owner, type="Organization")
+            repo = Repo(
+                id=self.state.next_id(),
+                owner=owner,
+                name=name,
+                default_branch=default_branch,
+                private=private,
+                clone_url=clone_url,
+                description=description,
+            )
+            self.state.repos[full_name.lower()] = repo
+            return repo
+
+    def repo(self, full_name: str) -> Repo:
+        """The live state of a repository (mutate it under `lock`)."""
+        with self.lock:
+            repo = self.state.repo(full_name)
+        if repo is None:
+            raise KeyError(f"no repository {full_name}; add_repo() it first")
+        return repo
+
+    def add_installation(
+        self,
+        installation_id: int,
+        account: str = "octo-org",
+        repos: Iterable[str] = (),
+        *,
+        permissions: dict[str, str] | None = None,
+    ) -> Installation:
+        """Install the App on `account` for `repos` (created when unknown)."""
+        with self.lock:
+            if installation_id in self.state.installations:
+                raise ValueError(f"installation {installation_id} already exists")
+            names = []
+            for full_name in repos:
+                repo = self.state.repo(full_name) or self.add_repo(full_name)
+                names.append(repo.full_name)
+            self.state.user(account, type="Organization")
+            installation = Installation(
+                id=installation_id,
+                account=account,
+                repos=names,
+                permissions=dict(permissions or self.app.permissions),
+                events=list(self.app.events),
+            )
+            self.state.installations[installation_id] = installation
+            return installation
+
+    def set_permission(self, full_name: str, login: str, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        with self.lock:
+            self.state.user(login)
+            self.repo(full_name).roles[login.lower()] = role
+
+    def add_label(
+        self, full_name: str, name: str, *, color: str = "ededed", description: str | None = None
+    ) -> Label:
+        with self.lock:
+            repo = self.repo(full_name)
+            label = Label(self.state.next_id(), name, color, description)
+            repo.labels[name.lower()] = label
+            return label
+
+    def add_issue(
+        self,
+        full_name: str,
+        title: str,
+        body: str | None = None,
+        *,
+        user: str = "alice",
+        labels: Iterable[str] = (),
+        state: str = "open",
+    ) -> Issue:
+        """An issue opened by a person (not through the API, so nothing is recorded)."""
+        with self.lock:
+            repo = self.repo(full_name)
+            self.state.user(user)
+            issue = Issue(self.state.next_id(), repo.next_number, repo.full_name, title, user, body)
+            issue.state = state
+            repo.next_number += 1
+            for name in labels:
+                label = repo.labels.get(name.lower()) or self.add_label(full_name, name)
+                issue.labels.append(label.name)
+            repo.issues[issue.number] = issue
+            return issue
+
+    def add_comment(
+        self, full_name: str, issue_number: int, body: str, *, user: str = "alice"
+    ) -> Comment:
+        with self.lock:
+            repo = self.repo(full_name)
+            if issue_number not in repo.issues:
+                raise KeyError(f"{full_name} has no issue #{issue_number}")
+            self.state.user(user)
+            comment = Comment(self.state.next_id(), repo.full_name, issue_number, body, user)
+            self.state.comments[comment.id] = comment
+            return comment
+
+    def comments(self, full_name: str, issue_number: int) -> list[Comment]:
+        with self.lock:
+            return [
+                c
+                for c in sorted(self.state.comments.values(), key=lambda c: c.id)
+                if c.repo.lower() == full_name.lower() and c.issue_number == issue_number
+            ]
+
+    def add_manifest_code(self, code: str, result_dict: dict[str, Any] | None = None) -> None:
+        """Make `code` convertible once; the result is this App's, overlaid with `result_dict`."""
+        with self.lock:
+            self.state.manifest_codes[code] = result_dict
+
+    def add_hook_delivery(
+        self,
+        *,
+        event: str = "issues",
+        action: str | None = "opened",
+        status_code: int = 200,
+        guid: str | None = None,
+        installation_id: int | None = 1,
+        repository_id: int | None = None,
+        redelivery: bool = False,
+        payload: dict[str, Any] | None = None,
+    ) -> HookDelivery:
+        with self.lock:
+            delivery = HookDelivery(
+                id=self.state.next_id(),
+                guid=guid or str(uuid.uuid4()),
+                event=event,
+                action=action,
+                status_code=status_code,
+                status=delivery_status(status_code),
+                installation_id=installation_id,
+                repository_id=repository_id,
+                redelivery=redelivery,
+                payload=payload,
+            )
+            self.state.deliveries.append(delivery)
+            return delivery
+
+    @property
+    def redelivery_requests(self) -> list[int]:
+        with self.lock:
+            return list(self.state.redelivery_requests)
+
+    def issue_token(self, installation_id: int = 1) -> str:
+        """An installation token minted on the test side (not counted in tokens_issued)."""
+        with self.lock:
+            if installation_id not in self.state.installations:
+                raise KeyError(f"no installation {installation_id}")
+            token = Token(new_token(), installation_id, time.time() + self.state.token_ttl)
+            self.state.tokens[token.token] = token
+            return token.token
+
+    def revoke_tokens(self) -> None:
+        """Every installation token issued so far answers 401 "Bad credentials" from now on."""
+        with self.lock:
+            for token in self.state.tokens.values():
+                token.revoked = True
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` matching requests with `status` instead of handling them."""
+        if body is None:
+            body = {
+                "message": FAULT_MESSAGES.get(status, "Error"),
+                "documentation_url": "https://docs.github.com/rest",
+            }
+        with self.lock:
+            self._core.faults.append(
+                Fault(
+                    method.upper(), re.compile(path_regex), status, dict(headers or {}), body, times
+                )
+            )
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def deliver(self, event: str, payload: dict[str, Any]) -> HookDelivery:
+        """POST a signed webhook to `webhook_url` now (from a sync test) and record the delivery."""
+        return self._server.submit(self._deliver(event, payload)).result(timeout=SEND_TIMEOUT_S)
+
+    async def adeliver(self, event: str, payload: dict[str, Any]) -> HookDelivery:
+        """deliver() for async tests: the receiver may run on the caller's loop."""
+        return await asyncio.wrap_future(self._server.submit(self._deliver(event, payload)))
+
+    async def _deliver(self, event: str, payload: dict[str, Any]) -> HookDelivery:
+        if self.webhook_url is None:
+            raise RuntimeError("set FakeGitHub.webhook_url to deliver webhooks")
+        return await self._hooks.send(self.webhook_url, event, payload)
+
+    def _redeliver(self, delivery: HookDelivery) -> None:
+        # Runs on the server loop inside a handler; without a receiver only the request is kept.
+        if self.webhook_url is not None and delivery.payload is not None:
+            self._hooks.send_later(self.webhook_url, delivery)
+
+    # -- request handling ----------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        incoming = Incoming(
+            method=request.method.upper(),
+            raw_path=request.rel_url.raw_path,
+            query={key: request.rel_url.query[key] for key in request.rel_url.query},
+            headers={key.lower(): value for key, value in request.headers.items()},
+            body=None,
+        )
+        if raw.strip():
+            try:
+                incoming.body = json.loads(raw)
+            except ValueError:
+                incoming.bad_json = True
+        with self.lock:
+            reply = self._core.dispatch(
+                incoming,
+                origin=self._server.origin,
+                webhook_url=self.webhook_url,
+                redeliver=self._redeliver,
+            )
+        headers = CIMultiDict(self._default_headers())
+        headers.update(reply.headers)  # case-insensitively, so injected headers win
+        if reply.status == 204 or reply.body is None:
+            return web.Response(status=reply.status, headers=headers)
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        return web.Response(status=reply.status, body=json.dumps(reply.body), headers=headers)
+
+    def _default_headers(self) -> dict[str, str]:
+        return {
+            "X-GitHub-Media-Type": "github.v3; format=json",
+            "X-GitHub-Api-Version-Selected": "2022-11-28",
+            "X-GitHub-Request-Id": uuid.uuid4().hex[:20].upper(),
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "4999",
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            "X-RateLimit-Used": "1",
+            "X-RateLimit-Resource": "core",
+        }

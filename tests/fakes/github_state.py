@@ -1,0 +1,201 @@
+"""In-memory state of the fake GitHub: plain dataclasses that routes read and tests seed."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ROLES = ("admin", "maintain", "write", "triage", "read", "none")
+# The collaborator-permission endpoint reports legacy base roles (documented mapping).
+LEGACY_PERMISSION = {"maintain": "write", "triage": "read"}
+REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+
+
+def iso(epoch: float | None = None) -> str:
+    """GitHub's timestamp format: ISO 8601 in UTC with a Z, whole seconds."""
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class User:
+    login: str
+    id: int
+    type: str = "User"  # User | Bot | Organization
+    site_admin: bool = False
+
+
+@dataclass
+class AppIdentity:
+    """The GitHub App the fake knows: its key pair, secrets and public description."""
+
+    app_id: int
+    slug: str
+    name: str
+    owner: str
+    private_key_pem: str
+    public_key_pem: str
+    webhook_secret: str
+    client_id: str
+    client_secret: str
+    permissions: dict[str, str]
+    events: list[str]
+    created_at: str = field(default_factory=iso)
+
+    @property
+    def bot_login(self) -> str:
+        return f"{self.slug}[bot]"
+
+
+@dataclass
+class Installation:
+    id: int
+    account: str
+    repos: list[str]  # full names, as added
+    permissions: dict[str, str]
+    events: list[str]
+    repository_selection: str = "selected"
+    created_at: str = field(default_factory=iso)
+
+
+@dataclass
+class Token:
+    token: str
+    installation_id: int
+    expires_at: float
+    repos: list[str] | None = None  # restricted by the token request, else the installation's
+    permissions: dict[str, str] | None = None
+    revoked: bool = False
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str = "ededed"
+    description: str | None = None
+    default: bool = False
+
+
+@dataclass
+class Reaction:
+    id: int
+    user: str
+    content: str
+    created_at: str = field(default_factory=iso)
+
+
+@dataclass
+class Comment:
+    id: int
+    repo: str
+    issue_number: int
+    body: str
+    user: str
+    via_app: bool = False
+    created_at: str = field(default_factory=iso)
+    updated_at: str = field(default_factory=iso)
+    reactions: list[Reaction] = field(default_factory=list)
+
+
+@dataclass
+class Issue:
+    id: int
+    number: int
+    repo: str
+    title: str
+    user: str
+    body: str | None = None
+    state: str = "open"
+    state_reason: str | None = None
+    labels: list[str] = field(default_factory=list)  # names, in the order they were added
+    assignees: list[str] = field(default_factory=list)
+    locked: bool = False
+    via_app: bool = False
+    created_at: str = field(default_factory=iso)
+    updated_at: str = field(default_factory=iso)
+    closed_at: str | None = None
+    closed_by: str | None = None
+    reactions: list[Reaction] = field(default_factory=list)
+
+
+@dataclass
+class Repo:
+    id: int
+    owner: str
+    name: str
+    default_branch: str = "main"
+    private: bool = False
+    description: str | None = None
+    clone_url: str | None = None  # None: derived from the html base; tests may point at a bare repo
+    labels: dict[str, Label] = field(default_factory=dict)  # key: name.lower()
+    issues: dict[int, Issue] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # login.lower() -> role
+    created_at: str = field(default_factory=iso)
+    pushed_at: str = field(default_factory=iso)
+    next_number: int = 1
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class HookDelivery:
+    id: int
+    guid: str
+    event: str
+    action: str | None
+    status_code: int
+    status: str
+    installation_id: int | None
+    repository_id: int | None
+    redelivery: bool = False
+    duration: float = 0.27
+    delivered_at: str = field(default_factory=iso)
+    payload: dict[str, Any] | None = None  # kept so a redelivery can send it again
+
+
+@dataclass
+class State:
+    """Everything the fake knows; guarded by FakeGitHub's lock."""
+
+    app: AppIdentity
+    users: dict[str, User] = field(default_factory=dict)  # key: login.lower()
+    installations: dict[int, Installation] = field(default_factory=dict)
+    repos: dict[str, Repo] = field(default_factory=dict)  # key: full_name.lower()
+    tokens: dict[str, Token] = field(default_factory=dict)
+    comments: dict[int, Comment] = field(default_factory=dict)
+    deliveries: list[HookDelivery] = field(default_factory=list)
+    manifest_codes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    redelivery_requests: list[int] = field(default_factory=list)
+    tokens_issued: int = 0
+    token_ttl: float = 3600.0
+    # Collaborator-permission answer for users without a role: "auto" (read on public repos,
+    # none on private ones, as GitHub reports), a fixed role, or None for a 404.
+    non_collaborator_permission: str | None = "auto"
+    # One counter for every object id, so ids of different kinds never coincide by accident.
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def user(self, login: str, *, type: str = "User") -> User:
+        """The user with this login, created on first sight (GitHub has plenty of users)."""
+        key = login.lower()
+        if key not in self.users:
+            kind = "Bot" if login.endswith("[bot]") else type
+            self.users[key] = User(login=login, id=self.next_id(), type=kind)
+        return self.users[key]
+
+    def repo(self, full_name: str) -> Repo | None:
+        return self.repos.get(full_name.lower())
+
+    def installation_for(self, full_name: str) -> Installation | None:
+        for installation in self.installations.values():
+            if any(name.lower() == full_name.lower() for name in installation.repos):
+                return installation
+        return None

@@ -1,0 +1,57 @@
+"""Pytest fixtures for the shared GitHub fake and the official webhook examples."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.fakes import webhooks
+from tests.fakes.github import FakeGitHub
+from tests.fakes.github_auth import generate_app
+from tests.fakes.github_state import AppIdentity
+from tests.fakes.openapi import OpenAPIChecker
+
+INSTALLATION_ID = 1
+REPO = "octo-org/hello"
+
+
+@pytest.fixture(scope="session")
+def openapi_checker() -> OpenAPIChecker:
+    """GitHub's REST description, loaded and indexed once per session."""
+    return OpenAPIChecker.load()
+
+
+@pytest.fixture(scope="session")
+def github_app_identity() -> AppIdentity:
+    """One App key pair per session: RSA key generation is too slow to repeat per test."""
+    return generate_app(app_id=12345, slug="aios")
+
+
+@pytest.fixture
+def github_fake(
+    openapi_checker: OpenAPIChecker, github_app_identity: AppIdentity
+) -> Iterator[FakeGitHub]:
+    """A started fake: App `aios`, installation 1 on octo-org/hello (main), alice=write, bob=read.
+
+    At teardown every request must have matched GitHub's REST description.
+    """
+    fake = FakeGitHub(openapi_checker, app=dataclasses.replace(github_app_identity))
+    fake.add_installation(INSTALLATION_ID, "octo-org", [REPO])
+    fake.set_permission(REPO, "alice", "write")
+    fake.set_permission(REPO, "bob", "read")
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    violations = fake.violations
+    assert violations == [], "requests the real GitHub would refuse:\n  " + "\n  ".join(violations)
+
+
+@pytest.fixture(scope="session")
+def webhook_examples() -> dict[str, list[dict[str, Any]]]:
+    """Official webhook payload examples by event name (treat as read-only, or deep-copy)."""
+    return webhooks.load_examples()
