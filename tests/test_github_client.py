@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import gidgethub
 import httpx2
 import pytest
+import redis.asyncio
 import structlog
 
-from bot.github.client import GitHubClient, GitHubUnreachable, RetryPolicy, graphql_url
+from bot.github.client import (
+    GitHubClient,
+    GitHubUnreachable,
+    RetryPolicy,
+    app_client,
+    graphql_url,
+    installation_client,
+)
+from bot.settings import Settings
+from tests.fakes import plugin
+from tests.fakes.github import FakeGitHub
+
+# The shared fake's fixtures, until tests/conftest.py registers the plugin for every module.
+github_fake = plugin.github_fake
+github_app_identity = plugin.github_app_identity
+openapi_checker = plugin.openapi_checker
 
 NOW = 1_700_000_000.0
 
@@ -119,3 +140,280 @@ async def test_connection_refused_is_retried_then_a_clear_error_without_credenti
     assert "after 4 attempts" in message and "GITHUB_API_URL" in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert secret not in message and secret not in repr(logs)
+
+
+# -- against the shared GitHub fake ------------------------------------------------------------
+
+ISSUE_COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
+HELLO = {"owner": "octo-org", "repo": "hello"}
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def settings_for(fake: FakeGitHub) -> Settings:
+    return Settings(
+        app_id=fake.app_id,
+        private_key=fake.private_key_pem,
+        webhook_secret=fake.webhook_secret,
+        github_api_url=fake.url,
+    )
+
+
+class Worker:
+    """One simulated worker's client plus what it observed."""
+
+    def __init__(self) -> None:
+        self.sleep = RecordingSleep()
+        self.responses: list[tuple[str, int]] = []
+
+    def on_response(self, method: str, status: int) -> None:
+        self.responses.append((method, status))
+
+
+@asynccontextmanager
+async def worker(
+    fake: FakeGitHub,
+    aredis: redis.asyncio.Redis,
+    policy: RetryPolicy | None = None,
+    http: httpx2.AsyncClient | None = None,
+) -> AsyncIterator[tuple[GitHubClient, Worker]]:
+    seen = Worker()
+    async with installation_client(
+        settings_for(fake),
+        aredis,
+        1,
+        policy=policy,
+        sleep=seen.sleep,
+        on_response=seen.on_response,
+        http=http,
+    ) as gh:
+        yield gh, seen
+
+
+async def test_5xx_is_retried_with_backoff(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 502, times=2)
+    async with worker(github_fake, aredis) as (gh, seen):
+        repo = await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert repo["name"] == "hello"
+    assert seen.sleep.calls == [1.0, 2.0]
+    assert seen.responses == [("POST", 201), ("GET", 502), ("GET", 502), ("GET", 200)]
+
+
+async def test_attempts_are_bounded(github_fake: FakeGitHub, aredis: redis.asyncio.Redis) -> None:
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 503, times=10)
+    async with worker(github_fake, aredis, RetryPolicy(max_attempts=3)) as (gh, seen):
+        with pytest.raises(gidgethub.GitHubBroken):
+            await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert len(github_fake.calls("GET", "/repos/octo-org/hello")) == 3
+    assert seen.sleep.calls == [1.0, 2.0]
+
+
+async def test_secondary_rate_limit_waits_for_retry_after(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.add_issue("octo-org/hello", "Paginate users")
+    path = "/repos/octo-org/hello/issues/1/comments"
+    github_fake.fail_next("POST", path, 403, headers={"Retry-After": "7"})
+    async with worker(github_fake, aredis, RetryPolicy(write_spacing_s=0)) as (gh, seen):
+        comment = await gh.post(ISSUE_COMMENTS, {**HELLO, "number": 1}, data={"body": "Plan"})
+
+    assert comment["body"] == "Plan"
+    assert seen.sleep.calls == [7.0]
+    assert [r.status for r in github_fake.calls("POST", path)] == [403, 201]
+
+
+async def test_rate_limit_with_reset_waits_until_the_reset(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    reset = int(time.time()) + 42
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 429, headers=headers)
+    async with worker(github_fake, aredis) as (gh, seen):
+        await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    [waited] = seen.sleep.calls
+    assert 40 < waited <= 42
+
+
+async def test_secondary_rate_limit_without_headers_waits_a_minute(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 403)  # "exceeded a secondary rate limit"
+    async with worker(github_fake, aredis) as (gh, seen):
+        await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert seen.sleep.calls == [60.0]
+
+
+async def test_a_forbidden_that_is_not_a_rate_limit_is_raised_at_once(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    body = {"message": "Resource not accessible by integration", "documentation_url": "x"}
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 403, body=body)
+    async with worker(github_fake, aredis) as (gh, seen):
+        with pytest.raises(gidgethub.BadRequest, match="not accessible"):
+            await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert seen.sleep.calls == []
+
+
+async def test_a_wait_longer_than_the_policy_allows_is_raised(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 429, headers={"retry-after": "3600"})
+    async with worker(github_fake, aredis, RetryPolicy(max_wait_s=900)) as (gh, seen):
+        with pytest.raises(gidgethub.BadRequest) as caught:
+            await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert caught.value.status_code == 429
+    assert caught.value.headers["retry-after"] == "3600"  # the caller can reschedule with it
+    assert seen.sleep.calls == []
+
+
+async def test_a_spent_quota_is_waited_out_before_the_next_request(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    reset = int(time.time()) + 30
+    spent = {
+        "x-ratelimit-limit": "5000",
+        "x-ratelimit-remaining": "0",
+        "x-ratelimit-reset": str(reset),
+    }
+    github_fake.fail_next(
+        "GET", "/repos/octo-org/hello", 200, headers=spent, body={"name": "hello"}
+    )
+    async with worker(github_fake, aredis) as (gh, seen):
+        await gh.getitem("/repos/{owner}/{repo}", HELLO)
+        assert seen.sleep.calls == []
+        await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    [waited] = seen.sleep.calls
+    assert 25 < waited <= 30
+
+
+async def test_a_refused_token_is_renewed_once_and_the_request_retried(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with worker(github_fake, aredis) as (gh, _):
+            await gh.getitem("/repos/{owner}/{repo}", HELLO)
+            github_fake.revoke_tokens()
+            repo = await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert repo["name"] == "hello"
+    assert github_fake.tokens_issued == 2
+    assert [r.status for r in github_fake.calls("GET", "/repos/octo-org/hello")] == [200, 401, 200]
+    assert_no_token_in(github_fake, repr(logs))
+
+
+async def test_a_second_refusal_is_raised(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.fail_next("GET", "/repos/octo-org/hello", 401, times=2)
+    with structlog.testing.capture_logs() as logs:
+        async with worker(github_fake, aredis) as (gh, seen):
+            with pytest.raises(gidgethub.BadRequest) as caught:
+                await gh.getitem("/repos/{owner}/{repo}", HELLO)
+
+    assert caught.value.status_code == 401
+    assert github_fake.tokens_issued == 2  # the first and one renewal, no more
+    assert seen.sleep.calls == []
+    assert_no_token_in(github_fake, repr(logs), str(caught.value), repr(caught.value))
+
+
+async def test_the_app_client_renews_a_refused_jwt_once(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.fail_next("GET", "/app", 401)
+    async with app_client(settings_for(github_fake), aredis, sleep=RecordingSleep()) as gh:
+        app = await gh.getitem("/app")
+
+    assert app["slug"] == github_fake.slug
+    assert [(r.status, r.auth) for r in github_fake.calls("GET", "/app")] == [
+        (401, "none"),
+        (200, "jwt"),
+    ]
+
+
+async def test_credentials_never_leave_for_another_origin(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    async with worker(github_fake, aredis) as (gh, _):
+        with pytest.raises(ValueError, match="GITHUB_API_URL"):
+            await gh.getitem("https://collector.example/steal")
+
+    assert github_fake.tokens_issued == 0
+    assert github_fake.requests == []
+
+
+class InFlight(httpx2.AsyncBaseTransport):
+    """A real HTTP transport that counts overlapping requests and adds 50 ms of latency."""
+
+    def __init__(self) -> None:
+        self._inner = httpx2.AsyncHTTPTransport()
+        self.current: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        method = request.method
+        self.current[method] = self.current.get(method, 0) + 1
+        self.peak[method] = max(self.peak.get(method, 0), self.current[method])
+        try:
+            await asyncio.sleep(0.05)  # latency, so overlapping requests would be seen
+            response = await self._inner.handle_async_request(request)
+            await response.aread()
+            return response
+        finally:
+            self.current[method] -= 1
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_writes_to_one_installation_take_turns_across_workers(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.add_issue("octo-org/hello", "Paginate users")
+    transport = InFlight()
+    async with (
+        httpx2.AsyncClient(transport=transport) as pool_a,
+        httpx2.AsyncClient(transport=transport) as pool_b,
+        worker(github_fake, aredis, http=pool_a) as (first, seen_first),
+        worker(github_fake, aredis, http=pool_b) as (second, seen_second),
+    ):
+        await first.getitem("/repos/{owner}/{repo}", HELLO)  # mint the shared token first
+        transport.peak.clear()
+        url_vars = {**HELLO, "number": 1}
+        await asyncio.gather(
+            *(
+                gh.post(ISSUE_COMMENTS, url_vars, data={"body": f"note {n}"})
+                for n, gh in enumerate([first, second, first, second])
+            )
+        )
+        await asyncio.gather(
+            *(gh.getitem("/repos/{owner}/{repo}", HELLO) for gh in [first, second] * 2)
+        )
+
+    assert transport.peak["POST"] == 1
+    assert transport.peak["GET"] > 1  # the instrument sees overlap when there is some
+    assert len(github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments")) == 4
+    spacing = seen_first.sleep.calls + seen_second.sleep.calls
+    assert len(spacing) == 3 and all(0.8 < s <= 1.0 for s in spacing)
+
+
+def assert_no_token_in(fake: FakeGitHub, *texts: str) -> None:
+    with fake.lock:
+        tokens = list(fake.state.tokens)
+    assert tokens
+    for text in texts:
+        for token in tokens:
+            assert token not in text

@@ -284,7 +284,7 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         if status >= 500:
             delay: float | None = self.policy.backoff(call.failures + 1)
         else:
-            message = exception.args[1] if len(exception.args) > 1 else ""
+            message = exception.args[0] if exception.args else ""
             delay = self.policy.rate_limit_wait(
                 status, exception.headers, str(message), now=self._clock()
             )
