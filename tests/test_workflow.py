@@ -616,3 +616,16 @@ def test_diagram_changes_when_the_table_does() -> None:
     changed = (*RULES, Rule(State.QUEUED, Event.APPROVED, State.MERGED, ()))
     assert mermaid_diagram(changed) != mermaid_diagram()
     assert "queued --> merged : approved" in mermaid_diagram(changed)
+
+
+def test_the_repo_config_workflow_section_is_a_policy_with_the_same_defaults() -> None:
+    from bot.repo_config import RepoConfig
+
+    section = RepoConfig().workflow
+    for name in ("require_plan_approval", "max_review_rounds", "max_fix_rounds",
+                 "max_ci_fix_attempts"):  # fmt: skip
+        assert getattr(section, name) == getattr(WorkflowConfig(), name), name
+    item = make_item(State.TRIAGE)
+    result = transition(item, Event.PLAN_PROPOSED, actor="job", at=T1, policy=section)
+    assert isinstance(result, Transition)
+    assert result.new_state is State.AWAITING_PLAN_APPROVAL
