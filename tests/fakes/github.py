@@ -46,6 +46,9 @@ FAULT_MESSAGES = {
     503: "Service Unavailable",
 }
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# The description composes an installation's `account` in lists as allOf(simple-user,
+# enterprise), which no real account satisfies; GitHub returns a user or organization there.
+SPEC_QUIRKS = re.compile(r"apps/list-installations 200\[\d+\]\['account'\]: ")
 
 
 class FakeGitHub:
@@ -153,6 +156,20 @@ class FakeGitHub:
             for r in self.requests
             if r.method == method.upper() and pattern.fullmatch(r.path) is not None
         ]
+
+    def response_mismatches(self) -> list[str]:
+        """Where the fake's own 2xx answers so far depart from the documented response schemas.
+
+        For tests of the fake (a new route should pass this); known defects of the
+        description itself are left out.
+        """
+        problems = [
+            problem
+            for r in self.requests
+            if r.operation_id is not None and 200 <= r.status < 300
+            for problem in self.checker.check_response(r.operation_id, r.status, r.response)
+        ]
+        return [p for p in problems if not SPEC_QUIRKS.match(p)]
 
     def forget_violations(self, matching: str = ".*") -> list[str]:
         """Drop (and return) recorded violations matching a regex, for tests that cause them."""

@@ -85,8 +85,8 @@ def create_label(call: Call) -> Reply:
         description=call.field("description"),
     )
     repo.labels[name.lower()] = label
-    url = call.render.label(repo, label)
-    return Reply(201, url, {"Location": url["url"]})
+    body = call.render.label(repo, label)
+    return Reply(201, body, {"Location": body["url"]})
 
 
 @routes.op("issues/get-label")

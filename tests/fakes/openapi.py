@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class OpenAPIChecker:
         self._validators: dict[str, Draft4Validator] = {}
         self._converted: dict[str, Any] = {}
         self._converting: set[str] = set()
+        self._compile_lock = threading.Lock()
         self._index()
 
     @classmethod
@@ -277,8 +279,12 @@ class OpenAPIChecker:
     def _validator(self, pointer: str) -> Draft4Validator:
         validator = self._validators.get(pointer)
         if validator is None:
-            validator = Draft4Validator(self._convert(self._at(pointer)))
-            self._validators[pointer] = validator
+            # One session checker serves every fake; conversion state must not interleave.
+            with self._compile_lock:
+                validator = self._validators.get(pointer)
+                if validator is None:
+                    validator = Draft4Validator(self._convert(self._at(pointer)))
+                    self._validators[pointer] = validator
         return validator
 
     def _convert(self, schema: Any) -> Any:
