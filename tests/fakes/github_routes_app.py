@@ -6,6 +6,7 @@ import secrets
 import string
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
 from tests.fakes.github_state import HookDelivery, Installation, Token, iso
@@ -153,8 +154,7 @@ def list_deliveries(call: Call) -> Reply:
     headers = {}
     if rest:
         query = {**call.query, "per_page": per_page, "cursor": f"v1_{rest[0].id}"}
-        query_string = "&".join(f"{k}={v}" for k, v in query.items())
-        headers["Link"] = f'<{call.link_base}?{query_string}>; rel="next"'
+        headers["Link"] = f'<{call.link_base}?{urlencode(query)}>; rel="next"'
     return Reply(200, [call.render.delivery(d) for d in page], headers)
 
 
