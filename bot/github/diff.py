@@ -23,6 +23,10 @@ prompts; real tokenizers vary by about ±25 %, so leave headroom in `max_tokens`
 MIN_CHUNK_TOKENS = 64
 """Smallest budget `chunk_diff` accepts: below this even a file header hardly fits."""
 
+MIN_LINE_ROOM = 120
+"""Characters a split hunk part always has room for, even when a long file header leaves less
+(the chunk then exceeds a tiny budget rather than cutting ordinary lines)."""
+
 GENERATED_MARKER_LINES = 10
 """`@generated` / `DO NOT EDIT` count only in a file's first lines, where generators put them."""
 
@@ -184,7 +188,9 @@ def _is_side(value: str) -> bool:
 
 def _hunk_header(src_start: int, src_len: int, tgt_start: int, tgt_len: int, section: str) -> str:
     tail = f" {section}" if section else ""
-    return f"@@ -{src_start},{src_len} +{tgt_start},{tgt_len} @@{tail}"
+    old = f"{src_start}" if src_len == 1 else f"{src_start},{src_len}"  # git's short form
+    new = f"{tgt_start}" if tgt_len == 1 else f"{tgt_start},{tgt_len}"
+    return f"@@ -{old} +{new} @@{tail}"
 
 
 def _unquote(path: str) -> str:
@@ -262,6 +268,13 @@ class _FileIndex:
                     new += 1
 
 
+def _name_line(mark: str, name: str, timestamp: str | None) -> str:
+    if timestamp:
+        return f"{mark} {name}\t{timestamp}\n"
+    # git ends a name containing a space with a tab, so the name's end is unambiguous
+    return f"{mark} {name}\t\n" if " " in name else f"{mark} {name}\n"
+
+
 def _file_from_patch(patched: unidiff.PatchedFile) -> DiffFile:
     info = list(patched.patch_info or [])
     renamed_from = renamed_to = copied_from = copied_to = None
@@ -314,7 +327,8 @@ def _file_from_patch(patched: unidiff.PatchedFile) -> DiffFile:
             )
         )
     if hunks:
-        header += f"--- {patched.source_file}\n+++ {patched.target_file}\n"
+        header += _name_line("---", patched.source_file, patched.source_timestamp)
+        header += _name_line("+++", patched.target_file, patched.target_timestamp)
     return DiffFile(
         path=path,
         old_path=old_path,
@@ -410,10 +424,11 @@ class ParsedDiff:
             return None
         end = self.locate(comment.path, comment.line, comment.side)
         start = None
-        if comment.start_line is not None and comment.start_line != comment.line:
-            start = self.locate(
-                comment.path, comment.start_line, comment.start_side or comment.side
-            )
+        start_side = comment.start_side or comment.side
+        if comment.start_line is not None and (
+            comment.start_line != comment.line or start_side.upper() != comment.side.upper()
+        ):
+            start = self.locate(comment.path, comment.start_line, start_side)
         if end is None:
             end, start = start, None
         if end is None:
@@ -597,7 +612,7 @@ def _skip_reason(
 
 def _split_hunk(file: DiffFile, hunk: DiffHunk, budget_chars: int) -> list[_Piece]:
     """Parts of a hunk too big for one chunk, each a valid hunk with its own @@ header."""
-    room = max(budget_chars - len(file.header) - len(hunk.header) - 32, 1)
+    room = max(budget_chars - len(file.header) - len(hunk.header) - 32, MIN_LINE_ROOM)
     groups: list[tuple[int, int]] = []
     start = 0
     size = 0
@@ -629,9 +644,10 @@ def _split_hunk(file: DiffFile, hunk: DiffHunk, budget_chars: int) -> list[_Piec
         )
         for position, text in enumerate(lines):
             if len(text) > room:
-                cut = len(text) - room
-                lines[position] = text[: room - 40] + f" … [{cut:,} characters cut]\n"
-                note += f"; a {len(text):,}-character line was cut to fit"
+                keep = room - 32  # the line's +/-/space mark survives: MIN_LINE_ROOM > 32
+                cut = len(text) - 1 - keep
+                lines[position] = text[:keep] + f" … [{cut:,} characters cut]\n"
+                note += f"; a {len(text) - 2:,}-character line was cut to fit"
         pieces.append(
             _Piece(
                 file,
@@ -656,7 +672,8 @@ def chunk_diff(
     when it fits in one. Every file is either in the chunks or named in `skipped` with the
     reason: `skip(path)` (True or a reason string; default: `DEFAULT_GENERATED_PATTERNS`),
     binary, no line changes, deleted (unless `include_deleted`), or a generator marker in its
-    first lines. A chunk exceeds the budget only when one file header alone does.
+    first lines. A chunk exceeds a budget only when that is too small for one file header
+    plus `MIN_LINE_ROOM` characters; a single line longer than the budget is cut, with a note.
 
     Raises:
         ValueError: if `max_tokens` is below `MIN_CHUNK_TOKENS`.
