@@ -115,6 +115,7 @@ async def test_a_token_is_minted_once_and_shared_by_workers(
         assert await first.token(1) == token
 
     assert token.startswith("ghs_")
+    assert token not in repr(token) and token not in repr({"authorization": token})
     assert github_fake.tokens_issued == 1
     [mint] = github_fake.calls("POST", "/app/installations/1/access_tokens")
     assert mint.auth == "jwt"

@@ -13,6 +13,7 @@ import httpx2
 import pytest
 import redis.asyncio
 import structlog
+import structlog.tracebacks
 
 from bot.github.client import (
     GitHubClient,
@@ -138,8 +139,17 @@ async def test_connection_refused_is_retried_then_a_clear_error_without_credenti
     assert statuses == [("GET", 0)] * 4
     message = str(caught.value)
     assert "after 4 attempts" in message and "GITHUB_API_URL" in message
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
     assert secret not in message and secret not in repr(logs)
+    # A renderer showing every frame's locals (structlog's dict tracebacks, rich) sees
+    # the header dict on the stack, but only the redacted form of the credential in it.
+    error = caught.value
+    assert error.__traceback__ is not None
+    frames = structlog.tracebacks.extract(
+        type(error), error, error.__traceback__.tb_next, show_locals=True, locals_max_string=1000
+    )
+    assert "authorization" in repr(frames)
+    assert secret not in repr(frames)
 
 
 # -- against the shared GitHub fake ------------------------------------------------------------

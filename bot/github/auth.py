@@ -48,6 +48,19 @@ return 0
 """
 
 
+class Credential(str):
+    """A token or JWT: a plain string to every API, but `<redacted>` in any repr.
+
+    Tracebacks that render local variables, debuggers and `repr()` in a log line then
+    show no secret, even where a header dict holding one is on the stack.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Credential('<redacted>')"
+
+
 class AuthError(Exception):
     """GitHub App credentials are missing or GitHub refused to issue a token."""
 
@@ -86,7 +99,7 @@ def app_jwt(creds: AppCredentials, *, now: float | None = None) -> str:
         "exp": issued + JWT_LIFETIME_S,
         "iss": str(creds.app_id),
     }
-    return jwt.encode(claims, creds.private_key, algorithm="RS256")
+    return Credential(jwt.encode(claims, creds.private_key, algorithm="RS256"))
 
 
 def fingerprint(token: str) -> str:
@@ -185,7 +198,7 @@ class TokenCache:
         if self._clock() >= renew_at:
             return None
         try:
-            return self._fernet.decrypt(_bytes(sealed)).decode()
+            return Credential(self._fernet.decrypt(_bytes(sealed)).decode())
         except InvalidToken:
             # Sealed with another private key (the App's key was rotated): mint anew.
             return None
@@ -197,7 +210,7 @@ class TokenCache:
             data={},
             jwt=app_jwt(self._creds),  # real time: GitHub checks iat against its own clock
         )
-        token = response["token"]
+        token = Credential(response["token"])
         expires_at = datetime.fromisoformat(response["expires_at"]).timestamp()
         now = self._clock()
         # A token living less than twice renew_before_s is still used for half its life,

@@ -18,7 +18,7 @@ import structlog
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
-from bot.github.auth import AppCredentials, TokenCache, app_jwt
+from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -232,11 +232,12 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
             )
         request_headers = dict(headers)
         if self._auth is not None and "authorization" not in request_headers:
-            call.authorization = await self._auth.authorization()
+            call.authorization = Credential(await self._auth.authorization())
             request_headers["authorization"] = call.authorization
+        serialise = method in MUTATING_METHODS and self._redis is not None and self._write_scope
         while True:
             try:
-                if method in MUTATING_METHODS and self._redis is not None and self._write_scope:
+                if serialise:
                     async with self._write_turn():
                         response = await self._client.request(
                             method, url, headers=request_headers, content=body
@@ -246,24 +247,24 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
                         method, url, headers=request_headers, content=body
                     )
             except httpx2.TransportError as exc:
-                self._report(method, 0)
-                call.failures += 1
-                where = f"{method} {urlsplit(url).path}"
+                # Only text leaves this block: the httpx2 error holds the request, headers
+                # and credentials included, and must not ride along as __context__.
                 reason = f"{type(exc).__name__}: {exc}"
-                if call.failures >= self.policy.max_attempts:
-                    log.error("github.unreachable", request=where, reason=reason)
-                    # `from None`: the httpx2 error holds the request, credentials included.
-                    raise GitHubUnreachable(
-                        f"GitHub API at {self._origin} unreachable for {where} after "
-                        f"{call.failures} attempts ({reason}); check GITHUB_API_URL and "
-                        "the network"
-                    ) from None
-                delay = self.policy.backoff(call.failures)
-                log.warning("github.retry", request=where, reason=reason, delay_s=delay)
-                await self.sleep(delay)
-                continue
-            self._report(method, response.status_code)
-            return response.status_code, response.headers, response.content
+            else:
+                self._report(method, response.status_code)
+                return response.status_code, response.headers, response.content
+            self._report(method, 0)
+            call.failures += 1
+            where = f"{method} {urlsplit(url).path}"
+            if call.failures >= self.policy.max_attempts:
+                log.error("github.unreachable", request=where, reason=reason)
+                raise GitHubUnreachable(
+                    f"GitHub API at {self._origin} unreachable for {where} after "
+                    f"{call.failures} attempts ({reason}); check GITHUB_API_URL and the network"
+                )
+            delay = self.policy.backoff(call.failures)
+            log.warning("github.retry", request=where, reason=reason, delay_s=delay)
+            await self.sleep(delay)
 
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
