@@ -50,7 +50,6 @@ DEFAULT_GENERATED_PATTERNS: tuple[str, ...] = (
 """Files never worth a reviewer's tokens; a trailing `/` means that folder at any depth."""
 
 _NO_NEWLINE = "\\"
-_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _OCTAL = re.compile(r"[0-7]{3}")
 _GIT_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
