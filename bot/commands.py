@@ -4,9 +4,9 @@ Rules, in the order a reader meets them:
 
 - A command is a line that starts with `/aios` (any case) followed by whitespace or the end
   of the line; `/aiosfoo`, `/aios-foo` and `- /aios approve` (a list item) are not commands.
-  Up to 3 leading spaces are
-  allowed, as in Markdown; a line indented 4 or more columns (a tab counts to the next
-  multiple of 4) is never a command: it is an indented code block or a paragraph continuation.
+  Up to 3 leading spaces are allowed, as in Markdown; a line indented 4 or more columns (a tab
+  counts to the next multiple of 4) is never a command: it is an indented code block or a
+  paragraph continuation.
 - Lines inside fenced code blocks (``` or ~~~), block quotes (lines starting with `>`), HTML
   comments and inline code spans are never commands: quoting or showing a command must not
   run it. A line that does not itself start with `>` is the author's own text, even where
