@@ -18,10 +18,10 @@ from bot.settings import SettingsError
 
 DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
     "anthropic": {
-        "default": ["claude-sonnet-4-5"],
-        "triage": ["claude-haiku-4-5"],
-        "summary": ["claude-haiku-4-5"],
-        "fallbacks": ["claude-sonnet-4-5", "claude-haiku-4-5"],
+        "default": ["claude-sonnet-5-5"],
+        "triage": ["claude-haiku-5-5"],
+        "summary": ["claude-haiku-5-5"],
+        "fallbacks": ["claude-sonnet-5-5", "claude-sonnet-4-6", "claude-haiku-5-5"],
     },
     "openai": {
         "default": ["gpt-4.1"],

@@ -19,7 +19,7 @@ from bot.agents.llm.types import Message, Request, Text, ToolResult, Usage
 from bot.agents.roster import Role
 from bot.agents.routing import ModelRef
 from bot.agents.runtime import AgentRuntime
-from bot.agents.sandbox import Sandbox
+from bot.agents.sandbox import Sandbox, detect_isolation
 from bot.agents.tools import Toolbox, ToolError
 from bot.agents.transcript import Transcript, transcript_path
 from bot.redact import redact
@@ -107,7 +107,9 @@ async def run_agent(
             workspace,
             limits=config.sandbox,
             env_allow=config.sandbox_env_allow,
-            isolation=None if config.sandbox_uid is None else _isolation(config.sandbox_uid),
+            isolation=None
+            if config.sandbox_uid is None
+            else detect_isolation(uid=config.sandbox_uid),
         )
     toolbox = Toolbox(
         workspace,
@@ -118,9 +120,7 @@ async def run_agent(
     if context is None:
         context = prompts.repo_context(prompts.load_instructions(workspace))
     system = prompts.system_prompt(role, runtime.roster)
-    role_default = ModelRef.parse(role.model, config.provider) if config.use_role_models else None
-    if role_default is not None and role_default.provider not in runtime.router.providers:
-        role_default = None
+    role_default = runtime.role_model(role)
     transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
     run = _Run(role, runtime, scope, toolbox, transcript, on_step, secrets)
     transcript.write(
@@ -152,12 +152,6 @@ async def run_agent(
     )
     transcript.close()
     return result
-
-
-def _isolation(uid: int) -> Any:
-    from bot.agents.sandbox import detect_isolation
-
-    return detect_isolation(uid=uid)
 
 
 class _Run:

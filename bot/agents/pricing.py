@@ -24,12 +24,24 @@ class Price:
 
 
 DEFAULT_PRICES: dict[str, Price] = {
+    # Anthropic's published list prices (5-minute cache writes). Haiku 5.5 is the tier for
+    # prompts up to 100k tokens. Check them against your invoice; AIOS_MODEL_PRICES overrides.
+    "claude-fable-5-1": Price(10.0, 50.0, 12.5, 0.25),
+    "claude-opus-5-5": Price.anthropic(4.0, 20.0),
+    "claude-sonnet-5-5": Price.anthropic(2.0, 10.0),
+    "claude-haiku-5-5": Price.anthropic(0.1, 0.5),
+    "claude-opus-5": Price.anthropic(5.0, 25.0),
+    "claude-sonnet-5": Price.anthropic(2.0, 10.0),
+    "claude-opus-4-8": Price.anthropic(5.0, 25.0),
+    "claude-opus-4-7": Price.anthropic(5.0, 25.0),
+    "claude-opus-4-6": Price.anthropic(5.0, 25.0),
+    "claude-opus-4-5": Price.anthropic(5.0, 25.0),
     "claude-opus-4-1": Price.anthropic(15.0, 75.0),
     "claude-opus-4": Price.anthropic(15.0, 75.0),
+    "claude-sonnet-4-6": Price.anthropic(3.0, 15.0),
     "claude-sonnet-4-5": Price.anthropic(3.0, 15.0),
     "claude-sonnet-4": Price.anthropic(3.0, 15.0),
     "claude-haiku-4-5": Price.anthropic(1.0, 5.0),
-    "claude-3-5-haiku": Price.anthropic(0.8, 4.0),
     "gpt-4.1": Price(2.0, 8.0, 2.0, 0.5),
     "gpt-4.1-mini": Price(0.4, 1.6, 0.4, 0.1),
     "gpt-4o": Price(2.5, 10.0, 2.5, 1.25),

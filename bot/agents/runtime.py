@@ -14,8 +14,8 @@ from bot.agents.llm.anthropic import AnthropicProvider
 from bot.agents.llm.openai import OpenAIProvider
 from bot.agents.llm.types import Provider
 from bot.agents.pricing import PriceTable
-from bot.agents.roster import Roster, load_roster
-from bot.agents.routing import CircuitBreaker, ModelRouter, Sleep
+from bot.agents.roster import Role, Roster, load_roster
+from bot.agents.routing import CircuitBreaker, ModelRef, ModelRouter, Sleep
 
 
 def build_providers(
@@ -73,6 +73,13 @@ class AgentRuntime:
             roster=roster or load_roster(),
             budgets=config.budgets,
         )
+
+    def role_model(self, role: Role) -> ModelRef | None:
+        """The roster's default model for `role`, unless pinned away or its provider is absent."""
+        if not self.config.use_role_models:
+            return None
+        ref = ModelRef.parse(role.model, self.config.provider)
+        return ref if ref.provider in self.router.providers else None
 
     def secrets(self) -> list[str]:
         return self.config.secrets()
