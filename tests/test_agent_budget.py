@@ -100,7 +100,8 @@ async def test_ledger_keeps_a_capped_log_and_expires_its_hashes(
             Budgets(per_job_usd=None, per_work_item_usd=None, per_installation_month_usd=200.0),
             UsageScope("other", "acme/other#1", installation_id=7),
             200.0,
-            f"The monthly installation ({month_of()}) budget of $200.00 is used up: $200.00 spent ($0.00 over)",
+            f"The monthly installation ({month_of()}) budget of $200.00 is used up: "
+            "$200.00 spent ($0.00 over)",
         ),
     ],
 )

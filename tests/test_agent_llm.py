@@ -1,4 +1,4 @@
-"""Providers against the scripted model: wire shapes, cache-friendly prefixes, usage, typed errors."""
+"""Providers against the scripted model: wire shapes, cache-friendly prefixes, typed errors."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ async def test_edit_file_needs_one_exact_match(repo: Path) -> None:
 async def test_write_file_creates_directories_and_keeps_the_mode(repo: Path) -> None:
     tools = Toolbox(repo)
     (repo / "run.sh").write_text("#!/bin/sh\n")
-    os.chmod(repo / "run.sh", 0o755)
+    (repo / "run.sh").chmod(0o755)
     await tools.call("write_file", {"path": "run.sh", "content": "#!/bin/sh\necho hi\n"})
     assert os.stat(repo / "run.sh").st_mode & 0o777 == 0o755
     out = await tools.call("write_file", {"path": "pkg/new/mod.py", "content": "x = 1\n"})
