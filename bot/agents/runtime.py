@@ -75,11 +75,12 @@ class AgentRuntime:
         )
 
     def role_model(self, role: Role) -> ModelRef | None:
-        """The roster's default model for `role`, unless pinned away or its provider is absent."""
+        """The roster's default model for `role`, when it belongs to the chosen provider and no
+        single model is pinned (AIOS_MODEL)."""
         if not self.config.use_role_models:
             return None
         ref = ModelRef.parse(role.model, self.config.provider)
-        return ref if ref.provider in self.router.providers else None
+        return ref if ref.provider == self.config.provider else None
 
     def secrets(self) -> list[str]:
         return self.config.secrets()
