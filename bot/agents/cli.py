@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import logging
 import os
 import secrets
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 import redis.asyncio
+import structlog
 
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import Ledger, MemoryLedger, RedisLedger, UsageScope
@@ -177,6 +179,8 @@ def _narrate(step: Step, out: TextIO) -> None:
     print(f"   ↳ {step.tool}{' ' + detail if detail else ''}", file=out, flush=True)
     if step.is_error:
         print(f"     ✗ {step.result.splitlines()[0] if step.result else 'failed'}", file=out)
+    elif step.tool == "run" and len(step.result.splitlines()) > 1:
+        print(f"     {step.result.splitlines()[1]}", file=out)
 
 
 def _arguments(step: Step) -> str:
@@ -207,6 +211,11 @@ def _report(result: AgentResult, out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point (`python -m bot.agents.cli agent run …`) until `aios` wires it."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     parser = argparse.ArgumentParser(prog="aios")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)

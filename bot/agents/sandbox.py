@@ -196,7 +196,10 @@ def scrubbed_env(
     }
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
-    env.update(HOME=str(home), TMPDIR=str(home / "tmp"), AIOS_SANDBOX="1")
+    # No __pycache__ litter in the work tree: AIOS commits what the work tree holds.
+    env.update(
+        HOME=str(home), TMPDIR=str(home / "tmp"), AIOS_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1"
+    )
     return env
 
 
