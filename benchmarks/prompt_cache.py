@@ -93,7 +93,7 @@ def script() -> list[Turn]:
                             "edit_file",
                             path=f"src/shop/{name}.py",
                             old=f'    """Handle {name} operation {i}."""',
-                            new=f'    """Handle {name} operation {i}; quantity must be positive."""',
+                            new=f'    """Handle {name} operation {i}; quantity > 0."""',
                         )
                     ],
                 )
@@ -198,7 +198,8 @@ def report(model: ScriptedModel) -> int:
     avg_read = sum(r[3] for r in later) / len(later)
     saving = baseline_cost / cached_cost
     print(
-        f"\naverage prefix reuse, turns 2-{len(rows)}: {avg_reuse:.1%} (target >= {TARGET_REUSE:.0%})"
+        f"\naverage prefix reuse, turns 2-{len(rows)}: {avg_reuse:.1%} "
+        f"(target >= {TARGET_REUSE:.0%})"
     )
     print(f"average cache-read share, turns 2-{len(rows)}: {avg_read:.1%}")
     print(
