@@ -31,12 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8080)")
     serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes to start beside the web (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes to start beside the web (default 1)",
     )
     serve.add_argument("--public-url", help="the URL GitHub reaches this server at (for /setup)")
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="run workers only (scale out against a shared Redis)")
+    worker = commands.add_parser(
+        "worker", help="run workers only (scale out against a shared Redis)"
+    )
     worker.add_argument("--count", type=int, default=1, help="worker processes (default 1)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(run=_worker)
@@ -48,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         "redeliver", help="ask GitHub to redeliver deliveries that failed (run it periodically)"
     )
     redeliver.add_argument(
-        "--hours", type=float, default=24.0, help="how far back to look (default 24; GitHub keeps 3 days)"
+        "--hours",
+        type=float,
+        default=24.0,
+        help="how far back to look (default 24; GitHub keeps 3 days)",
     )
     redeliver.set_defaults(run=_redeliver)
 
@@ -102,7 +110,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         run_worker(settings, burst=args.burst)
         return 0
     children = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", *(["--burst"] if args.burst else [])])
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", *(["--burst"] if args.burst else [])]
+        )
         for _ in range(args.count)
     ]
     signal.signal(signal.SIGTERM, lambda *_: [child.terminate() for child in children])
@@ -119,7 +129,9 @@ def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
     from bot.redeliver import redeliver_failed
 
     if not settings.has_app_credentials:
-        print("aios: configuration error: APP_ID: redeliver authenticates as the App", file=sys.stderr)
+        print(
+            "aios: configuration error: APP_ID: redeliver authenticates as the App", file=sys.stderr
+        )
         return EXIT_CONFIG
     asked = asyncio.run(redeliver_failed(settings, hours=args.hours))
     print(f"asked GitHub to redeliver {asked} failed deliveries")

@@ -9,6 +9,7 @@ consumer group, so an entry a dead pump had read is claimed again by another.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -68,11 +69,16 @@ class Delivery:
 
 
 class DeliveryInbox:
-    """The web side: accept a verified delivery exactly once, in one round trip."""
+    """The web side: accept a verified delivery exactly once, without blocking the loop.
+
+    Deliveries that arrive in the same event-loop tick are written in one pipelined
+    round trip: under load this roughly halves the Redis cost per delivery, and a lone
+    delivery waits for nothing.
+    """
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
-        self._accept = client.register_script(_ACCEPT_LUA)
+        self._pending: list[tuple[list[Any], asyncio.Future[Any]]] = []
 
     async def accept(
         self,
@@ -88,19 +94,42 @@ class DeliveryInbox:
         Raises:
             redis.RedisError: when Redis is unavailable; nothing was stored.
         """
-        entry = await self._accept(
-            keys=[SEEN_KEY.format(delivery_id=delivery_id), STREAM_KEY],
-            args=[
-                delivery_id,
-                SEEN_TTL_S,
-                event,
-                action,
-                "" if installation_id is None else str(installation_id),
-                f"{time.time():.6f}",
-                body,
-            ],
-        )
-        return entry is not None
+        args = [
+            delivery_id,
+            SEEN_TTL_S,
+            event,
+            action,
+            "" if installation_id is None else str(installation_id),
+            f"{time.time():.6f}",
+            body,
+        ]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(lambda: loop.create_task(self._flush()))
+        self._pending.append((args, future))
+        return await future is not None
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for args, _future in batch:
+                    # EVAL, not EVALSHA: no NOSCRIPT round trip after a Redis restart, and
+                    # Redis caches the compiled script by its hash anyway.
+                    pipe.eval(
+                        _ACCEPT_LUA, 2, SEEN_KEY.format(delivery_id=args[0]), STREAM_KEY, *args
+                    )
+                results = await pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            results = [exc] * len(batch)
+        for (_args, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 def ensure_group(client: redis.Redis) -> None:
@@ -114,11 +143,19 @@ def ensure_group(client: redis.Redis) -> None:
 
 def read_new(client: redis.Redis, consumer: str, *, count: int, block_ms: int) -> list[Delivery]:
     """Entries no pump has read yet, claimed for `consumer`."""
-    response: Any = client.xreadgroup(GROUP, consumer, {STREAM_KEY: ">"}, count=count, block=block_ms)
-    return [_decode(entry_id, fields) for _stream, entries in response or [] for entry_id, fields in entries]
+    response: Any = client.xreadgroup(
+        GROUP, consumer, {STREAM_KEY: ">"}, count=count, block=block_ms
+    )
+    return [
+        _decode(entry_id, fields)
+        for _stream, entries in response or []
+        for entry_id, fields in entries
+    ]
 
 
-def claim_stale(client: redis.Redis, consumer: str, *, min_idle_ms: int, count: int) -> list[Delivery]:
+def claim_stale(
+    client: redis.Redis, consumer: str, *, min_idle_ms: int, count: int
+) -> list[Delivery]:
     """Entries another pump read but never acknowledged (it died): take them over."""
     response: Any = client.xautoclaim(STREAM_KEY, GROUP, consumer, min_idle_ms, "0-0", count=count)
     return [_decode(entry_id, fields) for entry_id, fields in response[1] if fields]

@@ -33,53 +33,99 @@ async def check_redis(settings: Settings) -> list[Finding]:
         policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
     except redis.ResponseError:
         # Managed Redis services often forbid CONFIG; say so rather than failing.
-        return [Finding(True, f"redis {info['redis_version']} reachable (CONFIG not allowed; "
-                        "check maxmemory-policy is noeviction in your provider's settings)")]
+        return [
+            Finding(
+                True,
+                f"redis {info['redis_version']} reachable (CONFIG not allowed; "
+                "check maxmemory-policy is noeviction in your provider's settings)",
+            )
+        ]
     except redis.RedisError as exc:
-        return [Finding(False, f"redis unreachable at REDIS_URL: {exc}",
-                        "check REDIS_URL, or unset it to let `aios serve` run its own Redis")]
+        return [
+            Finding(
+                False,
+                f"redis unreachable at REDIS_URL: {exc}",
+                "check REDIS_URL, or unset it to let `aios serve` run its own Redis",
+            )
+        ]
     finally:
         await client.aclose()
     findings = [Finding(True, f"redis {info['redis_version']} reachable")]
     if int(str(info["redis_version"]).split(".")[0]) < 6:
-        findings.append(Finding(False, "redis is older than 6.2", "upgrade to Redis 6.2 or newer (RQ needs it)"))
+        findings.append(
+            Finding(False, "redis is older than 6.2", "upgrade to Redis 6.2 or newer (RQ needs it)")
+        )
     if policy != "noeviction":
-        findings.append(Finding(
-            False, f"redis maxmemory-policy is {policy!r}: Redis may evict queued jobs",
-            "set `maxmemory-policy noeviction` in redis.conf (or CONFIG SET maxmemory-policy noeviction)",
-        ))
+        findings.append(
+            Finding(
+                False,
+                f"redis maxmemory-policy is {policy!r}: Redis may evict queued jobs",
+                "set `maxmemory-policy noeviction` in redis.conf "
+                "(or CONFIG SET maxmemory-policy noeviction)",
+            )
+        )
     return findings
 
 
 async def check_app(settings: Settings) -> list[Finding]:
     if not settings.has_app_credentials:
-        return [Finding(False, "no GitHub App credentials (APP_ID, PRIVATE_KEY)",
-                        "run `aios serve` and open /setup to register the App, or set them in .env")]
+        return [
+            Finding(
+                False,
+                "no GitHub App credentials (APP_ID, PRIVATE_KEY)",
+                "run `aios serve` and open /setup to register the App, or set them in .env",
+            )
+        ]
     if settings.redis_url is None:
-        return [Finding(True, "App credentials present (not checked against GitHub: no REDIS_URL "
-                        "to cache tokens in; set REDIS_URL to check them)")]
+        return [
+            Finding(
+                True,
+                "App credentials present (not checked against GitHub: no REDIS_URL "
+                "to cache tokens in; set REDIS_URL to check them)",
+            )
+        ]
     client = redis.asyncio.Redis.from_url(settings.redis_url)
     try:
         async with app_client(settings, client) as gh:
             app = await gh.getitem("/app")
     except GitHubException as exc:
-        return [Finding(False, f"GitHub refused the App credentials at {settings.github_api_url}: {exc}",
-                        "check APP_ID and that PRIVATE_KEY is the App's current private key")]
+        return [
+            Finding(
+                False,
+                f"GitHub refused the App credentials at {settings.github_api_url}: {exc}",
+                "check APP_ID and that PRIVATE_KEY is the App's current private key",
+            )
+        ]
     except OSError as exc:
-        return [Finding(False, f"cannot reach {settings.github_api_url}: {exc}",
-                        "check GITHUB_API_URL and the network")]
+        return [
+            Finding(
+                False,
+                f"cannot reach {settings.github_api_url}: {exc}",
+                "check GITHUB_API_URL and the network",
+            )
+        ]
     finally:
         await client.aclose()
-    return [Finding(True, f"App {app.get('slug')!r} (id {app.get('id')}) authenticated "
-                    f"at {settings.github_api_url}")]
+    return [
+        Finding(
+            True,
+            f"App {app.get('slug')!r} (id {app.get('id')}) authenticated "
+            f"at {settings.github_api_url}",
+        )
+    ]
 
 
 async def run_doctor(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print every finding; exit status 1 when anything needs fixing."""
     findings = [Finding(True, "settings valid")]
     if settings.webhook_secret is None:
-        findings.append(Finding(False, "WEBHOOK_SECRET is not set: deliveries will be refused",
-                                "register the App at /setup, or set WEBHOOK_SECRET"))
+        findings.append(
+            Finding(
+                False,
+                "WEBHOOK_SECRET is not set: deliveries will be refused",
+                "register the App at /setup, or set WEBHOOK_SECRET",
+            )
+        )
     findings += await check_redis(settings)
     findings += await check_app(settings)
     for finding in findings:

@@ -49,7 +49,9 @@ async def route_delivery(entry_id: str, delivery_id: str) -> str:
             log.warning("delivery body missing; nothing to route")
             return "missing"
         structlog.contextvars.bind_contextvars(
-            installation_id=delivery.installation_id, github_event=delivery.event, action=delivery.action
+            installation_id=delivery.installation_id,
+            github_event=delivery.event,
+            action=delivery.action,
         )
         data = json.loads(delivery.body)
         if repository := data.get("repository"):
@@ -81,7 +83,11 @@ async def ensure_labels(installation_id: int, repo: str) -> int:
                     await gh.post(
                         "/repos/{+repo}/labels",
                         {"repo": repo},
-                        data={"name": label.name, "color": label.color, "description": label.description},
+                        data={
+                            "name": label.name,
+                            "color": label.color,
+                            "description": label.description,
+                        },
                     )
                     created += 1
                 except BadRequest as exc:
@@ -125,7 +131,9 @@ async def start_work_item(
                     body=_queued_progress_body(item),
                     known_id=item.progress_comment_id,
                 )
-                await store.save_item(ctx.redis, item, actor=requested_by, what=f"labeled for {role}")
+                await store.save_item(
+                    ctx.redis, item, actor=requested_by, what=f"labeled for {role}"
+                )
         log.info("work item started", role=role, comment_id=item.progress_comment_id)
         return item.progress_comment_id
 

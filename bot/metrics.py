@@ -73,7 +73,8 @@ class _RedisCounters(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         jobs, calls = self.snapshot
         outcomes = CounterMetricFamily(
-            "aios_job_outcomes", "Jobs finished by workers, by function and outcome",
+            "aios_job_outcomes",
+            "Jobs finished by workers, by function and outcome",
             labels=["function", "outcome"],
         )
         for field, count in jobs.items():
@@ -81,7 +82,8 @@ class _RedisCounters(Collector):
             outcomes.add_metric([function, outcome], float(count))
         yield outcomes
         github = CounterMetricFamily(
-            "aios_github_api_calls", "GitHub API calls made by workers, by method and status",
+            "aios_github_api_calls",
+            "GitHub API calls made by workers, by method and status",
             labels=["method", "status"],
         )
         for field, count in calls.items():

@@ -46,7 +46,6 @@ class DeliveryPump:
         self._next_housekeeping = 0.0
 
     def run(self, stop: threading.Event) -> None:
-        deliveries.ensure_group(self._connection)
         while not stop.is_set():
             try:
                 self.run_once()
@@ -56,6 +55,16 @@ class DeliveryPump:
 
     def run_once(self) -> int:
         """Move what is waiting (blocking up to `block_ms` when nothing is); returns the count."""
+        try:
+            return self._move_waiting()
+        except redis.ResponseError as exc:
+            # A fresh (or flushed) Redis has no group yet; create it and go on.
+            if "NOGROUP" not in str(exc):
+                raise
+            deliveries.ensure_group(self._connection)
+            return self._move_waiting()
+
+    def _move_waiting(self) -> int:
         moved = 0
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY_S

@@ -90,7 +90,12 @@ class JobQueue:
     ) -> Job | None:
         try:
             return queue.enqueue_call(
-                func, args=args, unique=True, result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S, **options
+                func,
+                args=args,
+                unique=True,
+                result_ttl=RESULT_TTL_S,
+                failure_ttl=RESULT_TTL_S,
+                **options,
             )
         except DuplicateJobError:
             return None

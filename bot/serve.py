@@ -53,7 +53,9 @@ async def _run_web(settings: Settings, env_path: Path) -> None:
     assert settings.redis_url is not None
     client = redis.asyncio.Redis.from_url(settings.redis_url, max_connections=256)
     extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
-    app = create_app(settings, redis_client=client, router=build_router(), extra_routes=extra_routes)
+    app = create_app(
+        settings, redis_client=client, router=build_router(), extra_routes=extra_routes
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)

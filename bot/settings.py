@@ -112,11 +112,15 @@ def _parse(env: Mapping[str, str]) -> Settings:
     )
     redis_url = get("REDIS_URL")
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError("REDIS_URL", f"must start with redis://, rediss:// or unix://, got {redis_url!r}")
+        raise SettingsError(
+            "REDIS_URL", f"must start with redis://, rediss:// or unix://, got {redis_url!r}"
+        )
 
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     _check_choice("LOG_LEVEL", log_level, LOG_LEVELS)
-    log_format = (get("LOG_FORMAT") or ("json" if environment == "production" else "console")).lower()
+    log_format = (
+        get("LOG_FORMAT") or ("json" if environment == "production" else "console")
+    ).lower()
     _check_choice("LOG_FORMAT", log_format, LOG_FORMATS)
 
     port = _parse_int("PORT", get("PORT"), minimum=0, maximum=65535)
@@ -192,10 +196,14 @@ def _read_private_key(inline: str | None, path: str | None) -> str | None:
         try:
             key = Path(path).read_text()
         except OSError as exc:
-            raise SettingsError("PRIVATE_KEY_PATH", f"cannot read {path!r}: {exc.strerror}") from None
+            raise SettingsError(
+                "PRIVATE_KEY_PATH", f"cannot read {path!r}: {exc.strerror}"
+            ) from None
         name = "PRIVATE_KEY_PATH"
     else:
         return None
     if not _PEM.search(key):
-        raise SettingsError(name, "is not a PEM private key (expected -----BEGIN ... PRIVATE KEY-----)")
+        raise SettingsError(
+            name, "is not a PEM private key (expected -----BEGIN ... PRIVATE KEY-----)"
+        )
     return key

@@ -72,7 +72,9 @@ async def save_item(
         await pipe.execute()
 
 
-async def audit_entries(client: redis.asyncio.Redis, repo: str, number: int) -> list[dict[str, str]]:
+async def audit_entries(
+    client: redis.asyncio.Redis, repo: str, number: int
+) -> list[dict[str, str]]:
     entries = await client.xrange(AUDIT_KEY.format(repo=repo, number=number))
     return [{k.decode(): v.decode() for k, v in fields.items()} for _id, fields in entries]
 

@@ -128,7 +128,9 @@ def _verify_and_parse(settings: Settings, headers: Any, body: bytes) -> sansio.E
         raise WebhookRejected(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise WebhookRejected(400, "payload must be a JSON object")
-    return sansio.Event(data, event=lowered["x-github-event"], delivery_id=lowered["x-github-delivery"])
+    return sansio.Event(
+        data, event=lowered["x-github-event"], delivery_id=lowered["x-github-delivery"]
+    )
 
 
 async def _store(app: web.Application, event: sansio.Event, body: bytes) -> tuple[int, str]:
@@ -146,8 +148,14 @@ async def _store(app: web.Application, event: sansio.Event, body: bytes) -> tupl
             body=body,
         )
     except redis.RedisError as exc:
-        log.error("redis unavailable, delivery not accepted", error=str(exc), delivery_id=event.delivery_id)
-        raise WebhookRejected(503, "storage unavailable; GitHub will show this delivery as failed") from None
+        log.error(
+            "redis unavailable, delivery not accepted",
+            error=str(exc),
+            delivery_id=event.delivery_id,
+        )
+        raise WebhookRejected(
+            503, "storage unavailable; GitHub will show this delivery as failed"
+        ) from None
     if not accepted:
         return 200, "duplicate"
     return 202, "accepted"

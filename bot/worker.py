@@ -46,9 +46,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     worker = Worker([jobs.route, jobs.agents], connection=connection, name=name)
     log.info("worker started", worker=name, queues=[jobs.route.name, jobs.agents.name])
     try:
-        return bool(
-            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
-        )
+        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
     finally:
         stop.set()
         pump.join(timeout=5)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio
 
 from bot import embedded_redis
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded_redis.EmbeddedRedis]:
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[embedded_redis.EmbeddedRedis]:
     """A real redis-server on a free loopback port; CI installs the binary, so no skip."""
     server = embedded_redis.start(tmp_path_factory.mktemp("redis"), appendonly=False)
     yield server
@@ -33,6 +38,14 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio client on the emptied database."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -19,13 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.github.auth import TOKEN_KEY, AppCredentials, AuthError, TokenCache, app_jwt
 from bot.github.client import GitHubClient, installation_client
 from bot.settings import Settings
-from tests.fakes import plugin
 from tests.fakes.github import FakeGitHub
-
-# The shared fake's fixtures, until tests/conftest.py registers the plugin for every module.
-github_fake = plugin.github_fake
-github_app_identity = plugin.github_app_identity
-openapi_checker = plugin.openapi_checker
 
 NOW = 1_700_000_000.0
 
@@ -77,11 +71,6 @@ def test_credentials_from_settings_without_an_app_explain_the_fix() -> None:
         AppCredentials.from_settings(Settings())
 
 
-@pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @asynccontextmanager

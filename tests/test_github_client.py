@@ -24,13 +24,7 @@ from bot.github.client import (
     installation_client,
 )
 from bot.settings import Settings
-from tests.fakes import plugin
 from tests.fakes.github import FakeGitHub
-
-# The shared fake's fixtures, until tests/conftest.py registers the plugin for every module.
-github_fake = plugin.github_fake
-github_app_identity = plugin.github_app_identity
-openapi_checker = plugin.openapi_checker
 
 NOW = 1_700_000_000.0
 
@@ -158,11 +152,6 @@ ISSUE_COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
 HELLO = {"owner": "octo-org", "repo": "hello"}
 
 
-@pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def settings_for(fake: FakeGitHub) -> Settings:

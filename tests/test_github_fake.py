@@ -26,7 +26,6 @@ from tests.fakes.github_routes_issues import routes as issue_routes
 from tests.fakes.github_state import AppIdentity
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi import OpenAPIChecker
-from tests.fakes.plugin import *  # noqa: F403  (until tests/conftest.py lists the plugin)
 
 REPO = "octo-org/hello"
 

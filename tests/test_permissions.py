@@ -13,15 +13,9 @@ import redis.asyncio
 from bot.github.client import GitHubClient, RetryPolicy, installation_client
 from bot.github.permissions import can_steer, has_write_access, is_bot
 from bot.settings import Settings
-from tests.fakes import plugin
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_state import AppIdentity
 from tests.fakes.openapi import OpenAPIChecker
-
-# The shared fake's fixtures, until tests/conftest.py registers the plugin for every module.
-github_fake = plugin.github_fake
-github_app_identity = plugin.github_app_identity
-openapi_checker = plugin.openapi_checker
 
 PERMISSION_PATH = "/repos/octo-org/hello/collaborators/{}/permission"
 
@@ -63,11 +57,6 @@ def test_write_access_reads_role_name_and_legacy_permission(
     assert has_write_access(answer) is expected
 
 
-@pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def _noop_sleep(seconds: float) -> None:

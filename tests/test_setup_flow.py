@@ -24,7 +24,6 @@ from bot.setup_flow import load_manifest, setup_routes, write_env
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_state import AppIdentity
 from tests.fakes.openapi import OpenAPIChecker
-from tests.fakes.plugin import *  # noqa: F403  (until tests/conftest.py lists the plugin)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "https://aios.example.com"

@@ -29,10 +29,14 @@ async def label_added_repositories(event: sansio.Event, ctx: WorkerContext) -> N
 async def forget_deleted_installation(event: sansio.Event, ctx: WorkerContext) -> None:
     installation_id = int(event.data["installation"]["id"])
     await forget_installation(ctx.redis, installation_id)
-    log.info("installation deleted; cached tokens and state forgotten", installation_id=installation_id)
+    log.info(
+        "installation deleted; cached tokens and state forgotten", installation_id=installation_id
+    )
 
 
-def _enqueue_labels(event: sansio.Event, ctx: WorkerContext, repositories: list[dict[str, Any]]) -> None:
+def _enqueue_labels(
+    event: sansio.Event, ctx: WorkerContext, repositories: list[dict[str, Any]]
+) -> None:
     installation_id = int(event.data["installation"]["id"])
     for repository in repositories:
         full_name = str(repository["full_name"])
