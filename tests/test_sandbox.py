@@ -146,7 +146,7 @@ async def test_no_network_when_the_machine_allows_it(workspace: Path, isolation:
     port = listener.getsockname()[1]
     box = sandbox(workspace, isolation, timeout_s=20.0)
     result = await box.run(
-        "python3 -c \"import socket\ntry:\n"
+        'python3 -c "import socket\ntry:\n'
         f"    socket.create_connection(('127.0.0.1', {port}), 3)\n"
         "    print('CONNECTED')\nexcept OSError as e:\n    print('refused', e)\""
     )
