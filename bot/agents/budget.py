@@ -35,33 +35,28 @@ async def check_budgets(ledger: Ledger, scope: UsageScope, budgets: Budgets) -> 
 
     A call started under budget may end a little over it; the overshoot is at most one call.
     """
-    checks: list[tuple[str, float | None, str]] = [
-        ("per-job", budgets.per_job_usd, "AIOS_BUDGET_JOB_USD"),
-    ]
-    if scope.work_item:
-        checks.append(
-            (
-                "per-work-item",
-                budgets.per_work_item_usd,
-                "AIOS_BUDGET_WORK_ITEM_USD or budgets.per_work_item_usd in .github/aios.yml",
-            )
+    if budgets.per_job_usd is not None:
+        spent = (await ledger.job(scope.job_id)).cost_usd
+        _check("per-job", budgets.per_job_usd, spent, "AIOS_BUDGET_JOB_USD")
+    if scope.work_item and budgets.per_work_item_usd is not None:
+        spent = (await ledger.work_item(scope.work_item)).cost_usd
+        _check(
+            "per-work-item",
+            budgets.per_work_item_usd,
+            spent,
+            "AIOS_BUDGET_WORK_ITEM_USD or budgets.per_work_item_usd in .github/aios.yml",
         )
-    if scope.installation_id is not None:
-        checks.append(
-            (
-                f"monthly installation ({month_of()})",
-                budgets.per_installation_month_usd,
-                "AIOS_BUDGET_INSTALLATION_MONTH_USD or budgets.per_month_usd in .github/aios.yml",
-            )
+    if scope.installation_id is not None and budgets.per_installation_month_usd is not None:
+        month = month_of()
+        spent = (await ledger.installation_month(scope.installation_id, month)).cost_usd
+        _check(
+            f"monthly installation ({month})",
+            budgets.per_installation_month_usd,
+            spent,
+            "AIOS_BUDGET_INSTALLATION_MONTH_USD or budgets.per_month_usd in .github/aios.yml",
         )
-    for name, limit, setting in checks:
-        if limit is None:
-            continue
-        if name == "per-job":
-            spent = (await ledger.job(scope.job_id)).cost_usd
-        elif name == "per-work-item":
-            spent = (await ledger.work_item(scope.work_item or "")).cost_usd
-        else:
-            spent = (await ledger.installation_month(scope.installation_id or 0)).cost_usd
-        if spent >= limit:
-            raise BudgetExceeded(name, limit, spent, setting)
+
+
+def _check(name: str, limit: float, spent: float, setting: str) -> None:
+    if spent >= limit:
+        raise BudgetExceeded(name, limit, spent, setting)
