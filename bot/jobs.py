@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -12,12 +13,13 @@ from gidgethub import BadRequest, sansio
 from rq import get_current_job
 
 from bot import deliveries, store
+from bot.agents.roster import load_roster
 from bot.context import WorkerContext, open_context
 from bot.github.comments import upsert_marked_comment
 from bot.handlers import build_router
 from bot.labels import LABELS
 from bot.metrics import count_job_outcome
-from bot.progress import progress_marker
+from bot.progress import Note, Persona, ProgressView, Step, progress_marker, render_progress
 
 log = structlog.get_logger(__name__)
 
@@ -139,8 +141,22 @@ async def start_work_item(
 
 
 def _queued_progress_body(item: store.WorkItemRecord) -> str:
-    return (
-        f"{progress_marker(item.repo, item.number)}\n"
-        f"🤖 AIOS · work item #{item.number} · queued\n\n"
-        f"The {item.role} agent will take this issue (asked by @{item.requested_by}).\n"
+    role = load_roster().get(item.role)
+    persona = Persona(name=role.name, emoji=role.emoji, role=role.title)
+    first_step = "Triage and plan" if item.role == "cto" else f"{role.title}: take the issue"
+    now = datetime.now(UTC)
+    return render_progress(
+        ProgressView(
+            repo=item.repo,
+            number=item.number,
+            state="queued",
+            started_at=datetime.fromtimestamp(item.created_at, UTC),
+            now=now,
+            team=(persona,),
+            steps=(Step(first_step), Step("Your approval")),
+            narration=Note(
+                persona, f"on it as soon as a worker is free (asked by @{item.requested_by})"
+            ),
+            mentions=frozenset({item.requested_by.lower()}),
+        )
     )

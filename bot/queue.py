@@ -72,14 +72,20 @@ class JobQueue:
         Args are primitives only (ids, names, numbers): a worker authenticates itself, so
         no token ever sits in Redis as a job argument.
         """
-        return self._enqueue_unique(
-            self.agents,
+        # RQ refuses `unique=True` together with a rate limit, so uniqueness is checked
+        # first. Two routers racing on the same key is the only gap, and agent jobs are
+        # idempotent (hidden markers, lookups before creates), so a rare double run is safe.
+        if Job.exists(key, connection=self.connection):
+            return None
+        return self.agents.enqueue_call(
             func,
-            args,
+            args=args,
             job_id=key,
             timeout=timeout,
             retry=retry or Retry(max=2, interval=[5, 30]),
             depends_on=depends_on,
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=RESULT_TTL_S,
             rate_limit=RateLimit(
                 key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
             ),

@@ -11,6 +11,8 @@ from typing import Any
 
 import redis.asyncio
 
+from bot.github.auth import TOKEN_KEY
+
 ITEM_KEY = "aios:item:{repo}#{number}"
 """JSON of one work item (an issue and, later, its pull request)."""
 
@@ -92,12 +94,15 @@ async def item_lock(client: redis.asyncio.Redis, repo: str, number: int) -> Asyn
 
 
 async def forget_installation(client: redis.asyncio.Redis, installation_id: int) -> int:
-    """Delete every work item of an uninstalled installation; returns how many."""
+    """Delete the cached token and every work item of an uninstalled installation.
+
+    Returns how many work items were forgotten.
+    """
     members_key = INSTALLATION_ITEMS_KEY.format(installation_id=installation_id)
     keys = [k.decode() for k in await client.smembers(members_key)]
     async with client.pipeline(transaction=True) as pipe:
         for key in keys:
             pipe.delete(key, key.replace("aios:item:", "aios:audit:", 1))
-        pipe.delete(members_key)
+        pipe.delete(members_key, TOKEN_KEY.format(installation_id=installation_id))
         await pipe.execute()
     return len(keys)

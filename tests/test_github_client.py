@@ -152,8 +152,6 @@ ISSUE_COMMENTS = "/repos/{owner}/{repo}/issues/{number}/comments"
 HELLO = {"owner": "octo-org", "repo": "hello"}
 
 
-
-
 def settings_for(fake: FakeGitHub) -> Settings:
     return Settings(
         app_id=fake.app_id,
@@ -386,8 +384,11 @@ async def test_writes_to_one_installation_take_turns_across_workers(
     async with (
         httpx2.AsyncClient(transport=transport) as pool_a,
         httpx2.AsyncClient(transport=transport) as pool_b,
-        worker(github_fake, aredis, http=pool_a) as (first, seen_first),
-        worker(github_fake, aredis, http=pool_b) as (second, seen_second),
+        worker(github_fake, aredis, RetryPolicy(write_burst=1), http=pool_a) as (first, seen_first),
+        worker(github_fake, aredis, RetryPolicy(write_burst=1), http=pool_b) as (
+            second,
+            seen_second,
+        ),
     ):
         await first.getitem("/repos/{owner}/{repo}", HELLO)  # mint the shared token first
         transport.peak.clear()
@@ -405,8 +406,24 @@ async def test_writes_to_one_installation_take_turns_across_workers(
     assert transport.peak["POST"] == 1
     assert transport.peak["GET"] > 1  # the instrument sees overlap when there is some
     assert len(github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments")) == 4
-    spacing = seen_first.sleep.calls + seen_second.sleep.calls
-    assert len(spacing) == 3 and all(0.8 < s <= 1.0 for s in spacing)
+    # The recording sleep lets no time pass, so each write waits one more second than the
+    # write before it: the pace is shared across both workers.
+    spacing = sorted(seen_first.sleep.calls + seen_second.sleep.calls)
+    assert len(spacing) == 3
+    assert all(n + 0.8 < wait <= n + 1.0 for n, wait in enumerate(spacing))
+
+
+async def test_a_short_burst_of_writes_does_not_wait(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.add_issue("octo-org/hello", "Paginate users")
+    url_vars = {**HELLO, "number": 1}
+    async with worker(github_fake, aredis, RetryPolicy(write_burst=3)) as (gh, seen):
+        for n in range(3):
+            await gh.post(ISSUE_COMMENTS, url_vars, data={"body": f"note {n}"})
+        assert seen.sleep.calls == []
+        await gh.post(ISSUE_COMMENTS, url_vars, data={"body": "one too many"})
+    assert len(seen.sleep.calls) == 1 and 0.8 < seen.sleep.calls[0] <= 1.0
 
 
 def assert_no_token_in(fake: FakeGitHub, *texts: str) -> None:

@@ -83,7 +83,11 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"APP_ID": "0"}, "APP_ID", "at least 1"),
         ({"APP_ID": "7"}, "PRIVATE_KEY or PRIVATE_KEY_PATH", "required"),
         ({"PRIVATE_KEY": "not a key", "APP_ID": "7"}, "PRIVATE_KEY", "not a PEM"),
-        ({"PRIVATE_KEY_PATH": "/nonexistent/key.pem", "APP_ID": "7"}, "PRIVATE_KEY_PATH", "cannot read"),
+        (
+            {"PRIVATE_KEY_PATH": "/nonexistent/key.pem", "APP_ID": "7"},
+            "PRIVATE_KEY_PATH",
+            "cannot read",
+        ),
         ({"GITHUB_API_URL": "ftp://x"}, "GITHUB_API_URL", "http(s) URL"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis://"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "one of"),

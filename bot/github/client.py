@@ -60,13 +60,19 @@ class RetryPolicy:
     secondary_min_wait_s: float = 60.0
     """GitHub's rule: a secondary rate limit without retry-after or reset waits at least 60 s."""
     write_spacing_s: float = 1.0
-    """Pause between two mutating requests to one installation (GitHub's best practice)."""
+    """Sustained pace of mutating requests to one installation: one per this many seconds
+    (GitHub's best practice against secondary rate limits)."""
+    write_burst: int = 4
+    """Mutating requests allowed back to back before the pace applies, so a job's first few
+    writes (a reaction, then a comment) do not wait: people notice those."""
     write_lock_timeout_s: float = 60.0
     """A worker that dies holding the write lock frees it after this long."""
     write_lock_wait_s: float = 300.0
     """How long a mutating request waits for its turn before failing."""
 
     def __post_init__(self) -> None:
+        if self.write_burst < 1:
+            raise ValueError(f"RetryPolicy.write_burst must be at least 1, got {self.write_burst}")
         if self.max_attempts < 1:
             raise ValueError(
                 f"RetryPolicy.max_attempts must be at least 1, got {self.max_attempts}"
@@ -334,16 +340,25 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
                 f"waited {self.policy.write_lock_wait_s:.0f}s for the write lock of "
                 f"{self._write_scope}; another worker may be stuck, retry the job later"
             )
-        gap_key = WRITE_GAP_KEY.format(scope=self._write_scope)
+        pace_key = WRITE_GAP_KEY.format(scope=self._write_scope)
+        spacing = self.policy.write_spacing_s
+        tat = self._clock()
         try:
-            gap_ms = await self._redis.pttl(gap_key)
-            if gap_ms > 0:
-                await self.sleep(gap_ms / 1000)
+            # GCRA: `tat` is when the write budget is fully refilled. Holding the lock makes
+            # the read-modify-write safe across workers.
+            stored = await self._redis.get(pace_key)
+            now = self._clock()
+            tat = max(float(stored) if stored else now, now)
+            wait = tat - now - spacing * (self.policy.write_burst - 1)
+            if wait > 0:
+                await self.sleep(wait)
             yield
         finally:
             try:
-                if self.policy.write_spacing_s > 0:
-                    await self._redis.set(gap_key, 1, px=int(self.policy.write_spacing_s * 1000))
+                if spacing > 0:
+                    next_tat = max(tat, self._clock()) + spacing
+                    ttl_ms = int((next_tat - self._clock()) * 1000) + 1
+                    await self._redis.set(pace_key, repr(next_tat), px=max(ttl_ms, 1))
             finally:
                 try:
                     await lock.release()

@@ -9,15 +9,19 @@ from gidgethub.abc import GitHubAPI
 
 
 async def find_marked_comment(
-    gh: GitHubAPI, repo: str, number: int, marker: str, *, author: str | None = None
+    gh: GitHubAPI, repo: str, number: int, marker: str
 ) -> dict[str, Any] | None:
-    """The first comment on the issue whose body contains `marker` (and by `author`, if given)."""
+    """The first comment on the issue that a bot wrote and that starts with `marker`.
+
+    Only a bot's comment counts: a person quoting or pasting our marker into their own
+    comment must not make AIOS edit (or fail to edit) the wrong comment.
+    """
     async for comment in gh.getiter(
         "/repos/{+repo}/issues/{number}/comments{?per_page}",
         {"repo": repo, "number": number, "per_page": 100},
     ):
-        if marker in (comment.get("body") or "") and (
-            author is None or (comment.get("user") or {}).get("login") == author
+        if (comment.get("body") or "").startswith(marker) and (
+            (comment.get("user") or {}).get("type") == "Bot"
         ):
             return comment
     return None
@@ -31,15 +35,14 @@ async def upsert_marked_comment(
     marker: str,
     body: str,
     known_id: int | None = None,
-    author: str | None = None,
 ) -> int:
     """Edit the comment carrying `marker`, or create it; returns the comment id.
 
     `known_id` skips the search when the id was stored; a stale id (comment deleted
     by a human) falls back to searching and then creating.
     """
-    if marker not in body:
-        raise ValueError("the body must carry its own marker, or the next upsert cannot find it")
+    if not body.startswith(marker):
+        raise ValueError("the body must start with its marker, or the next upsert cannot find it")
     if known_id is not None:
         try:
             await gh.patch(
@@ -51,7 +54,7 @@ async def upsert_marked_comment(
         except BadRequest as exc:
             if exc.status_code != 404:
                 raise
-    existing = await find_marked_comment(gh, repo, number, marker, author=author)
+    existing = await find_marked_comment(gh, repo, number, marker)
     if existing is not None:
         if existing.get("body") != body:
             await gh.patch(
