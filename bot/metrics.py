@@ -8,6 +8,7 @@ which keeps one scrape target for the whole deployment.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -22,6 +23,9 @@ GITHUB_CALLS_KEY = "aios:metrics:github-calls"
 """Hash of `<method>|<status>` → count, incremented by workers."""
 
 QUEUE_NAMES = ("aios-route", "aios-agents")
+
+MAX_LABEL_SETS = 500
+"""Distinct (event, action, outcome) series kept; unsigned requests can name any event."""
 
 
 class WebMetrics:
@@ -47,8 +51,21 @@ class WebMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self._delivery_counters: dict[tuple[str, str, str], Any] = {}
         self._worker_counters = _RedisCounters()
         self.registry.register(self._worker_counters)
+
+    def delivered(self, event: str, action: str, outcome: str, seconds: float) -> None:
+        """Count one answered delivery; label children are cached, this runs per request."""
+        key = (event or "-", action or "-", outcome)
+        child = self._delivery_counters.get(key)
+        if child is None:
+            # Event names come from the request: bound the label set a sender can grow.
+            if len(self._delivery_counters) >= MAX_LABEL_SETS:
+                key = ("other", "other", outcome)
+            child = self._delivery_counters[key] = self.deliveries.labels(*key)
+        child.inc()
+        self.ack_latency.observe(seconds)
 
     async def render(self, client: redis.asyncio.Redis) -> bytes:
         """Refresh what lives in Redis, then render the Prometheus text format."""

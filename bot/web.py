@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 import structlog
@@ -25,6 +25,11 @@ INBOX_KEY = web.AppKey("inbox", DeliveryInbox)
 METRICS_KEY = web.AppKey("metrics", WebMetrics)
 ROUTER_KEY = web.AppKey("router", routing.Router)
 SETTINGS_KEY = web.AppKey("settings", Settings)
+
+_STATUS_BODIES = {
+    outcome: orjson.dumps({"status": outcome})
+    for outcome in ("accepted", "duplicate", "ignored", "pong")
+}
 
 WORKERS_SET = "rq:workers"
 """RQ's registry of live workers; /readyz wants at least one."""
@@ -87,10 +92,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
         response = web.json_response({"error": rejected.reason}, status=status)
     else:
-        response = web.json_response({"status": outcome}, status=status)
-    metrics = app[METRICS_KEY]
-    metrics.deliveries.labels(event=event_name or "-", action=action or "-", outcome=outcome).inc()
-    metrics.ack_latency.observe(time.perf_counter() - started)
+        response = web.Response(
+            body=_STATUS_BODIES[outcome], status=status, content_type="application/json"
+        )
+    app[METRICS_KEY].delivered(event_name, action, outcome, time.perf_counter() - started)
     return response
 
 
@@ -113,23 +118,24 @@ def _verify_and_parse(settings: Settings, headers: Any, body: bytes) -> sansio.E
         sansio.validate_event(body, signature=signature, secret=settings.webhook_secret)
     except ValidationFailure:
         raise WebhookRejected(401, "signature does not match the payload") from None
-    lowered = {key.lower(): value for key, value in headers.items()}
-    for required in ("x-github-event", "x-github-delivery"):
-        if not lowered.get(required):
+    # aiohttp's headers are case-insensitive already, as HTTP says they are.
+    for required in ("X-GitHub-Event", "X-GitHub-Delivery"):
+        if not headers.get(required):
             raise WebhookRejected(400, f"missing {required} header")
-    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise WebhookRejected(
             415, "expected content type application/json; set it in the App's webhook settings"
         )
     try:
-        data = json.loads(body)
-    except ValueError as exc:
+        # orjson: the payload is parsed on the event loop, and it is 3x faster than json.
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise WebhookRejected(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise WebhookRejected(400, "payload must be a JSON object")
     return sansio.Event(
-        data, event=lowered["x-github-event"], delivery_id=lowered["x-github-delivery"]
+        data, event=headers["X-GitHub-Event"], delivery_id=headers["X-GitHub-Delivery"]
     )
 
 

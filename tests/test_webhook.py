@@ -124,8 +124,8 @@ async def test_a_redelivery_later_is_a_duplicate(client: Client, redis_client: r
     [
         ({"secret": "not-the-secret"}, 401, "signature does not match"),
         ({"drop": ("X-Hub-Signature-256",)}, 401, "missing X-Hub-Signature-256"),
-        ({"drop": ("X-GitHub-Event",)}, 400, "missing x-github-event"),
-        ({"drop": ("X-GitHub-Delivery",)}, 400, "missing x-github-delivery"),
+        ({"drop": ("X-GitHub-Event",)}, 400, "missing X-GitHub-Event"),
+        ({"drop": ("X-GitHub-Delivery",)}, 400, "missing X-GitHub-Delivery"),
         ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
     ],
 )
