@@ -108,7 +108,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
 
     github_api_url = _parse_url("GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL)
     git_base_url = _parse_url(
-        "GITHUB_GIT_URL", get("GITHUB_GIT_URL") or _git_url_for(github_api_url)
+        "GITHUB_GIT_URL",
+        get("GITHUB_GIT_URL") or _git_url_for(github_api_url),
+        # file:// lets a test (or an air-gapped mirror) stand bare repositories in for GitHub.
+        schemes=("http", "https", "file"),
     )
     redis_url = get("REDIS_URL")
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
@@ -169,9 +172,9 @@ def _parse_int(
     return value
 
 
-def _parse_url(name: str, raw: str) -> str:
+def _parse_url(name: str, raw: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "file"):
         raise SettingsError(name, f"must be an http(s) URL, got {raw!r}")
     return raw.rstrip("/")
 

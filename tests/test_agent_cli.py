@@ -11,7 +11,7 @@ from tests.fakes.llm import LoopbackLLM, ScriptedModel, Turn, call, finish
 from tests.test_workspace import git
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = [sys.executable, "-m", "bot.agents.cli", "agent", "run"]
+COMMAND = [str(Path(sys.executable).with_name("aios")), "agent", "run"]
 
 
 def local_repo(path: Path) -> Path:

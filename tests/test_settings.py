@@ -129,3 +129,10 @@ def test_cli_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "PORT" in result.stderr
     assert "whole number" in result.stderr
+
+
+def test_git_remote_may_be_a_local_directory_for_mirrors_and_tests(tmp_path: Path) -> None:
+    settings = parse(GITHUB_GIT_URL=f"file://{tmp_path}/remotes/")
+    assert settings.git_base_url == f"file://{tmp_path}/remotes"
+    with pytest.raises(SettingsError):
+        parse(GITHUB_API_URL=f"file://{tmp_path}")

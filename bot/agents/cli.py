@@ -1,36 +1,14 @@
-"""`aios agent run`: one agent on a local git repository, narrated in the terminal."""
+"""`aios agent run`: one agent on a local git repository, narrated in the terminal.
+
+Only the arguments live here, so `aios --help` and `aios serve` do not pay for
+importing the LLM SDKs; the run itself is in `bot.agents.local_run`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
-import logging
-import os
-import secrets
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
-
-import redis.asyncio
-import structlog
-
-from bot.agents.config import AgentConfig
-from bot.agents.ledger import Ledger, MemoryLedger, RedisLedger, UsageScope
-from bot.agents.loop import AgentResult, Step, run_agent
-from bot.agents.roster import Role, RosterError, load_roster
-from bot.agents.routing import ModelRef, RoutingConfig
-from bot.agents.runtime import AgentRuntime
-from bot.agents.sandbox import detect_isolation
-from bot.github.workspace import BRANCH_PREFIX, Workspace, WorkspaceError, slugify
-from bot.settings import SettingsError
-
-EXIT_OK = 0
-EXIT_STOPPED = 1
-EXIT_USAGE = 2
-ARG_PREVIEW = 80
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,167 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--model", help="use this model for every call, e.g. claude-haiku-4-5")
     run.add_argument("--max-steps", type=int, help="model calls before the run stops")
     run.add_argument("--budget", type=float, help="USD this run may spend (default: job budget)")
-    run.set_defaults(func=agent_run)
+    run.set_defaults(func=agent_run, run=lambda args, _settings: agent_run(args))
 
 
-def agent_run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    try:
-        config = AgentConfig.from_env()
-    except SettingsError as exc:
-        return _fail(f"error: {exc}")
-    missing = config.missing_key()
-    if missing:
-        return _fail(
-            f"error: set {missing} to run agents with the {config.provider} provider "
-            "(or choose another with AIOS_LLM_PROVIDER)"
-        )
-    if args.model:
-        ref = ModelRef.parse(args.model, config.provider)
-        config = dataclasses.replace(
-            config, routing=RoutingConfig(default=(ref,)), use_role_models=False
-        )
-    if args.budget is not None:
-        config = dataclasses.replace(
-            config, budgets=dataclasses.replace(config.budgets, per_job_usd=args.budget)
-        )
-    try:
-        role = load_roster().get(args.role)
-    except RosterError as exc:
-        return _fail(f"error: {exc}")
-    top = _git_out(args.repo, "rev-parse", "--show-toplevel")
-    branch = _git_out(args.repo, "symbolic-ref", "--quiet", "--short", "HEAD")
-    if top is None:
-        return _fail(f"error: {args.repo} is not a git repository (run `git init` there first)")
-    if branch is None:
-        return _fail("error: the repository is on a detached HEAD; check out a branch first")
-    try:
-        return asyncio.run(_run(args, config, role, Path(top), branch, out))
-    except WorkspaceError as exc:
-        return _fail(f"error: {exc}")
+def agent_run(args: argparse.Namespace) -> int:
+    from bot.agents.local_run import agent_run as run
 
-
-def _fail(message: str) -> int:
-    print(message, file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _git_out(repo: Path, *args: str) -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=False
-    )
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
-
-
-def _ledger() -> tuple[Ledger, redis.asyncio.Redis | None]:
-    """Redis when REDIS_URL is set (costs then add up with the App's), else in memory."""
-    url = os.environ.get("REDIS_URL", "").strip()
-    if not url:
-        return MemoryLedger(), None
-    client = redis.asyncio.Redis.from_url(url)
-    return RedisLedger(client), client
-
-
-async def _run(
-    args: argparse.Namespace, config: AgentConfig, role: Role, top: Path, base: str, out: TextIO
-) -> int:
-    ledger, redis_client = _ledger()
-    runtime = AgentRuntime.from_config(config, ledger=ledger)
-    ws = await Workspace.clone_url(top.as_uri(), ref=base, depth=1)
-    try:
-        branch = _free_branch(top, f"{BRANCH_PREFIX}local-{slugify(args.task)}")
-        await ws.start_branch(0, args.task, name=branch)
-        chain = runtime.router.chain(role.key, args.task_kind, runtime.role_model(role))
-        isolation = detect_isolation(uid=config.sandbox_uid)
-        print(f"AIOS · {role.persona} · {top.name}@{base}", file=out)
-        print(f"models: {', '.join(str(m) for m in chain)}", file=out)
-        print(f"sandbox: {isolation.describe()}", file=out, flush=True)
-        scope = UsageScope(
-            job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}", repo=top.name
-        )
-        result = await run_agent(
-            role,
-            args.task,
-            ws.path,
-            runtime=runtime,
-            scope=scope,
-            task_kind=args.task_kind,
-            max_steps=args.max_steps,
-            on_step=lambda step: _narrate(step, out),
-        )
-        sha = await ws.commit(_commit_message(args.task, result), agent=role.persona)
-        _report(result, out)
-        if sha:
-            await ws.push()
-            print(f"commit {sha[:12]} on branch {branch} of {top}", file=out)
-            print(f"  see it: git -C {top} log -p {base}..{branch}", file=out)
-        else:
-            print("no file changes", file=out)
-        return EXIT_OK if result.ok else EXIT_STOPPED
-    finally:
-        ws.cleanup()
-        await runtime.aclose()
-        if redis_client is not None:
-            await redis_client.aclose()
-
-
-def _free_branch(top: Path, wanted: str) -> str:
-    name, n = wanted, 1
-    while _git_out(top, "rev-parse", "--verify", "--quiet", f"refs/heads/{name}") is not None:
-        n += 1
-        name = f"{wanted}-{n}"
-    return name
-
-
-def _commit_message(task: str, result: AgentResult) -> str:
-    title = " ".join(task.split())
-    title = title if len(title) <= 72 else title[:69] + "..."
-    return f"{title}\n\n{result.summary}"
-
-
-def _narrate(step: Step, out: TextIO) -> None:
-    role = step.role
-    if step.kind == "model":
-        if step.text.strip():
-            print(f"{role.emoji} {role.name}: {step.text.strip()}", file=out, flush=True)
-        return
-    detail = _arguments(step)
-    print(f"   ↳ {step.tool}{' ' + detail if detail else ''}", file=out, flush=True)
-    if step.is_error:
-        print(f"     ✗ {step.result.splitlines()[0] if step.result else 'failed'}", file=out)
-    elif step.tool == "run" and len(step.result.splitlines()) > 1:
-        print(f"     {step.result.splitlines()[1]}", file=out)
-
-
-def _arguments(step: Step) -> str:
-    args = step.arguments
-    if step.tool == "run":
-        text = str(args.get("command", ""))
-    elif step.tool == "search":
-        text = f"/{args.get('pattern', '')}/ {args.get('path', '')}".strip()
-    elif step.tool == "finish":
-        return ""
-    else:
-        text = str(args.get("path", ""))
-    text = " ".join(text.split())
-    return text if len(text) <= ARG_PREVIEW else text[: ARG_PREVIEW - 1] + "…"
-
-
-def _report(result: AgentResult, out: TextIO) -> None:
-    u = result.usage
-    print("", file=out)
-    print(f"[{result.status.value}] {result.summary}", file=out)
-    print(
-        f"{result.steps} steps · {u.prompt_tokens:,} input tokens ({u.cache_read_tokens:,} from "
-        f"cache) · {u.output_tokens:,} output · ${result.cost_usd:.4f}",
-        file=out,
-    )
-    if result.transcript:
-        print(f"transcript: {result.transcript}", file=out, flush=True)
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (`python -m bot.agents.cli agent run …`) until `aios` wires it."""
+    import logging
+
+    import structlog
+
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
