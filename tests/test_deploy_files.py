@@ -14,7 +14,7 @@ import yaml
 from bot.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (inside a container, by design)
+ALL_INTERFACES = "0.0.0.0"
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

@@ -71,8 +71,6 @@ def test_credentials_from_settings_without_an_app_explain_the_fix() -> None:
         AppCredentials.from_settings(Settings())
 
 
-
-
 @asynccontextmanager
 async def worker_cache(
     fake: FakeGitHub, aredis: redis.asyncio.Redis, **kwargs: Any

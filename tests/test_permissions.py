@@ -57,8 +57,6 @@ def test_write_access_reads_role_name_and_legacy_permission(
     assert has_write_access(answer) is expected
 
 
-
-
 async def _noop_sleep(seconds: float) -> None:
     pass
 

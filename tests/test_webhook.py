@@ -1,4 +1,4 @@
-"""POST /webhook on a real Redis: every bad input refused and nothing stored; good input stored once."""
+"""POST /webhook on a real Redis: bad input refused and nothing stored; good input stored once."""
 
 from __future__ import annotations
 
@@ -138,7 +138,9 @@ async def test_bad_requests_are_refused_and_nothing_is_stored(
     assert stored(redis_client) == []
 
 
-async def test_a_tampered_body_fails_the_signature(client: Client, redis_client: redis.Redis) -> None:
+async def test_a_tampered_body_fails_the_signature(
+    client: Client, redis_client: redis.Redis
+) -> None:
     body = webhooks.encode(labeled_payload())
     headers = webhooks.delivery_headers("issues", body, SECRET)
     response = await client.post("/webhook", data=body.replace(b"aios", b"evil"), headers=headers)
@@ -237,7 +239,10 @@ async def test_metrics_count_deliveries_by_outcome(client: Client) -> None:
     response = await client.get("/metrics")
     text = await response.text()
     assert response.status == 200
-    assert 'aios_webhook_deliveries_total{action="labeled",event="issues",outcome="accepted"} 1.0' in text
+    assert (
+        'aios_webhook_deliveries_total{action="labeled",event="issues",outcome="accepted"} 1.0'
+        in text
+    )
     assert 'outcome="duplicate"} 1.0' in text
     assert 'outcome="rejected"} 1.0' in text
     assert "aios_webhook_ack_seconds_bucket" in text
