@@ -1,0 +1,1 @@
+"""The labeled-issue-to-pull-request flow."""
