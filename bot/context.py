@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx2
 import redis
 import redis.asyncio
 
+from bot.github.auth import AppCredentials, TokenCache
 from bot.github.client import GitHubClient, app_client, installation_client
 from bot.queue import JobQueue
 from bot.settings import Settings
@@ -29,6 +31,13 @@ class WorkerContext:
     def github(self, installation_id: int) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as one installation (cached installation token)."""
         return installation_client(self.settings, self.redis, installation_id)
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token for git, which takes it in an extra header, never a URL."""
+        creds = AppCredentials.from_settings(self.settings)
+        async with httpx2.AsyncClient() as http:
+            minter = GitHubClient(http, base_url=self.settings.github_api_url)
+            return await TokenCache(self.redis, creds, minter).token(installation_id)
 
 
 def redis_url_of(settings: Settings) -> str:

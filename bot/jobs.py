@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -13,13 +12,13 @@ from gidgethub import BadRequest, sansio
 from rq import get_current_job
 
 from bot import deliveries, store
-from bot.agents.roster import load_roster
 from bot.context import WorkerContext, open_context
-from bot.github.comments import upsert_marked_comment
+from bot.flow import steps
 from bot.handlers import build_router
 from bot.labels import LABELS
 from bot.metrics import count_job_outcome
-from bot.progress import Note, Persona, ProgressView, Step, progress_marker, render_progress
+from bot.redact import redact
+from bot.workflow import Event
 
 log = structlog.get_logger(__name__)
 
@@ -102,61 +101,53 @@ async def ensure_labels(installation_id: int, repo: str) -> int:
 
 async def start_work_item(
     installation_id: int, repo: str, issue_number: int, role: str, requested_by: str
-) -> int:
-    """Acknowledge a labeled issue: 👀 on it and the work item's progress comment.
-
-    Returns the progress comment id. Running it twice leaves one reaction (GitHub keeps
-    one per user and content) and one comment (found again by its hidden marker).
-    """
+) -> None:
+    """A permitted AIOS label: 👀 on the issue, then the work item starts."""
     async with job_scope(
         "start_work_item", installation_id=installation_id, repo=repo, issue=issue_number
     ) as ctx:
-        async with ctx.github(installation_id) as gh:
-            await gh.post(
-                "/repos/{+repo}/issues/{number}/reactions",
-                {"repo": repo, "number": issue_number},
-                data={"content": "eyes"},
-            )
-            async with store.item_lock(ctx.redis, repo, issue_number):
-                item = await store.load_item(ctx.redis, repo, issue_number) or store.WorkItemRecord(
-                    installation_id=installation_id,
-                    repo=repo,
-                    number=issue_number,
-                    role=role,
-                    requested_by=requested_by,
-                )
-                item.progress_comment_id = await upsert_marked_comment(
-                    gh,
-                    repo,
-                    issue_number,
-                    marker=progress_marker(repo, issue_number),
-                    body=_queued_progress_body(item),
-                    known_id=item.progress_comment_id,
-                )
-                await store.save_item(
-                    ctx.redis, item, actor=requested_by, what=f"labeled for {role}"
-                )
-        log.info("work item started", role=role, comment_id=item.progress_comment_id)
-        return item.progress_comment_id
+        await steps.start(ctx, installation_id, repo, issue_number, role, requested_by)
 
 
-def _queued_progress_body(item: store.WorkItemRecord) -> str:
-    role = load_roster().get(item.role)
-    persona = Persona(name=role.name, emoji=role.emoji, role=role.title)
-    first_step = "Triage and plan" if item.role == "cto" else f"{role.title}: take the issue"
-    now = datetime.now(UTC)
-    return render_progress(
-        ProgressView(
-            repo=item.repo,
-            number=item.number,
-            state="queued",
-            started_at=datetime.fromtimestamp(item.created_at, UTC),
-            now=now,
-            team=(persona,),
-            steps=(Step(first_step), Step("Your approval")),
-            narration=Note(
-                persona, f"on it as soon as a worker is free (asked by @{item.requested_by})"
-            ),
-            mentions=frozenset({item.requested_by.lower()}),
-        )
-    )
+async def report_event(
+    installation_id: int, repo: str, issue_number: int, event: str, actor: str, detail: str
+) -> None:
+    """Something a person did (an answer, an approval, feedback) reaches the work item."""
+    async with item_job("report_event", installation_id, repo, issue_number) as ctx:
+        await steps.report(ctx, repo, issue_number, Event(event), actor, detail)
+
+
+async def run_triage(installation_id: int, repo: str, issue_number: int) -> None:
+    """The CTO agent triages the issue: questions or a plan."""
+    async with item_job("run_triage", installation_id, repo, issue_number) as ctx:
+        await steps.triage(ctx, installation_id, repo, issue_number)
+
+
+async def run_task(installation_id: int, repo: str, issue_number: int, index: int) -> None:
+    """One plan task, by its role's agent, on the work item's branch."""
+    async with item_job("run_task", installation_id, repo, issue_number) as ctx:
+        await steps.task(ctx, installation_id, repo, issue_number, index)
+
+
+async def finish_implementation(installation_id: int, repo: str, issue_number: int) -> None:
+    """All tasks done: the draft PR opens and goes to review."""
+    async with item_job("finish_implementation", installation_id, repo, issue_number) as ctx:
+        await steps.finish_implementation(ctx, installation_id, repo, issue_number)
+
+
+@asynccontextmanager
+async def item_job(
+    function: str, installation_id: int, repo: str, number: int
+) -> AsyncIterator[WorkerContext]:
+    """A job of one work item: when its last attempt fails, the item fails with the reason."""
+    async with job_scope(function, installation_id=installation_id, repo=repo, issue=number) as ctx:
+        try:
+            yield ctx
+        except Exception as exc:
+            job = get_current_job()
+            if job is None or not job.retries_left:
+                why = redact(f"{function} failed: {type(exc).__name__}: {exc}")
+                item = await store.load_item(ctx.redis, repo, number)
+                if item is not None:
+                    await steps.fail(ctx, item, why)
+            raise

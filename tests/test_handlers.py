@@ -18,6 +18,7 @@ from bot import deliveries, store
 from bot.progress import find_marker
 from bot.pump import DeliveryPump
 from bot.queue import AGENT_QUEUE, ROUTE_QUEUE, JobQueue
+from bot.workflow import State, WorkItem
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 
@@ -36,20 +37,39 @@ def worker_env(
     monkeypatch.setenv("AIOS_DATA_DIR", str(tmp_path / "data"))
 
 
+FIRST_JOBS = frozenset({"bot.jobs.start_work_item", "bot.jobs.ensure_labels"})
+"""The jobs handlers enqueue; the agent jobs they lead to need a model and are not run here."""
+
+
 @pytest.fixture
 def deliver(worker_env: None, redis_client: redis.Redis, redis_url: str) -> Iterator[Deliver]:
-    """Store a delivery as the web process does, then pump and work until the queues are empty."""
+    """Store a delivery as the web process does, pump it, route it, run the jobs it queued."""
 
     def run(event: str, payload: dict[str, Any], delivery_id: str | None = None) -> str:
         delivery_id = delivery_id or str(uuid.uuid4())
         asyncio.run(_accept(redis_url, event, payload, delivery_id))
         jobs = JobQueue(redis_client)
         DeliveryPump(redis_client, jobs, consumer="test", block_ms=10).run_once()
-        worker = SimpleWorker([jobs.route, jobs.agents], connection=redis_client)
-        worker.work(burst=True)
+        SimpleWorker([jobs.route], connection=redis_client).work(burst=True)
+        run_queued(redis_client, FIRST_JOBS)
         return delivery_id
 
     yield run
+
+
+def run_queued(connection: redis.Redis, functions: frozenset[str]) -> list[str]:
+    """Run the queued agent-queue jobs of `functions`, one by one, through a real worker."""
+    agents = Queue(AGENT_QUEUE, connection=connection)
+    ran = []
+    for job in agents.get_jobs():
+        if job.func_name not in functions:
+            continue
+        agents.remove(job)
+        single = Queue(f"test-{job.id}", connection=connection)
+        single.enqueue_job(job)
+        SimpleWorker([single], connection=connection).work(burst=True)
+        ran.append(job.func_name)
+    return ran
 
 
 async def _accept(url: str, event: str, payload: dict[str, Any], delivery_id: str) -> None:
@@ -83,9 +103,12 @@ def test_a_permitted_label_reacts_and_creates_one_progress_comment(
     (comment,) = github_fake.comments(REPO, issue.number)
     assert comment.user == "aios[bot]"
     assert find_marker(comment.body) == (REPO, issue.number)
-    assert "queued" in comment.body and "Bea (Backend)" in comment.body
+    assert "implementing" in comment.body and "Bea (Backend)" in comment.body
     item = asyncio.run(_load_item(redis_client, issue.number))
-    assert item is not None and item.progress_comment_id == comment.id and item.role == "backend"
+    assert item is not None and item.progress_comment_id == comment.id
+    assert item.roles == ("backend",) and item.state is State.IMPLEMENTING
+    queued = [job.func_name for job in Queue(AGENT_QUEUE, connection=redis_client).get_jobs()]
+    assert queued == ["bot.jobs.run_task"]  # the backend agent's one task, then the hand-over
 
     # The same label event delivered again (a new delivery id): still one of each.
     deliver("issues", app_events.issue_labeled(github_fake, REPO, issue.number, "aios:backend"))
@@ -185,7 +208,7 @@ def test_a_delivery_is_routed_once_even_if_its_route_job_runs_again(
     assert len(github_fake.calls("POST", r".*/reactions")) == 1
 
 
-async def _load_item(client: redis.Redis, number: int) -> store.WorkItemRecord | None:
+async def _load_item(client: redis.Redis, number: int) -> WorkItem | None:
     url = client.connection_pool.connection_kwargs
     async_client = redis.asyncio.Redis(host=url["host"], port=url["port"], db=url.get("db", 0))
     try:

@@ -1,0 +1,210 @@
+"""Carry out a transition's effects: quick GitHub writes inline, agent work as RQ jobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import structlog
+from gidgethub.abc import GitHubAPI
+
+from bot.context import WorkerContext
+from bot.flow import engine
+from bot.flow.publish import persona_of, publish_progress
+from bot.github.comments import upsert_marked_comment
+from bot.queue import job_key
+from bot.workflow import Effect, Event, WorkItem
+
+log = structlog.get_logger(__name__)
+
+AGENT_JOB_TIMEOUT_S = 3600
+
+
+async def carry_out(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, ...]) -> None:
+    """Run each effect in order; agent work is enqueued, everything else happens here."""
+    async with ctx.github(item.installation_id) as gh:
+        for effect in effects:
+            log.debug("effect", effect=effect.value, item=item.key)
+            if effect is Effect.UPDATE_PROGRESS:
+                await _update_progress(ctx, gh, item)
+            elif effect is Effect.RUN_CTO_TRIAGE:
+                _enqueue(ctx, item, "bot.jobs.run_triage", "triage")
+            elif effect is Effect.POST_QUESTIONS:
+                await _post_questions(gh, item)
+            elif effect is Effect.POST_PLAN:
+                await _post_plan(gh, item)
+            elif effect is Effect.START_IMPLEMENTATION:
+                _enqueue_tasks(ctx, item)
+            elif effect is Effect.OPEN_DRAFT_PR:
+                item = await _open_draft_pr(ctx, gh, item)
+            elif effect is Effect.WATCH_CI:
+                # CI is not watched yet (the pull-request loop issue): report it green so
+                # the work item reaches the maintainers instead of waiting forever.
+                await engine.apply(
+                    ctx, item.repo, item.number, Event.CI_PASSED, actor="aios", detail="not watched"
+                )
+            elif effect is Effect.RUN_QA_REVIEW:
+                # The QA review is not built yet: hand the PR straight to the maintainers.
+                await engine.apply(
+                    ctx,
+                    item.repo,
+                    item.number,
+                    Event.REVIEW_PASSED,
+                    actor="aios",
+                    detail="no QA yet",
+                )
+            elif effect is Effect.REQUEST_REVIEW:
+                await _request_review(ctx, gh, item)
+            elif effect in (
+                Effect.POST_FAILURE,
+                Effect.ASK_HUMAN,
+                Effect.CANCEL_JOBS,
+                Effect.MERGE,
+            ):
+                # Shown by the progress comment (its failure banner names `/aios retry`);
+                # cancelling and merging arrive with the pull-request loop.
+                log.info("effect shown in progress", effect=effect.value)
+
+
+def _enqueue(ctx: WorkerContext, item: WorkItem, func: str, kind: str, *args: object) -> None:
+    ctx.jobs.enqueue_agent_job(
+        func,
+        item.installation_id,
+        item.repo,
+        item.number,
+        *args,
+        key=job_key(kind, item.key, item.updated_at.isoformat(), *args),
+        installation_id=item.installation_id,
+        timeout=AGENT_JOB_TIMEOUT_S,
+    )
+
+
+def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
+    """One job per plan task, each depending on the one before: one branch, in order."""
+    tasks = (item.plan or {}).get("tasks", [])
+    stamp = item.updated_at.isoformat()
+    previous = None
+    for index in range(len(tasks)):
+        previous = (
+            ctx.jobs.enqueue_agent_job(
+                "bot.jobs.run_task",
+                item.installation_id,
+                item.repo,
+                item.number,
+                index,
+                key=job_key("task", item.key, stamp, index),
+                installation_id=item.installation_id,
+                timeout=AGENT_JOB_TIMEOUT_S,
+                depends_on=previous,
+            )
+            or previous
+        )
+    ctx.jobs.enqueue_agent_job(
+        "bot.jobs.finish_implementation",
+        item.installation_id,
+        item.repo,
+        item.number,
+        key=job_key("implemented", item.key, stamp),
+        installation_id=item.installation_id,
+        timeout=300,
+        depends_on=previous,
+    )
+
+
+async def _update_progress(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> None:
+    latest = await engine.update_item(ctx, item.repo, item.number, lambda i: i) or item
+    comment_id = await publish_progress(gh, latest)
+    if comment_id != latest.progress_comment_id:
+        await engine.update_item(
+            ctx, item.repo, item.number, lambda i: replace(i, progress_comment_id=comment_id)
+        )
+
+
+async def _post_questions(gh: GitHubAPI, item: WorkItem) -> None:
+    from bot.agents.roster import load_roster
+    from bot.flow.plan import Questions, render_questions
+
+    questions = Questions(tuple(item.extra.get("questions", [])))
+    persona = persona_of(load_roster(), "cto")
+    body = render_questions(item.repo, item.number, questions, persona, mention=item.created_by)
+    await upsert_marked_comment(
+        gh, item.repo, item.number, marker=body.split("\n", 1)[0], body=body
+    )
+
+
+async def _post_plan(gh: GitHubAPI, item: WorkItem) -> None:
+    from bot.agents.roster import load_roster
+    from bot.flow.plan import Plan, render_plan
+
+    roster = load_roster()
+    plan = Plan.from_dict(item.plan or {})
+    personas = {role: persona_of(roster, role) for role in roster.roles}
+    body = render_plan(
+        item.repo,
+        item.number,
+        plan,
+        personas,
+        require_approval=bool(item.extra.get("needs_approval")),
+        approved_by=item.extra.get("approved_by"),
+    )
+    await upsert_marked_comment(
+        gh, item.repo, item.number, marker=body.split("\n", 1)[0], body=body
+    )
+
+
+async def _open_draft_pr(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> WorkItem:
+    """Upsert: the open PR of the item's branch, or a new draft one."""
+    from bot.flow.pull_request import pull_request_body
+
+    owner = item.repo.split("/")[0]
+    repository = await gh.getitem("/repos/{+repo}", {"repo": item.repo})
+    existing = [
+        pr
+        async for pr in gh.getiter(
+            "/repos/{+repo}/pulls{?state,head}",
+            {"repo": item.repo, "state": "open", "head": f"{owner}:{item.branch}"},
+        )
+    ]
+    body = pull_request_body(item)
+    if existing:
+        pr = existing[0]
+        await gh.patch(
+            "/repos/{+repo}/pulls/{number}",
+            {"repo": item.repo, "number": pr["number"]},
+            data={"body": body},
+        )
+    else:
+        pr = await gh.post(
+            "/repos/{+repo}/pulls",
+            {"repo": item.repo},
+            data={
+                "title": item.title or f"AIOS: issue #{item.number}",
+                "head": item.branch,
+                "base": repository["default_branch"],
+                "body": body,
+                "draft": True,
+            },
+        )
+    number, sha, node_id = int(pr["number"]), str(pr["head"]["sha"]), str(pr["node_id"])
+
+    def record(current: WorkItem) -> WorkItem:
+        extra = {**current.extra, "head_sha": sha, "pr_node_id": node_id}
+        return replace(current, pr_number=number, extra=extra)
+
+    return await engine.update_item(ctx, item.repo, item.number, record) or record(item)
+
+
+async def _request_review(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> None:
+    latest = await engine.update_item(ctx, item.repo, item.number, lambda i: i) or item
+    if latest.pr_number is None:
+        return
+    await gh.graphql(
+        "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id})"
+        " { pullRequest { isDraft number } } }",
+        id=latest.extra["pr_node_id"],
+    )
+    if latest.created_by:
+        await gh.post(
+            "/repos/{+repo}/pulls/{number}/requested_reviewers",
+            {"repo": latest.repo, "number": latest.pr_number},
+            data={"reviewers": [latest.created_by]},
+        )

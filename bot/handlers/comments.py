@@ -1,0 +1,134 @@
+"""Issue comments: answers to the CTO, `/aios approve`, `/aios plan`, a ticked plan box."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from gidgethub import routing, sansio
+
+from bot import store
+from bot.commands import Command, CommandName, parse_commands
+from bot.context import WorkerContext
+from bot.github.permissions import can_steer
+from bot.payloads import Actor, RepoRef, installation_id_of
+from bot.queue import job_key
+from bot.workflow import Event, State
+
+router = routing.Router()
+log = structlog.get_logger(__name__)
+
+PLAN_MARKER_PREFIX = "<!-- aios:plan item="
+
+
+@router.register("issue_comment", action="created")
+async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
+    data = event.data
+    sender = Actor.of(data.get("sender"))
+    if sender.is_bot:
+        return
+    repo = RepoRef.of(data["repository"])
+    number = int(data["issue"]["number"])
+    installation_id = installation_id_of(data)
+    if installation_id is None:
+        return
+    body = str(data["comment"].get("body") or "")
+    commands = [c for c in parse_commands(body) if isinstance(c, Command)]
+    if not commands and not await _awaits_answers(ctx, repo, number):
+        return
+    if not commands and not _is_issue_author(data, sender):
+        # Not a command: only the issue author's words (or a permitted user's) can be answers.
+        if not await _permitted(ctx, installation_id, repo, sender):
+            return
+    elif not await _permitted(ctx, installation_id, repo, sender):
+        log.info("command from a user without write permission; ignored", sender=sender.login)
+        return
+    for command in commands:
+        if command.name is CommandName.APPROVE:
+            _report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
+        elif command.name is CommandName.PLAN:
+            _report(
+                ctx,
+                event,
+                installation_id,
+                repo,
+                number,
+                Event.PLAN_FEEDBACK,
+                sender.login,
+                detail=command.argument,
+            )
+    if not commands and await _awaits_answers(ctx, repo, number):
+        _report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
+
+
+@router.register("issue_comment", action="edited")
+async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
+    """A maintainer ticked "Approve this plan" in the plan comment."""
+    from bot.flow.plan import plan_checkbox_ticked
+
+    data = event.data
+    comment = data["comment"]
+    body = str(comment.get("body") or "")
+    if not body.startswith(PLAN_MARKER_PREFIX) or Actor.of(comment.get("user")).type != "Bot":
+        return
+    before = ((data.get("changes") or {}).get("body") or {}).get("from")
+    if not plan_checkbox_ticked(before, body):
+        return
+    sender = Actor.of(data.get("sender"))
+    installation_id = installation_id_of(data)
+    repo = RepoRef.of(data["repository"])
+    if sender.is_bot or installation_id is None:
+        return
+    if not await _permitted(ctx, installation_id, repo, sender):
+        log.info("plan box ticked by a user without write permission; ignored", sender=sender.login)
+        return
+    number = int(data["issue"]["number"])
+    _report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
+
+
+async def _awaits_answers(ctx: WorkerContext, repo: RepoRef, number: int) -> bool:
+    item = await store.load_item(ctx.redis, repo.full_name, number)
+    return item is not None and item.state is State.CLARIFYING
+
+
+def _is_issue_author(data: dict[str, Any], sender: Actor) -> bool:
+    return str((data["issue"].get("user") or {}).get("login", "")) == sender.login
+
+
+async def _permitted(
+    ctx: WorkerContext, installation_id: int, repo: RepoRef, sender: Actor
+) -> bool:
+    async with ctx.github(installation_id) as gh:
+        return await can_steer(
+            gh,
+            ctx.redis,
+            owner=repo.owner,
+            repo=repo.name,
+            login=sender.login,
+            user_type=sender.type,
+        )
+
+
+def _report(
+    ctx: WorkerContext,
+    event: sansio.Event,
+    installation_id: int,
+    repo: RepoRef,
+    number: int,
+    what: Event,
+    actor: str,
+    *,
+    detail: str = "",
+) -> None:
+    ctx.jobs.enqueue_agent_job(
+        "bot.jobs.report_event",
+        installation_id,
+        repo.full_name,
+        number,
+        what.value,
+        actor,
+        detail,
+        key=job_key("event", event.delivery_id, what.value, detail),
+        installation_id=installation_id,
+        timeout=300,
+    )
