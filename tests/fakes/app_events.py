@@ -1,33 +1,41 @@
-"""Official webhook examples re-aimed at the fake's App, repository, issue and users."""
+"""Webhook payloads for the fake's App: official examples re-aimed at the fake's own state."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github_json import node_id
 
+if TYPE_CHECKING:
+    from tests.fakes.github import FakeGitHub
 
-def _user(login: str) -> dict[str, Any]:
-    return {
-        "login": login,
-        "id": abs(hash(login)) % 10**7,
-        "type": "Bot" if login.endswith("[bot]") else "User",
-    }
+# Members of an example issue that only an issue which is a pull request carries.
+PULL_ONLY = ("pull_request", "draft")
 
 
 def _aim(
-    payload: dict[str, Any], fake: FakeGitHub, repo: str, installation_id: int
+    payload: dict[str, Any], fake: FakeGitHub, repo: str, installation_id: int | None
 ) -> dict[str, Any]:
-    owner, name = repo.split("/")
-    payload["repository"] = {
-        **payload.get("repository", {}),
-        "full_name": repo,
-        "name": name,
-        "owner": {**payload.get("repository", {}).get("owner", {}), "login": owner},
+    """Point an example at the fake's repository and at the installation that covers it."""
+    if installation_id is None:
+        installation = fake.state.installation_for(repo)
+        installation_id = installation.id if installation is not None else 1
+    rendered = fake.renderer().repo(fake.repo(repo), full=False)
+    payload["repository"] = {**payload.get("repository", {}), **rendered}
+    payload["installation"] = {
+        "id": installation_id,
+        "node_id": node_id("Installation", installation_id),
     }
-    payload["installation"] = {"id": installation_id, "node_id": f"inst-{installation_id}"}
     return payload
+
+
+def _issue(fake: FakeGitHub, example: dict[str, Any], repo: str, number: int) -> dict[str, Any]:
+    state = fake.repo(repo)
+    if number not in state.issues:
+        raise KeyError(f"{repo} has no issue or pull request #{number}")
+    base = {k: v for k, v in example.items() if k not in PULL_ONLY}
+    return {**base, **fake.renderer().issue(state, state.issues[number])}
 
 
 def issue_labeled(
@@ -37,19 +45,51 @@ def issue_labeled(
     label: str,
     *,
     sender: str = "alice",
-    installation_id: int = 1,
+    installation_id: int | None = None,
 ) -> dict[str, Any]:
+    """`issues.labeled`: `sender` put `label` on #`number` (the payload lists it on the issue)."""
     payload = webhooks.example("issues", "labeled")
-    issue = fake.repo(repo).issues[number]
-    payload["issue"] = {
-        **payload["issue"],
-        "number": number,
-        "title": issue.title,
-        "body": issue.body,
-    }
-    payload["label"] = {**payload["label"], "name": label}
-    payload["sender"] = _user(sender)
-    return _aim(payload, fake, repo, installation_id)
+    render = fake.renderer()
+    with fake.lock:
+        state = fake.repo(repo)
+        payload["issue"] = _issue(fake, payload["issue"], repo, number)
+        known = state.labels.get(label.lower())
+        shaped = render.label(state, known) if known else {**payload["label"], "name": label}
+        if all(item["name"].lower() != label.lower() for item in payload["issue"]["labels"]):
+            payload["issue"]["labels"].append(shaped)
+        payload["label"] = shaped
+        payload["sender"] = render.user(sender)
+        return _aim(payload, fake, repo, installation_id)
+
+
+def issue_comment(
+    fake: FakeGitHub,
+    repo: str,
+    comment_id: int,
+    *,
+    action: str = "created",
+    sender: str | None = None,
+    previous_body: str | None = None,
+    installation_id: int | None = None,
+) -> dict[str, Any]:
+    """`issue_comment.<action>` for a comment in the fake's state (`edited` needs the old body).
+
+    `sender` defaults to the comment's author; for `edited` it is whoever changed it.
+    """
+    if action == "edited" and previous_body is None:
+        raise ValueError("an `edited` payload needs previous_body (changes.body.from)")
+    payload = webhooks.example("issue_comment", action)
+    render = fake.renderer()
+    with fake.lock:
+        comment = fake.state.comments.get(comment_id)
+        if comment is None or comment.repo.lower() != repo.lower():
+            raise KeyError(f"{repo} has no comment {comment_id}")
+        payload["issue"] = _issue(fake, payload["issue"], repo, comment.issue_number)
+        payload["comment"] = {**payload["comment"], **render.comment(fake.repo(repo), comment)}
+        payload["sender"] = render.user(sender or comment.user)
+        if action == "edited":
+            payload["changes"] = {"body": {"from": previous_body}}
+        return _aim(payload, fake, repo, installation_id)
 
 
 def installation_created(
@@ -57,10 +97,17 @@ def installation_created(
 ) -> dict[str, Any]:
     payload = webhooks.example("installation", "created")
     payload["installation"] = {**payload["installation"], "id": installation_id}
-    payload["repositories"] = [
-        {"id": n, "node_id": f"repo-{n}", "name": r.split("/")[1], "full_name": r, "private": False}
-        for n, r in enumerate(repos, start=1)
-    ]
+    listed = []
+    for full_name in repos:
+        known = fake.state.repo(full_name)
+        ident = known.id if known is not None else len(listed) + 1
+        name = full_name.split("/")[1]
+        private = known.private if known is not None else False
+        listed.append(
+            {"id": ident, "node_id": node_id("Repository", ident), "name": name,
+             "full_name": full_name, "private": private}
+        )  # fmt: skip
+    payload["repositories"] = listed
     return payload
 
 

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,26 +17,20 @@ from multidict import CIMultiDict
 from tests.fakes import github_auth
 from tests.fakes.github_dispatch import Dispatcher, Fault, Incoming, Recorded
 from tests.fakes.github_hooks import SEND_TIMEOUT_S, HookSender, delivery_status
+from tests.fakes.github_json import Renderer
+from tests.fakes.github_people import People
 from tests.fakes.github_routes import RouteTable
 from tests.fakes.github_routes_app import new_token
 from tests.fakes.github_routes_app import routes as app_routes
+from tests.fakes.github_routes_checks import routes as check_routes
 from tests.fakes.github_routes_issues import routes as issue_routes
-from tests.fakes.github_state import (
-    ROLES,
-    AppIdentity,
-    Comment,
-    HookDelivery,
-    Installation,
-    Issue,
-    Label,
-    Repo,
-    State,
-    Token,
-)
+from tests.fakes.github_routes_pulls import routes as pull_routes
+from tests.fakes.github_seed import Seeding
+from tests.fakes.github_state import ROLES, AppIdentity, HookDelivery, State, Token
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi import OpenAPIChecker
 
-DEFAULT_ROUTES = RouteTable(app_routes, issue_routes)
+DEFAULT_ROUTES = RouteTable(app_routes, issue_routes, pull_routes, check_routes)
 FAULT_MESSAGES = {
     401: "Bad credentials",
     403: "You have exceeded a secondary rate limit. Please wait a few minutes before trying again.",
@@ -51,11 +45,13 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 SPEC_QUIRKS = re.compile(r"apps/list-installations 200\[\d+\]\['account'\]: ")
 
 
-class FakeGitHub:
+class FakeGitHub(Seeding, People):
     """GitHub's REST API for one App, in memory, on 127.0.0.1:<free port> in its own thread.
 
     Test-side methods are safe to call from any thread; they take `lock`, which the
-    server thread also holds while a request is handled.
+    server thread also holds while a request is handled. Repositories may be backed by
+    bare git repositories (`create_git_repo`), which the agents push to with real git.
+    GraphQL (POST /graphql) answers the one mutation AIOS uses and fails loudly otherwise.
     """
 
     def __init__(
@@ -70,6 +66,7 @@ class FakeGitHub:
         self.checker = checker or OpenAPIChecker.load()
         self.app = app or github_auth.generate_app()
         self.prefix = prefix.rstrip("/")
+        self.html_url = html_url
         self.routes = routes or DEFAULT_ROUTES
         self.state = State(app=self.app)
         self.lock = threading.RLock()
@@ -111,6 +108,11 @@ class FakeGitHub:
         if not self._server.origin:
             raise RuntimeError("FakeGitHub.url is known once start() has returned")
         return self._server.origin + self.prefix
+
+    def renderer(self) -> Renderer:
+        """Shapes the fake's state as GitHub's JSON (API URLs are api.github.com until started)."""
+        api = self._server.origin + self.prefix if self._server.origin else "https://api.github.com"
+        return Renderer(self.state, api, self.html_url)
 
     def env(self) -> dict[str, str]:
         """Environment for an AIOS child process talking to this fake."""
@@ -227,128 +229,6 @@ class FakeGitHub:
             raise ValueError(f"use None (404), 'auto' or one of {ROLES}, not {value!r}")
         with self.lock:
             self.state.non_collaborator_permission = value
-
-    def add_repo(
-        self,
-        full_name: str,
-        *,
-        default_branch: str = "main",
-        private: bool = False,
-        clone_url: str | None = None,
-        description: str | None = None,
-    ) -> Repo:
-        owner, _, name = full_name.partition("/")
-        if not owner or not name or "/" in name:
-            raise ValueError(f"repository must be 'owner/name', got {full_name!r}")
-        with self.lock:
-            if self.state.repo(full_name) is not None:
-                raise ValueError(f"{full_name} already exists; use repo() to change it")
-            self.state.user(owner, type="Organization")
-            repo = Repo(
-                id=self.state.next_id(),
-                owner=owner,
-                name=name,
-                default_branch=default_branch,
-                private=private,
-                clone_url=clone_url,
-                description=description,
-            )
-            self.state.repos[full_name.lower()] = repo
-            return repo
-
-    def repo(self, full_name: str) -> Repo:
-        """The live state of a repository (mutate it under `lock`)."""
-        with self.lock:
-            repo = self.state.repo(full_name)
-        if repo is None:
-            raise KeyError(f"no repository {full_name}; add_repo() it first")
-        return repo
-
-    def add_installation(
-        self,
-        installation_id: int,
-        account: str = "octo-org",
-        repos: Iterable[str] = (),
-        *,
-        permissions: dict[str, str] | None = None,
-    ) -> Installation:
-        """Install the App on `account` for `repos` (created when unknown)."""
-        with self.lock:
-            if installation_id in self.state.installations:
-                raise ValueError(f"installation {installation_id} already exists")
-            names = []
-            for full_name in repos:
-                repo = self.state.repo(full_name) or self.add_repo(full_name)
-                names.append(repo.full_name)
-            self.state.user(account, type="Organization")
-            installation = Installation(
-                id=installation_id,
-                account=account,
-                repos=names,
-                permissions=dict(permissions or self.app.permissions),
-                events=list(self.app.events),
-            )
-            self.state.installations[installation_id] = installation
-            return installation
-
-    def set_permission(self, full_name: str, login: str, role: str) -> None:
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-        with self.lock:
-            self.state.user(login)
-            self.repo(full_name).roles[login.lower()] = role
-
-    def add_label(
-        self, full_name: str, name: str, *, color: str = "ededed", description: str | None = None
-    ) -> Label:
-        with self.lock:
-            repo = self.repo(full_name)
-            label = Label(self.state.next_id(), name, color, description)
-            repo.labels[name.lower()] = label
-            return label
-
-    def add_issue(
-        self,
-        full_name: str,
-        title: str,
-        body: str | None = None,
-        *,
-        user: str = "alice",
-        labels: Iterable[str] = (),
-        state: str = "open",
-    ) -> Issue:
-        """An issue opened by a person (not through the API, so nothing is recorded)."""
-        with self.lock:
-            repo = self.repo(full_name)
-            self.state.user(user)
-            issue = Issue(self.state.next_id(), repo.next_number, repo.full_name, title, user, body)
-            issue.state = state
-            repo.next_number += 1
-            for name in labels:
-                label = repo.labels.get(name.lower()) or self.add_label(full_name, name)
-                issue.labels.append(label.name)
-            repo.issues[issue.number] = issue
-            return issue
-
-    def add_comment(
-        self, full_name: str, issue_number: int, body: str, *, user: str = "alice"
-    ) -> Comment:
-        with self.lock:
-            repo = self.repo(full_name)
-            if issue_number not in repo.issues:
-                raise KeyError(f"{full_name} has no issue #{issue_number}")
-            self.state.user(user)
-            comment = Comment(self.state.next_id(), repo.full_name, issue_number, body, user)
-            self.state.comments[comment.id] = comment
-            return comment
-
-    def comments(self, full_name: str, issue_number: int) -> list[Comment]:
-        with self.lock:
-            return [
-                c
-                for c in sorted(self.state.comments.values(), key=lambda c: c.id)
-                if c.repo.lower() == full_name.lower() and c.issue_number == issue_number
-            ]
 
     def add_manifest_code(self, code: str, result_dict: dict[str, Any] | None = None) -> None:
         """Make `code` convertible once; the result is this App's, overlaid with `result_dict`."""

@@ -8,13 +8,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
-from tests.fakes import github_auth
+from tests.fakes import github_auth, github_graphql
 from tests.fakes.github_json import Renderer
 from tests.fakes.github_routes import Call, HTTPError, Reply, Route, RouteTable
 from tests.fakes.github_state import HookDelivery, Installation, State, Token
 from tests.fakes.openapi import NOT_JSON, CheckResult, OpenAPIChecker
 
 REDACTED = "<redacted>"
+GRAPHQL_UNAUTHENTICATED = "This endpoint requires you to be authenticated."
+GRAPHQL_AUTH_DOCS = (
+    "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql"
+)
+
+
+def graphql_path(prefix: str) -> str:
+    """Where GraphQL lives: /graphql on github.com, /api/graphql beside GHES's /api/v3."""
+    return (prefix.removesuffix("/v3") if prefix.endswith("/api/v3") else prefix) + "/graphql"
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class Dispatcher:
         redeliver: Callable[[HookDelivery], None] = lambda _delivery: None,
     ) -> Reply:
         """Answer one request, recording it and every way it departs from GitHub's description."""
+        if incoming.raw_path == graphql_path(self.prefix):
+            return self._graphql(incoming)
         path = incoming.raw_path
         check = CheckResult(None, None, kind="undocumented")
         if self.prefix and not (path == self.prefix or path.startswith(self.prefix + "/")):
@@ -108,6 +119,7 @@ class Dispatcher:
                 link_base=origin + incoming.raw_path,
                 redeliver=redeliver,
                 webhook_url=webhook_url,
+                violations=self.violations,
             )
             reply, auth = self._answer(incoming, path, check, call)
         self.records.append(
@@ -173,6 +185,44 @@ class Dispatcher:
                 # GitHub hides repositories a token cannot see behind a 404.
                 return replace(auth, error=_error(HTTPError(404, "Not Found")))
         return auth
+
+    def _graphql(self, incoming: Incoming) -> Reply:
+        """POST /graphql: outside the REST description, installation tokens only."""
+        token = github_auth.find_token(self.state, incoming.headers.get("authorization"))
+        auth = f"installation:{token.installation_id}" if token else "invalid"
+        reply = self._fault(incoming.method, incoming.raw_path) or self._graphql_answer(
+            incoming, token
+        )
+        self.records.append(
+            Recorded(
+                method=incoming.method,
+                path=incoming.raw_path,
+                query=dict(incoming.query),
+                json=incoming.body,
+                headers=_redact_headers(incoming.headers),
+                status=reply.status,
+                operation_id=None,
+                auth=auth,
+                response=reply.body,
+            )
+        )
+        return reply
+
+    def _graphql_answer(self, incoming: Incoming, token: Token | None) -> Reply:
+        if incoming.method != "POST":
+            return _error(HTTPError(404, "Not Found"))
+        if token is None:
+            header = incoming.headers.get("authorization")
+            message = github_auth.BAD_CREDENTIALS if header else GRAPHQL_UNAUTHENTICATED
+            return Reply(401, {"message": message, "documentation_url": GRAPHQL_AUTH_DOCS})
+        installation = self.state.installations[token.installation_id]
+        visible = token.repos if token.repos is not None else installation.repos
+        answer = github_graphql.execute(self.state, incoming.body, visible, html=self.html_url)
+        if answer.unsupported is not None:
+            self.violations.append(
+                f"POST {incoming.raw_path}: fake does not implement GraphQL: {answer.unsupported}"
+            )
+        return Reply(200, answer.body)
 
     def _fault(self, method: str, path: str) -> Reply | None:
         for fault in self.faults:

@@ -201,7 +201,8 @@ class Renderer:
     def issue(self, repo: Repo, issue: Issue) -> dict[str, Any]:
         url = f"{self.repo_url(repo)}/issues/{issue.number}"
         labels = [repo.labels[name.lower()] for name in issue.labels if name.lower() in repo.labels]
-        return {
+        kind = "pull" if issue.number in repo.pulls else "issues"
+        body: dict[str, Any] = {
             "id": issue.id,
             "node_id": node_id("Issue", issue.id),
             "url": url,
@@ -209,7 +210,7 @@ class Renderer:
             "labels_url": f"{url}/labels{{/name}}",
             "comments_url": f"{url}/comments",
             "events_url": f"{url}/events",
-            "html_url": f"{self.html}/{repo.full_name}/issues/{issue.number}",
+            "html_url": f"{self.html}/{repo.full_name}/{kind}/{issue.number}",
             "timeline_url": f"{url}/timeline",
             "number": issue.number,
             "state": issue.state,
@@ -232,10 +233,23 @@ class Renderer:
             "performed_via_github_app": self.integration() if issue.via_app else None,
             "reactions": self.reactions_rollup(url, issue.reactions),
         }
+        pr = repo.pulls.get(issue.number)
+        if pr is not None:  # GitHub's issues API marks the issues that are pull requests
+            html = f"{self.html}/{repo.full_name}/pull/{pr.number}"
+            body["draft"] = pr.draft
+            body["pull_request"] = {
+                "url": f"{self.repo_url(repo)}/pulls/{pr.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": pr.merged_at,
+            }
+        return body
 
     def comment(self, repo: Repo, comment: Comment) -> dict[str, Any]:
         url = f"{self.repo_url(repo)}/issues/comments/{comment.id}"
-        html = f"{self.html}/{repo.full_name}/issues/{comment.issue_number}"
+        kind = "pull" if comment.issue_number in repo.pulls else "issues"
+        html = f"{self.html}/{repo.full_name}/{kind}/{comment.issue_number}"
         return {
             "id": comment.id,
             "node_id": node_id("IssueComment", comment.id),

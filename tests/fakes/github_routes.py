@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from tests.fakes.github_json import Renderer
 from tests.fakes.github_state import HookDelivery, Installation, Issue, Repo, State
@@ -72,6 +72,13 @@ class Call:
     actor: str | None = None  # login the request acts as (the App's bot for installation tokens)
     redeliver: Callable[[HookDelivery], None] = lambda _delivery: None
     webhook_url: str | None = None
+    violations: list[str] = field(default_factory=list)  # the fake's record, shared
+
+    def unsupported(self, what: str) -> HTTPError:
+        """Record that the fake lacks `what` (so the test fails) and return a 501 to raise."""
+        message = f"fake does not implement {what}"
+        self.violations.append(f"{self.method} {urlsplit(self.link_base).path}: {message}")
+        return HTTPError(501, message)
 
     def repo(self) -> Repo:
         repo = self.state.repo(f"{self.params['owner']}/{self.params['repo']}")

@@ -14,7 +14,7 @@ from tests.fakes.github_routes import (
     paginate,
     validation_failed,
 )
-from tests.fakes.github_state import Comment, Issue, Label, Reaction, Repo, iso
+from tests.fakes.github_state import Comment, Issue, Label, Reaction, Repo, State, iso
 
 routes = RouteTable()
 
@@ -42,11 +42,11 @@ def get_permission(call: Call) -> Reply:
 # -- labels ------------------------------------------------------------------------------------
 
 
-def ensure_label(call: Call, repo: Repo, name: str) -> Label:
+def ensure_label(state: State, repo: Repo, name: str) -> Label:
     """The repo's label with this name (case-insensitive), created like GitHub does when missing."""
     label = repo.labels.get(name.lower())
     if label is None:
-        label = Label(id=call.state.next_id(), name=name)
+        label = Label(id=state.next_id(), name=name)
         repo.labels[name.lower()] = label
     return label
 
@@ -143,7 +143,7 @@ def _set_labels(call: Call, repo: Repo, issue: Issue, names: list[str]) -> None:
 def _add_labels(call: Call, repo: Repo, issue: Issue, names: list[str]) -> None:
     present = {name.lower() for name in issue.labels}
     for name in names:
-        label = ensure_label(call, repo, name)
+        label = ensure_label(call.state, repo, name)
         if label.name.lower() not in present:
             issue.labels.append(label.name)
             present.add(label.name.lower())

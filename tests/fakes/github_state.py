@@ -6,6 +6,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
@@ -123,6 +124,73 @@ class Issue:
 
 
 @dataclass
+class PullRequest:
+    """A pull request; its title, body, state, labels and comments live on its `issue`."""
+
+    id: int
+    issue: Issue  # GitHub numbers issues and pull requests from one sequence per repository
+    head: str  # branch names in the same repository (the fake has no forks)
+    base: str
+    head_sha: str  # as last read from the bare repository (kept when the branch is deleted)
+    base_sha: str
+    draft: bool = False
+    maintainer_can_modify: bool = False
+    requested_reviewers: list[str] = field(default_factory=list)
+    merged_at: str | None = None
+    merged_by: str | None = None
+    merge_commit_sha: str | None = None
+
+    @property
+    def number(self) -> int:
+        return self.issue.number
+
+    @property
+    def repo(self) -> str:
+        return self.issue.repo
+
+    @property
+    def title(self) -> str:
+        return self.issue.title
+
+    @property
+    def body(self) -> str | None:
+        return self.issue.body
+
+    @property
+    def state(self) -> str:
+        return self.issue.state
+
+    @property
+    def user(self) -> str:
+        return self.issue.user
+
+    @property
+    def labels(self) -> list[str]:
+        return self.issue.labels
+
+
+@dataclass
+class CheckRun:
+    id: int
+    repo: str
+    name: str
+    head_sha: str
+    check_suite_id: int
+    app_id: int | None  # the App that created it
+    status: str = "queued"
+    conclusion: str | None = None
+    started_at: str | None = field(default_factory=iso)
+    completed_at: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    text: str | None = None
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    external_id: str = ""
+    details_url: str | None = None
+
+
+@dataclass
 class Repo:
     id: int
     owner: str
@@ -134,9 +202,13 @@ class Repo:
     labels: dict[str, Label] = field(default_factory=dict)  # key: name.lower()
     issues: dict[int, Issue] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # login.lower() -> role
+    pulls: dict[int, PullRequest] = field(default_factory=dict)  # by number
+    check_runs: dict[int, CheckRun] = field(default_factory=dict)  # by id
+    check_suites: dict[str, int] = field(default_factory=dict)  # head sha -> suite id
+    git_dir: Path | None = None  # the bare repository behind it, once attached
     created_at: str = field(default_factory=iso)
     pushed_at: str = field(default_factory=iso)
-    next_number: int = 1
+    next_number: int = 1  # shared by issues and pull requests, as on GitHub
 
     @property
     def full_name(self) -> str:
