@@ -275,6 +275,50 @@ async def test_list_files_reports_a_three_dot_diff(
     assert app["sha"] == github_fake.git(REPO).entry("aios/1-add", "src/app.py").sha
 
 
+async def test_merge_like_github(github_fake: FakeGitHub, remotes: Path, gh: GitHubAPI) -> None:
+    first = github_fake.push_as("alice", REPO, "aios/1-add", {"a.txt": "a\n"}, message="Add a")
+    github_fake.push_as("alice", REPO, "aios/2-x", {"a.txt": "theirs\n"})  # will conflict
+    pull = await open_pull(gh, draft=True)
+    merge = f"{pull['url']}/merge"
+    status, body = await refusal(github_fake, gh.put(merge, data={"merge_method": "squash"}))
+    assert (status, body["message"]) == (405, "Pull Request is still a draft")
+    await gh.patch(pull["url"], data={"title": "Add a file"})
+    github_fake.pulls(REPO)[0].draft = False  # as the GraphQL mutation would
+    status, body = await refusal(github_fake, gh.put(merge, data={"sha": "0" * 40}))
+    assert (status, body["message"]) == (
+        409,
+        "Head branch was modified. Review and try the merge again.",
+    )
+    merged = await gh.put(merge, data={"merge_method": "squash", "sha": first})
+    main = github_fake.commits(REPO, "main")
+    assert (merged["merged"], merged["sha"]) == (True, main[0].sha)
+    assert main[0].message == "Add a file (#1)\n\n* Add a"
+    assert main[0].author.startswith("aios[bot] <")
+    assert github_fake.git(REPO).read("main", "a.txt") == b"a\n"
+    after = await gh.getitem(pull["url"])
+    assert (after["state"], after["merged"], after["merged_by"]["login"]) == (
+        "closed",
+        True,
+        "aios[bot]",
+    )
+    status, _ = await refusal(github_fake, gh.put(merge, data={}))
+    assert status == 405
+
+    conflicting = await open_pull(gh, "aios/2-x")
+    github_fake.push_as("bob", REPO, "aios/3-y", {"b.txt": "b\n"})
+    plain = await open_pull(gh, "aios/3-y")
+    status, body = await refusal(github_fake, gh.put(f"{conflicting['url']}/merge", data={}))
+    assert (status, body["message"]) == (405, "Pull Request is not mergeable")
+    merged = await gh.put(f"{plain['url']}/merge", data={"merge_method": "merge"})
+    tip = github_fake.commits(REPO, "main")[0]
+    assert tip.message == "Merge pull request #3 from octo-org/aios/3-y\n\nAdd things"
+    assert github_fake.git(REPO).git("rev-list", "--parents", "-n1", tip.sha).split()[1:] == [
+        main[0].sha.encode(),
+        github_fake.branches(REPO)["aios/3-y"].encode(),
+    ]
+    assert github_fake.env()["GITHUB_GIT_URL"] == remotes.resolve().as_uri()
+
+
 # -- GraphQL -------------------------------------------------------------------------------------
 
 
@@ -486,7 +530,7 @@ async def test_async_people_deliver_to_a_receiver_on_the_callers_loop(
     async def receive(request: web.Request) -> web.Response:
         # The receiver calls back into the fake, as a handler would, before it answers.
         data = await request.json()
-        await gh.getitem(data["issue"]["url"])
+        await gh.getitem(data["repository"]["url"])
         seen.append(data)
         return web.Response(status=200)
 
@@ -508,6 +552,15 @@ async def test_async_people_deliver_to_a_receiver_on_the_callers_loop(
         await runner.cleanup()
     assert [d["action"] for d in seen] == ["created", "edited", "labeled"]
     assert seen[0]["issue"]["pull_request"]["url"] == pull["url"]
+    labelled = seen[2]  # a label on a pull request is a `pull_request` event
+    assert (labelled["number"], labelled["label"]["name"]) == (pull["number"], "aios:qa")
+    assert labelled["pull_request"]["head"]["sha"] == pull["head"]["sha"]
+    assert [x["name"] for x in labelled["pull_request"]["labels"]] == ["aios:qa"]
+    assert [d.event for d in github_fake.state.deliveries] == [
+        "issue_comment",
+        "issue_comment",
+        "pull_request",
+    ]
     assert [d.status_code for d in github_fake.state.deliveries] == [200, 200, 200]
 
 
@@ -535,6 +588,8 @@ async def test_new_routes_answer_in_the_documented_shapes(
     await gh.getitem("/repos/octo-org/hello/contents/README.md")
     await gh.getitem("/repos/octo-org/hello/contents/.github")
     await gh.getitem(f"/repos/octo-org/hello/issues/{pull['number']}")
+    github_fake.pulls(REPO)[0].draft = False
+    await gh.put(f"{url}/merge", data={"merge_method": "squash"})
 
     exercised = {r.operation_id for r in github_fake.requests}
     assert {*pull_routes.routes, *check_routes.routes} <= exercised

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes import webhooks
+from tests.fakes import github_json_pulls, webhooks
 from tests.fakes.github_json import node_id
+from tests.fakes.github_routes_pulls import facts, refresh
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub
@@ -89,6 +90,37 @@ def issue_comment(
         payload["sender"] = render.user(sender or comment.user)
         if action == "edited":
             payload["changes"] = {"body": {"from": previous_body}}
+        return _aim(payload, fake, repo, installation_id)
+
+
+def pull_request(
+    fake: FakeGitHub,
+    repo: str,
+    number: int,
+    *,
+    action: str,
+    sender: str = "alice",
+    label: str | None = None,
+    installation_id: int | None = None,
+) -> dict[str, Any]:
+    """`pull_request.<action>` for a pull request in the fake (`labeled` names its `label`)."""
+    payload = webhooks.example("pull_request", action)
+    render = fake.renderer()
+    with fake.lock:
+        state = fake.repo(repo)
+        pr = state.pulls.get(number)
+        if pr is None:
+            raise KeyError(f"{repo} has no pull request #{number}")
+        refresh(state, pr)
+        shaped = github_json_pulls.pull(render, state, pr, facts(state, pr))
+        payload["number"] = number
+        payload["pull_request"] = {**payload["pull_request"], **shaped}
+        if action in ("labeled", "unlabeled"):
+            if label is None:
+                raise ValueError(f"a `{action}` payload needs the label")
+            known = state.labels.get(label.lower())
+            payload["label"] = render.label(state, known) if known else {"name": label}
+        payload["sender"] = render.user(sender)
         return _aim(payload, fake, repo, installation_id)
 
 

@@ -115,13 +115,16 @@ class FakeGitHub(Seeding, People):
         return Renderer(self.state, api, self.html_url)
 
     def env(self) -> dict[str, str]:
-        """Environment for an AIOS child process talking to this fake."""
-        return {
+        """Environment for an AIOS child process talking to this fake (and its git remotes)."""
+        env = {
             "GITHUB_API_URL": self.url,
             "APP_ID": str(self.app_id),
             "PRIVATE_KEY": self.private_key_pem,
             "WEBHOOK_SECRET": self.webhook_secret,
         }
+        if self.git_root is not None:
+            env["GITHUB_GIT_URL"] = self.git_root.as_uri()
+        return env
 
     # -- lifecycle -----------------------------------------------------------------------------
 

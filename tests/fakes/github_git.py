@@ -240,6 +240,30 @@ class BareRepo:
                 blob = self.git("hash-object", "-w", "--stdin", stdin=data).decode().strip()
                 self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             tree = self.git("write-tree", env=env).decode().strip()
+        sha = self._commit(tree, [base] if base else [], message, author)
+        self.move_branch(branch, sha, current)
+        return sha
+
+    def merge(
+        self, base: str, head: str, *, squash: bool, message: str, author: tuple[str, str]
+    ) -> str | None:
+        """A new commit on `base` with `head` merged in (two parents, or one when squashed).
+
+        None when the two conflict. No branch moves: see move_branch().
+        """
+        try:
+            out = self.git("merge-tree", "--write-tree", _check_ref(base), _check_ref(head))
+        except GitError:
+            return None
+        tree = out.decode().split("\n", 1)[0].strip()
+        return self._commit(tree, [base] if squash else [base, head], message, author)
+
+    def move_branch(self, branch: str, sha: str, expected: str | None) -> None:
+        """Point `branch` at `sha` if it is still at `expected` (None: must not exist yet)."""
+        # The expected old value makes a racing push fail loudly instead of being lost.
+        self.git("update-ref", f"refs/heads/{check_branch(branch)}", sha, expected or "0" * 40)
+
+    def _commit(self, tree: str, parents: list[str], message: str, author: tuple[str, str]) -> str:
         name, email = author
         who = {
             "GIT_AUTHOR_NAME": name,
@@ -247,11 +271,8 @@ class BareRepo:
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email,
         }
-        parents = ["-p", base] if base else []
-        sha = self.git("commit-tree", tree, *parents, "-m", message, env=who).decode().strip()
-        # The expected old value makes a racing push fail loudly instead of being lost.
-        self.git("update-ref", f"refs/heads/{branch}", sha, current or "0" * 40)
-        return sha
+        links = [arg for parent in parents for arg in ("-p", parent)]
+        return self.git("commit-tree", tree, *links, "-m", message, env=who).decode().strip()
 
 
 def check_branch(branch: str) -> str:

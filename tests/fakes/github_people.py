@@ -94,23 +94,26 @@ class People:
     def label_issue_as(
         self, user: str, full_name: str, number: int, label: str, *, deliver: bool = True
     ) -> Issue:
-        """`user` adds `label` to #`number` (created in the repo when new): `issues.labeled`."""
-        issue, payload = self._label(user, full_name, number, label)
+        """`user` adds `label` to #`number` (created in the repo when new).
+
+        GitHub sends `issues.labeled` for an issue and `pull_request.labeled` for a PR.
+        """
+        issue, event, payload = self._label(user, full_name, number, label)
         if deliver:
-            self._fake.deliver("issues", payload)
+            self._fake.deliver(event, payload)
         return issue
 
     async def alabel_issue_as(
         self, user: str, full_name: str, number: int, label: str, *, deliver: bool = True
     ) -> Issue:
-        issue, payload = self._label(user, full_name, number, label)
+        issue, event, payload = self._label(user, full_name, number, label)
         if deliver:
-            await self._fake.adeliver("issues", payload)
+            await self._fake.adeliver(event, payload)
         return issue
 
     def _label(
         self, user: str, full_name: str, number: int, label: str
-    ) -> tuple[Issue, dict[str, Any]]:
+    ) -> tuple[Issue, str, dict[str, Any]]:
         with self._fake.lock:
             repo = self._fake.repo(full_name)
             issue = repo.issues.get(number)
@@ -120,7 +123,12 @@ class People:
             if known.name.lower() not in {name.lower() for name in issue.labels}:
                 issue.labels.append(known.name)
             issue.updated_at = iso()
+            if number in repo.pulls:
+                payload = app_events.pull_request(
+                    self._fake, full_name, number, action="labeled", sender=user, label=known.name
+                )
+                return issue, "pull_request", payload
             payload = app_events.issue_labeled(
                 self._fake, full_name, number, known.name, sender=user
             )
-            return issue, payload
+            return issue, "issues", payload

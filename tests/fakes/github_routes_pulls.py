@@ -229,3 +229,42 @@ def list_files(call: Call) -> Reply:
         blob = entry.sha if entry is not None else None
         entries.append(render_pulls.diff_entry(call.render, repo, pr.head_sha, change, blob))
     return paginate(call, entries)
+
+
+@routes.op("pulls/merge")
+def merge_pull(call: Call) -> Reply:
+    repo, pr = _pull(call)
+    refresh(repo, pr)
+    git = bare(repo)
+    method = call.field("merge_method", "merge")
+    if method == "rebase":
+        raise call.unsupported("pulls/merge with merge_method=rebase")
+    if pr.state != "open" or git is None:
+        raise HTTPError(405, "Pull Request is not mergeable")
+    if pr.draft:
+        raise HTTPError(405, "Pull Request is still a draft")
+    expected = call.field("sha")
+    if expected is not None and expected != pr.head_sha:
+        raise HTTPError(409, "Head branch was modified. Review and try the merge again.")
+    if method == "squash":
+        title = call.field("commit_title") or f"{pr.title} (#{pr.number})"
+        ahead = git.commits(pr.head_sha)[: git.count_commits(pr.base_sha, pr.head_sha)]
+        detail = "\n".join(f"* {c.message}" for c in reversed(ahead))
+    else:
+        title = call.field("commit_title") or (
+            f"Merge pull request #{pr.number} from {repo.owner}/{pr.head}"
+        )
+        detail = pr.title
+    message = f"{title}\n\n{call.field('commit_message', detail)}".rstrip("\n")
+    login = call.actor or "ghost"
+    author = (login, f"{call.state.user(login).id}+{login}@users.noreply.github.com")
+    sha = git.merge(pr.base_sha, pr.head_sha, squash=method == "squash", message=message,
+                    author=author)  # fmt: skip
+    if sha is None:
+        raise HTTPError(405, "Pull Request is not mergeable")
+    git.move_branch(pr.base, sha, pr.base_sha)
+    now = iso()
+    pr.merged_at, pr.merged_by, pr.merge_commit_sha = now, login, sha
+    pr.issue.state, pr.issue.closed_at, pr.issue.closed_by = "closed", now, login
+    pr.issue.updated_at = now
+    return Reply(200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})

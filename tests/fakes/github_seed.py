@@ -29,6 +29,7 @@ class Seeding:
     app: AppIdentity
     state: State
     lock: threading.RLock
+    git_root: Path | None = None  # where the last create_git_repo() put its bare repository
 
     def add_repo(
         self,
@@ -176,13 +177,15 @@ class Seeding:
     ) -> Path:
         """Make `<root>/<owner>/<name>.git` (bare; one commit of `files` on `branch`), attach it.
 
-        Point AIOS at it with GITHUB_GIT_URL=file://<root>. `branch` becomes the default branch.
+        Point AIOS at it with GITHUB_GIT_URL=file://<root> (env() includes it from now on).
+        `branch` becomes the default branch.
         """
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
             raise ValueError(f"repository must be 'owner/name', got {full_name!r}")
         path = Path(root) / owner / f"{name}.git"
         BareRepo.create(path, files, branch=branch)
+        self.git_root = Path(root).resolve()
         with self.lock:
             repo = self.state.repo(full_name) or self.add_repo(full_name, default_branch=branch)
             repo.default_branch = branch
