@@ -252,6 +252,14 @@ async def test_request_reviewers(github_fake: FakeGitHub, remotes: Path, gh: Git
     )
     assert status == 422 and body["message"].startswith("Reviews may only be requested from")
     assert github_fake.pulls(REPO)[0].requested_reviewers == ["alice"]
+    status, _ = await refusal(
+        github_fake, gh.post(f"{url}/requested_reviewers", data={"team_reviewers": ["core"]})
+    )
+    assert status == 501
+    assert github_fake.forget_violations() == [
+        "POST /repos/octo-org/hello/pulls/1/requested_reviewers: "
+        "fake does not implement team review requests (`team_reviewers`)"
+    ]
 
 
 async def test_list_files_reports_a_three_dot_diff(

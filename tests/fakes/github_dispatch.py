@@ -117,6 +117,7 @@ class Dispatcher:
                 query=incoming.query,
                 body=incoming.body,
                 link_base=origin + incoming.raw_path,
+                path=unquote(path),
                 redeliver=redeliver,
                 webhook_url=webhook_url,
                 violations=self.violations,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from tests.fakes.github_json import Renderer
 from tests.fakes.github_state import HookDelivery, Installation, Issue, Repo, State
@@ -73,11 +73,12 @@ class Call:
     redeliver: Callable[[HookDelivery], None] = lambda _delivery: None
     webhook_url: str | None = None
     violations: list[str] = field(default_factory=list)  # the fake's record, shared
+    path: str = ""  # decoded, without the GHES prefix (as violations and records name it)
 
     def unsupported(self, what: str) -> HTTPError:
         """Record that the fake lacks `what` (so the test fails) and return a 501 to raise."""
         message = f"fake does not implement {what}"
-        self.violations.append(f"{self.method} {urlsplit(self.link_base).path}: {message}")
+        self.violations.append(f"{self.method} {self.path}: {message}")
         return HTTPError(501, message)
 
     def repo(self) -> Repo:
