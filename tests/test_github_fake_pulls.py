@@ -107,6 +107,10 @@ async def test_bare_remote_takes_real_pushes_and_shows_in_the_api(
     assert (await gh.getitem("/repos/octo-org/hello"))["clone_url"] == bare.resolve().as_uri()
     with pytest.raises(ValueError, match="not a bare git repository"):
         github_fake.attach_git(REPO, tmp_path)
+    with pytest.raises(subprocess.CalledProcessError):
+        git("ls-remote", github_fake.url + "/octo-org/hello.git")
+    [hint] = github_fake.forget_violations()
+    assert hint.startswith("GET /octo-org/hello.git/info/refs: git over HTTP is not served")
 
 
 # -- pull requests -------------------------------------------------------------------------------

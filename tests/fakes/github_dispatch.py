@@ -15,6 +15,11 @@ from tests.fakes.github_state import HookDelivery, Installation, State, Token
 from tests.fakes.openapi import NOT_JSON, CheckResult, OpenAPIChecker
 
 REDACTED = "<redacted>"
+GIT_OVER_HTTP = re.compile(r"/[^/]+/[^/]+\.git(/|$)")
+GIT_HINT = (
+    "git over HTTP is not served by the fake; back the repository with "
+    "create_git_repo() and give AIOS fake.env() (GITHUB_GIT_URL=file://…)"
+)
 GRAPHQL_UNAUTHENTICATED = "This endpoint requires you to be authenticated."
 GRAPHQL_AUTH_DOCS = (
     "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql"
@@ -105,6 +110,8 @@ class Dispatcher:
             check = self.checker.check(
                 incoming.method, path, incoming.query, body, incoming.headers
             )
+        if check.kind == "undocumented" and GIT_OVER_HTTP.match(incoming.raw_path):
+            check.violations = [f"{incoming.method} {incoming.raw_path}: {GIT_HINT}"]
         self.violations.extend(check.violations)
         auth = _Auth("none")
         reply = self._fault(incoming.method, unquote(path))
