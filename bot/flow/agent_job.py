@@ -97,7 +97,7 @@ async def run_role(
                 scope=scope,
                 task_kind=task_kind,
                 on_step=narrate,
-                task_source="maintainer",
+                task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
             )
         finally:
             await writer.aclose()

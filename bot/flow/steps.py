@@ -13,8 +13,9 @@ from bot.agents.roster import load_roster
 from bot.context import WorkerContext
 from bot.flow import engine
 from bot.flow.agent_job import checkout, run_role
+from bot.flow.repo_settings import policy_snapshot, read_repo_config
 from bot.github.permissions import can_steer
-from bot.workflow import Event, State, WorkflowConfig, WorkItem
+from bot.workflow import Event, State, WorkItem
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ async def start(
             data={"content": "eyes"},
         )
         issue = await gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number})
-    policy = WorkflowConfig()
+        config = await read_repo_config(gh, repo)
     title = str(issue.get("title") or f"issue {number}")
 
     def create() -> WorkItem:
@@ -46,7 +47,7 @@ async def start(
             at=datetime.now(UTC),
             roles=(role,),
         )
-        return replace(item, extra={"needs_approval": policy.require_plan_approval})
+        return replace(item, extra=policy_snapshot(config))
 
     if role == "cto":
         await engine.apply(ctx, repo, number, Event.LABELED_CTO, actor=requested_by, create=create)
@@ -84,7 +85,14 @@ async def triage(ctx: WorkerContext, installation_id: int, repo: str, number: in
             ctx,
             item,
             "cto",
-            cto_task(issue_view, comments, feedback=feedback, previous_plan=previous),
+            cto_task(
+                issue_view,
+                comments,
+                feedback=feedback,
+                previous_plan=previous,
+                # Our own comments are skipped when reading the issue: say what was asked.
+                asked=Questions(tuple(asked)) if (asked := item.extra.get("questions")) else None,
+            ),
             workspace.path,
             task_kind="plan",
         )

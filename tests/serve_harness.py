@@ -1,0 +1,163 @@
+"""Real `aios serve` processes for end-to-end tests: started, probed, and always stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.embedded_redis import free_port
+from tests.fakes import webhooks
+from tests.fakes.github import FakeGitHub
+from tests.fakes.llm import LoopbackLLM, ScriptedModel
+
+REPO = "octo-org/hello"
+SEED_FILES = {"README.md": "# hello\n", "app.py": 'def hello():\n    return "hi"\n'}
+AIOS = str(Path(sys.executable).with_name("aios"))
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Serve:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def deliver(
+        self, event: str, payload: dict[str, Any], secret: str
+    ) -> tuple[int, dict[str, Any]]:
+        body = webhooks.encode(payload)
+        request = urllib.request.Request(
+            self.url + "/webhook",
+            data=body,
+            headers=webhooks.delivery_headers(event, body, secret),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def wait_ready(self, *, workers: bool) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        path = "/readyz" if workers else "/healthz"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"aios serve exited early:\n{self.log.read_text()}")
+            try:
+                if self.get(path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"aios serve not ready on {path}:\n{self.log.read_text()}")
+
+
+@pytest.fixture
+def scripted_model() -> ScriptedModel:
+    """The model every agent of the test talks to; tests append the turns they expect."""
+    return ScriptedModel([])
+
+
+@pytest.fixture
+def start_serve(
+    github_fake: FakeGitHub, tmp_path: Path, scripted_model: ScriptedModel
+) -> Iterator[Callable[..., Serve]]:
+    """Start `aios serve` against the fake GitHub, a bare git remote and the scripted model."""
+    started: list[Serve] = []
+    data_dir = tmp_path / "data"
+    if github_fake.repo(REPO).git_dir is None:
+        github_fake.create_git_repo(REPO, tmp_path / "remotes", SEED_FILES)
+    llm = LoopbackLLM(scripted_model).__enter__()
+
+    def start(*, workers: int = 1) -> Serve:
+        port = free_port()
+        log = tmp_path / f"serve-{len(started)}.log"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("REDIS_URL", "AIOS_ENV") and not key.startswith("ANTHROPIC")
+        }
+        env.update(github_fake.env())
+        env.update(
+            {
+                "AIOS_DATA_DIR": str(data_dir),
+                "LOG_LEVEL": "INFO",
+                "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+                "ANTHROPIC_BASE_URL": llm.url,
+            }
+        )
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [AIOS, "serve", "--port", str(port), "--workers", str(workers)],
+                env=env,
+                cwd=tmp_path,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        serve = Serve(process, port, data_dir, log)
+        started.append(serve)
+        serve.wait_ready(workers=workers > 0)
+        return serve
+
+    try:
+        yield start
+    finally:
+        for serve in started:
+            if serve.process.poll() is None:
+                serve.process.kill()
+                serve.process.wait(10)
+        llm.__exit__()
+
+
+def processes_in(directory: Path) -> list[str]:
+    """Live processes whose working directory is `directory`.
+
+    redis-server rewrites its own argv (its process title), but it works in its --dir,
+    which is how the embedded one is found.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = (entry / "cwd").resolve()
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cwd == directory.resolve() and "Z (zombie)" not in status:
+            found.append(cmdline)
+    return found
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
