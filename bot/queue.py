@@ -53,8 +53,9 @@ class JobQueue:
             (entry_id, delivery_id),
             job_id=job_key("route", delivery_id),
             timeout=ROUTE_TIMEOUT_S,
-            # A worker killed mid-route leaves the job abandoned; RQ re-runs it.
-            retry=Retry(max=3, interval=[1, 5, 30]),
+            # A worker killed mid-route leaves the job abandoned; RQ re-runs it. No interval:
+            # a delayed retry needs RQ's scheduler, whose lock a dead worker may still hold.
+            retry=Retry(max=3),
         )
 
     def enqueue_agent_job(
@@ -82,7 +83,7 @@ class JobQueue:
             args=args,
             job_id=key,
             timeout=timeout,
-            retry=retry or Retry(max=2, interval=[5, 30]),
+            retry=retry or Retry(max=2),
             depends_on=depends_on,
             result_ttl=RESULT_TTL_S,
             failure_ttl=RESULT_TTL_S,

@@ -26,6 +26,7 @@ from bot.web import create_app, setup_routes_if_unregistered
 log = structlog.get_logger(__name__)
 
 WORKER_STOP_TIMEOUT_S = 30.0
+WORKER_CHECK_INTERVAL_S = 0.5
 """How long workers get to finish their current job on shutdown before they are killed."""
 
 
@@ -43,7 +44,7 @@ def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
             settings = dataclasses.replace(settings, redis_url=embedded.url)
             log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
         children = [_spawn_worker(settings) for _ in range(workers)]
-        _run_loop(_run_web(settings, env_path))
+        _run_loop(_run_web(settings, env_path, children))
         return 0
     finally:
         _stop_workers(children)
@@ -62,7 +63,9 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _run_web(settings: Settings, env_path: Path) -> None:
+async def _run_web(
+    settings: Settings, env_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
     assert settings.redis_url is not None
     client = redis.asyncio.Redis.from_url(settings.redis_url, max_connections=256)
     extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
@@ -89,12 +92,30 @@ async def _run_web(settings: Settings, env_path: Path) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    supervisor = asyncio.create_task(_supervise(settings, children))
     try:
         await stop.wait()
     finally:
+        supervisor.cancel()
         log.info("aios shutting down")
         await runner.cleanup()
         await client.aclose()
+
+
+async def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:
+    """Start a worker again when one dies (a crash, the OOM killer): serve is the whole App."""
+    restarts = 0
+    while True:
+        await asyncio.sleep(WORKER_CHECK_INTERVAL_S)
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is None:
+                continue
+            restarts += 1
+            log.error("worker exited; starting another", pid=child.pid, exit_code=code)
+            # Back off when workers keep dying, so a broken setup does not spin.
+            await asyncio.sleep(min(30.0, 0.5 * restarts))
+            children[index] = _spawn_worker(settings)
 
 
 def _load_setup_routes(

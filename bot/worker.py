@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 
 import redis
@@ -13,13 +11,10 @@ from rq import Worker
 from bot.context import redis_url_of
 from bot.pump import DeliveryPump
 from bot.queue import JobQueue
+from bot.recovery import recover_dead_local_workers, worker_name
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def worker_name() -> str:
-    return f"aios-{socket.gethostname()}-{os.getpid()}"
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> bool:
@@ -42,6 +37,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
         daemon=True,
     )
     pump.start()
+    recover_dead_local_workers(connection, [jobs.route, jobs.agents])
     # Route jobs are listed first: a worker takes routing work before agent work.
     worker = Worker([jobs.route, jobs.agents], connection=connection, name=name)
     log.info("worker started", worker=name, queues=[jobs.route.name, jobs.agents.name])

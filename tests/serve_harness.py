@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,3 +162,52 @@ def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def workers_of(serve: Serve) -> list[int]:
+    """Pids of the `aios worker` processes `serve` started (found by the data dir it gave them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if (
+            f"AIOS_DATA_DIR={serve.data_dir}".encode() in environ.split(b"\0")
+            and cmdline[-2:] == [b"worker", b""]
+            and "Z (zombie)" not in status
+            and _parent(int(entry.name)) == serve.process.pid
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL `pid` and every process below it, as a crash would; returns the pids killed."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            children.setdefault(_parent(int(entry.name)), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return tree

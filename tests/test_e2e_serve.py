@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedModel, Turn, call, finish
-from tests.serve_harness import REPO, Serve, processes_in, wait_for
+from tests.serve_harness import REPO, processes_in, wait_for, workers_of
 
 
 def test_a_labeled_issue_gets_eyes_and_a_progress_comment(
@@ -47,25 +46,9 @@ def test_killed_outright_it_leaves_no_redis_or_worker_behind(
     serve.process.wait(10)
     wait_for(lambda: processes_in(redis_dir) == [], "redis-server to follow its parent")
     wait_for(
-        lambda: not any("bot.cli worker" in c for c in workers_of(serve)),
+        lambda: workers_of(serve) == [],
         "workers to follow their parent",
     )
-
-
-def workers_of(serve: Serve) -> list[str]:
-    # Workers are found by the AIOS_DATA_DIR their parent handed them in the environment.
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"AIOS_DATA_DIR={serve.data_dir}".encode() in environ:
-            found.append(cmdline)
-    return found
 
 
 def test_deliveries_accepted_without_workers_survive_a_restart(
