@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
+from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish
 from tests.serve_harness import REPO, kill_tree, wait_for, workers_of
 
 PLAN = {
@@ -195,3 +195,27 @@ def test_a_path_outside_the_workspace_is_refused_and_the_run_goes_on(
     ]
     assert refused, "the model should have been told the path is outside the repository"
     assert github_fake.git(REPO).read(f"aios/{issue.number}-stay-inside", "app.py") == b"SAFE = 1\n"
+
+
+def test_a_failed_task_says_so_and_aios_retry_resumes_it(
+    github_fake: FakeGitHub, start_serve: Any, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.script.append(SPEND_LIMIT)  # never retried: the task fails at once
+    serve = start_serve(workers=1)
+    github_fake.webhook_url = f"{serve.url}/webhook"
+    issue = github_fake.add_issue(REPO, "Needs a second try")
+    github_fake.label_issue_as("alice", REPO, issue.number, "aios:backend")
+    wait_for(
+        lambda: any("/aios retry" in c.body for c in progress(github_fake, issue.number)),
+        "the failure",
+    )
+    assert "spend limit" in progress(github_fake, issue.number)[0].body.lower()
+    assert github_fake.pulls(REPO) == []
+
+    scripted_model.script += [
+        Turn("Second try.", [call("write_file", path="app.py", content="RETRIED = 1\n")]),
+        finish("Done on the second try."),
+    ]
+    github_fake.comment_as("alice", REPO, issue.number, "/aios retry")
+    wait_for(lambda: github_fake.pulls(REPO), "the pull request after the retry", timeout=60)
+    assert len(progress(github_fake, issue.number)) == 1

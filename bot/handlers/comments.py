@@ -46,6 +46,8 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
     for command in commands:
         if command.name is CommandName.APPROVE:
             _report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
+        elif command.name is CommandName.RETRY:
+            _report(ctx, event, installation_id, repo, number, Event.RETRY, sender.login)
         elif command.name is CommandName.PLAN:
             _report(
                 ctx,
