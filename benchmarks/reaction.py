@@ -83,7 +83,7 @@ WRITE_SPACING_S = 1.0
 """AIOS's pace of mutating requests per installation (bot/github/client.py, RetryPolicy)."""
 MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 POLL_S = 0.001
-IDLE_STABLE_S = 0.2
+IDLE_STABLE_S = 0.05
 START_TIMEOUT_S = 30.0
 ITEM_TIMEOUT_S = 30.0
 BURST_S_PER_ITEM = 6.0
