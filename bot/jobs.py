@@ -13,7 +13,7 @@ from rq import get_current_job
 
 from bot import deliveries, store
 from bot.context import WorkerContext, open_context
-from bot.flow import steps
+from bot.flow import command_runner, steps
 from bot.handlers import build_router
 from bot.labels import LABELS
 from bot.metrics import count_job_outcome
@@ -115,6 +115,31 @@ async def report_event(
     """Something a person did (an answer, an approval, feedback) reaches the work item."""
     async with item_job("report_event", installation_id, repo, issue_number) as ctx:
         await steps.report(ctx, repo, issue_number, Event(event), actor, detail)
+
+
+async def run_command(
+    installation_id: int,
+    repo: str,
+    issue_number: int,
+    comment_id: int,
+    name: str,
+    argument: str,
+    actor: str,
+    error: str,
+) -> None:
+    """One `/aios` command line of a comment by a permitted user."""
+    async with job_scope("run_command", installation_id=installation_id, repo=repo) as ctx:
+        await command_runner.run(
+            ctx, installation_id, repo, issue_number, comment_id, name, argument, actor, error
+        )
+
+
+async def refuse_command(
+    installation_id: int, repo: str, issue_number: int, comment_id: int, login: str
+) -> None:
+    """The one polite reply to a command from someone without write access."""
+    async with job_scope("refuse_command", installation_id=installation_id, repo=repo) as ctx:
+        await command_runner.refuse(ctx, installation_id, repo, issue_number, comment_id, login)
 
 
 async def run_triage(installation_id: int, repo: str, issue_number: int) -> None:

@@ -106,3 +106,38 @@ class JobQueue:
             )
         except DuplicateJobError:
             return None
+
+
+ITEM_JOBS_KEY = "aios:item-jobs:{key}"
+"""Set of the RQ job ids enqueued for one work item, so `/aios cancel` can stop them all."""
+
+
+def track(connection: redis.Redis, item_key: str, job: Job | None) -> None:
+    if job is not None:
+        key = ITEM_JOBS_KEY.format(key=item_key)
+        connection.sadd(key, job.id)
+        connection.expire(key, RESULT_TTL_S)
+
+
+def cancel_tracked(connection: redis.Redis, item_key: str) -> list[str]:
+    """Cancel the item's waiting jobs and stop its running ones; returns the ids touched."""
+    from rq.command import send_stop_job_command
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import JobStatus
+
+    touched = []
+    for raw in connection.smembers(ITEM_JOBS_KEY.format(key=item_key)):
+        job_id = raw.decode()
+        try:
+            job = Job.fetch(job_id, connection=connection)
+            status = job.get_status()
+            if status == JobStatus.STARTED:
+                send_stop_job_command(connection, job_id)
+            elif status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+                job.cancel()
+            else:
+                continue
+        except (NoSuchJobError, InvalidJobOperation):
+            continue
+        touched.append(job_id)
+    return touched

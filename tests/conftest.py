@@ -11,7 +11,7 @@ import redis.asyncio
 
 from bot import embedded_redis
 
-pytest_plugins = ["tests.fakes.plugin", "tests.serve_harness"]
+pytest_plugins = ["tests.fakes.plugin", "tests.serve_harness", "tests.routing_harness"]
 
 
 @pytest.fixture(scope="session")

@@ -3,88 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
 import redis
 import redis.asyncio
 from rq import Queue, SimpleWorker
 
 from bot import deliveries, store
 from bot.progress import find_marker
-from bot.pump import DeliveryPump
-from bot.queue import AGENT_QUEUE, ROUTE_QUEUE, JobQueue
+from bot.queue import AGENT_QUEUE, ROUTE_QUEUE
 from bot.workflow import State, WorkItem
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
-
-REPO = "octo-org/hello"
-Deliver = Callable[[str, dict[str, Any]], str]
-
-
-@pytest.fixture
-def worker_env(
-    monkeypatch: pytest.MonkeyPatch, github_fake: FakeGitHub, redis_url: str, tmp_path: Path
-) -> None:
-    """The environment a worker process gets: the fake's App, this test's Redis, no .env."""
-    monkeypatch.chdir(tmp_path)
-    for key, value in {**github_fake.env(), "REDIS_URL": redis_url}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AIOS_DATA_DIR", str(tmp_path / "data"))
-
-
-FIRST_JOBS = frozenset({"bot.jobs.start_work_item", "bot.jobs.ensure_labels"})
-"""The jobs handlers enqueue; the agent jobs they lead to need a model and are not run here."""
-
-
-@pytest.fixture
-def deliver(worker_env: None, redis_client: redis.Redis, redis_url: str) -> Iterator[Deliver]:
-    """Store a delivery as the web process does, pump it, route it, run the jobs it queued."""
-
-    def run(event: str, payload: dict[str, Any], delivery_id: str | None = None) -> str:
-        delivery_id = delivery_id or str(uuid.uuid4())
-        asyncio.run(_accept(redis_url, event, payload, delivery_id))
-        jobs = JobQueue(redis_client)
-        DeliveryPump(redis_client, jobs, consumer="test", block_ms=10).run_once()
-        SimpleWorker([jobs.route], connection=redis_client).work(burst=True)
-        run_queued(redis_client, FIRST_JOBS)
-        return delivery_id
-
-    yield run
-
-
-def run_queued(connection: redis.Redis, functions: frozenset[str]) -> list[str]:
-    """Run the queued agent-queue jobs of `functions`, one by one, through a real worker."""
-    agents = Queue(AGENT_QUEUE, connection=connection)
-    ran = []
-    for job in agents.get_jobs():
-        if job.func_name not in functions:
-            continue
-        agents.remove(job)
-        single = Queue(f"test-{job.id}", connection=connection)
-        single.enqueue_job(job)
-        SimpleWorker([single], connection=connection).work(burst=True)
-        ran.append(job.func_name)
-    return ran
-
-
-async def _accept(url: str, event: str, payload: dict[str, Any], delivery_id: str) -> None:
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        action = str(payload.get("action", ""))
-        assert await deliveries.DeliveryInbox(client).accept(
-            delivery_id=delivery_id,
-            event=event,
-            action=action,
-            installation_id=payload["installation"]["id"],
-            body=json.dumps(payload).encode(),
-        )
-    finally:
-        await client.aclose()
+from tests.routing_harness import REPO, Deliver
 
 
 def reactions(fake: FakeGitHub, number: int) -> list[tuple[str, str]]:

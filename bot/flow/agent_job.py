@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 from rq import get_current_job
 
+from bot.agents import prompts
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import RedisLedger, UsageScope
 from bot.agents.loop import AgentResult, Step, run_agent
@@ -19,6 +20,7 @@ from bot.context import WorkerContext
 from bot.flow import engine
 from bot.flow.publish import publish_progress
 from bot.github.workspace import Workspace
+from bot.memories import list_memories
 from bot.progress import PacedWriter
 from bot.workflow import WorkItem
 
@@ -88,6 +90,11 @@ async def run_role(
             await engine.update_item(ctx, item.repo, item.number, record)
             writer.update(text)
 
+        context = prompts.repo_context(
+            prompts.load_instructions(workspace),
+            await list_memories(ctx.redis, item.repo),
+            repo=item.repo,
+        )
         try:
             result = await run_agent(
                 role,
@@ -96,6 +103,7 @@ async def run_role(
                 runtime=runtime,
                 scope=scope,
                 task_kind=task_kind,
+                context=context,
                 on_step=narrate,
                 task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
             )

@@ -11,7 +11,7 @@ from bot.context import WorkerContext
 from bot.flow import engine
 from bot.flow.publish import persona_of, publish_progress
 from bot.github.comments import upsert_marked_comment
-from bot.queue import job_key
+from bot.queue import cancel_tracked, job_key, track
 from bot.workflow import Effect, Event, WorkItem
 
 log = structlog.get_logger(__name__)
@@ -54,19 +54,17 @@ async def carry_out(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, .
                 )
             elif effect is Effect.REQUEST_REVIEW:
                 await _request_review(ctx, gh, item)
-            elif effect in (
-                Effect.POST_FAILURE,
-                Effect.ASK_HUMAN,
-                Effect.CANCEL_JOBS,
-                Effect.MERGE,
-            ):
+            elif effect is Effect.CANCEL_JOBS:
+                stopped = cancel_tracked(ctx.jobs.connection, item.key)
+                log.info("work item jobs cancelled", jobs=len(stopped))
+            elif effect in (Effect.POST_FAILURE, Effect.ASK_HUMAN, Effect.MERGE):
                 # Shown by the progress comment (its failure banner names `/aios retry`);
-                # cancelling and merging arrive with the pull-request loop.
+                # merging arrives with the pull-request loop.
                 log.info("effect shown in progress", effect=effect.value)
 
 
 def _enqueue(ctx: WorkerContext, item: WorkItem, func: str, kind: str, *args: object) -> None:
-    ctx.jobs.enqueue_agent_job(
+    job = ctx.jobs.enqueue_agent_job(
         func,
         item.installation_id,
         item.repo,
@@ -76,6 +74,7 @@ def _enqueue(ctx: WorkerContext, item: WorkItem, func: str, kind: str, *args: ob
         installation_id=item.installation_id,
         timeout=AGENT_JOB_TIMEOUT_S,
     )
+    track(ctx.jobs.connection, item.key, job)
 
 
 def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
@@ -98,7 +97,8 @@ def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
             )
             or previous
         )
-    ctx.jobs.enqueue_agent_job(
+        track(ctx.jobs.connection, item.key, previous)
+    done = ctx.jobs.enqueue_agent_job(
         "bot.jobs.finish_implementation",
         item.installation_id,
         item.repo,
@@ -108,6 +108,7 @@ def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
         timeout=300,
         depends_on=previous,
     )
+    track(ctx.jobs.connection, item.key, done)
 
 
 async def _update_progress(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> None:

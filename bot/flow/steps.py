@@ -175,7 +175,7 @@ async def finish_implementation(
 
 async def report(
     ctx: WorkerContext, repo: str, number: int, event: Event, actor: str, detail: str
-) -> None:
+) -> engine.Outcome | None:
     """A person's action: record what the effects need (who approved, the feedback) with it."""
 
     def note(item: WorkItem) -> WorkItem:
@@ -190,6 +190,7 @@ async def report(
         log.info(
             "event not accepted", work_event=event.value, reason=getattr(outcome, "reason", "")
         )
+    return outcome
 
 
 async def fail(ctx: WorkerContext, item: WorkItem, why: str) -> None:

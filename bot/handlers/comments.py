@@ -8,7 +8,7 @@ import structlog
 from gidgethub import routing, sansio
 
 from bot import store
-from bot.commands import Command, CommandName, parse_commands
+from bot.commands import Command, parse_commands
 from bot.context import WorkerContext
 from bot.github.permissions import can_steer
 from bot.payloads import Actor, RepoRef, installation_id_of
@@ -23,43 +23,51 @@ PLAN_MARKER_PREFIX = "<!-- aios:plan item="
 
 @router.register("issue_comment", action="created")
 async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
+    """`/aios` commands (edits are not re-run: only new comments count), or an answer."""
     data = event.data
     sender = Actor.of(data.get("sender"))
-    if sender.is_bot:
+    installation_id = installation_id_of(data)
+    if sender.is_bot or installation_id is None:
         return
     repo = RepoRef.of(data["repository"])
     number = int(data["issue"]["number"])
-    installation_id = installation_id_of(data)
-    if installation_id is None:
-        return
-    body = str(data["comment"].get("body") or "")
-    commands = [c for c in parse_commands(body) if isinstance(c, Command)]
-    if not commands and not await _awaits_answers(ctx, repo, number):
-        return
-    if not commands and not _is_issue_author(data, sender):
-        # Not a command: only the issue author's words (or a permitted user's) can be answers.
+    comment_id = int(data["comment"]["id"])
+    entries = parse_commands(str(data["comment"].get("body") or ""))
+    if entries:
         if not await _permitted(ctx, installation_id, repo, sender):
-            return
-    elif not await _permitted(ctx, installation_id, repo, sender):
-        log.info("command from a user without write permission; ignored", sender=sender.login)
-        return
-    for command in commands:
-        if command.name is CommandName.APPROVE:
-            _report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
-        elif command.name is CommandName.RETRY:
-            _report(ctx, event, installation_id, repo, number, Event.RETRY, sender.login)
-        elif command.name is CommandName.PLAN:
-            _report(
+            log.info("command from a user without write permission", sender=sender.login)
+            _enqueue(
                 ctx,
-                event,
+                "bot.jobs.refuse_command",
                 installation_id,
                 repo,
                 number,
-                Event.PLAN_FEEDBACK,
+                comment_id,
                 sender.login,
-                detail=command.argument,
+                key=job_key("refuse", comment_id),
             )
-    if not commands and await _awaits_answers(ctx, repo, number):
+            return
+        for entry in entries:
+            name = entry.name.value if isinstance(entry, Command) else ""
+            argument = entry.argument if isinstance(entry, Command) else ""
+            error = "" if isinstance(entry, Command) else entry.reason
+            _enqueue(
+                ctx,
+                "bot.jobs.run_command",
+                installation_id,
+                repo,
+                number,
+                comment_id,
+                name,
+                argument,
+                sender.login,
+                error,
+                key=job_key("command", event.delivery_id, entry.line),
+            )
+        return
+    if not await _awaits_answers(ctx, repo, number):
+        return
+    if _is_issue_author(data, sender) or await _permitted(ctx, installation_id, repo, sender):
         _report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
 
 
@@ -109,6 +117,27 @@ async def _permitted(
             login=sender.login,
             user_type=sender.type,
         )
+
+
+def _enqueue(
+    ctx: WorkerContext,
+    func: str,
+    installation_id: int,
+    repo: RepoRef,
+    number: int,
+    *args: object,
+    key: str,
+) -> None:
+    ctx.jobs.enqueue_agent_job(
+        func,
+        installation_id,
+        repo.full_name,
+        number,
+        *args,
+        key=key,
+        installation_id=installation_id,
+        timeout=300,
+    )
 
 
 def _report(

@@ -1,0 +1,139 @@
+"""Carry out one `/aios` command from a comment: acknowledge it, act, answer in one reply."""
+
+from __future__ import annotations
+
+from gidgethub.abc import GitHubAPI
+
+from bot import memories, store
+from bot.agents.ledger import RedisLedger
+from bot.commands import CommandName, render_help
+from bot.context import WorkerContext
+from bot.flow import steps
+from bot.github.comments import upsert_marked_comment
+from bot.progress import format_cost, neutralize
+from bot.redact import redact
+from bot.workflow import Event, WorkItem
+
+EVENTS = {
+    CommandName.APPROVE: Event.APPROVED,
+    CommandName.PLAN: Event.PLAN_FEEDBACK,
+    CommandName.RETRY: Event.RETRY,
+    CommandName.CANCEL: Event.CANCEL,
+}
+"""Commands that report an event to the work item; its progress comment shows the result."""
+
+NOT_YET = frozenset({CommandName.REVIEW, CommandName.FIX, CommandName.TEST})
+
+REFUSAL = (
+    "Sorry @{login}, only people with write access to this repository can steer AIOS. "
+    "A maintainer can run the command for you."
+)
+
+
+def reply_marker(comment_id: int) -> str:
+    return f"<!-- aios:reply comment={comment_id} -->"
+
+
+async def reply(gh: GitHubAPI, repo: str, number: int, comment_id: int, text: str) -> None:
+    """One answer per command comment, edited in place if the job runs again."""
+    marker = reply_marker(comment_id)
+    await upsert_marked_comment(gh, repo, number, marker=marker, body=f"{marker}\n{redact(text)}")
+
+
+async def acknowledge(gh: GitHubAPI, repo: str, comment_id: int) -> None:
+    await gh.post(
+        "/repos/{+repo}/issues/comments/{comment_id}/reactions",
+        {"repo": repo, "comment_id": comment_id},
+        data={"content": "+1"},
+    )
+
+
+async def refuse(
+    ctx: WorkerContext, installation_id: int, repo: str, number: int, comment_id: int, login: str
+) -> None:
+    async with ctx.github(installation_id) as gh:
+        await reply(gh, repo, number, comment_id, REFUSAL.format(login=neutralize(login)))
+
+
+async def run(
+    ctx: WorkerContext,
+    installation_id: int,
+    repo: str,
+    number: int,
+    comment_id: int,
+    name: str,
+    argument: str,
+    actor: str,
+    error: str,
+) -> None:
+    """`name` is a `CommandName` value, or "" with `error` set for a line that did not parse."""
+    async with ctx.github(installation_id) as gh:
+        await acknowledge(gh, repo, comment_id)
+        if not name:
+            await reply(gh, repo, number, comment_id, f"⚠️ {neutralize(error)}\n\n{render_help()}")
+            return
+        command = CommandName(name)
+        answer = await _answer(ctx, repo, number, command, argument, actor)
+        if answer:
+            await reply(gh, repo, number, comment_id, answer)
+
+
+async def _answer(
+    ctx: WorkerContext, repo: str, number: int, command: CommandName, argument: str, actor: str
+) -> str:
+    item = await store.load_item(ctx.redis, repo, number)
+    if command is CommandName.HELP:
+        return render_help()
+    if command is CommandName.STATUS:
+        return await _status(ctx, repo, item)
+    if command is CommandName.COST:
+        return await _cost(ctx, repo, item)
+    if command is CommandName.REMEMBER:
+        try:
+            n = await memories.remember(ctx.redis, repo, argument)
+        except memories.MemoryProblem as exc:
+            return f"⚠️ {exc}"
+        return f"🧠 Noted as memory {n}; every agent on this repository will keep it in mind."
+    if command is CommandName.FORGET:
+        try:
+            text = await memories.forget(ctx.redis, repo, int(argument.lstrip("#")))
+        except (memories.MemoryProblem, ValueError) as exc:
+            return f"⚠️ {exc}"
+        return f"🧹 Forgot: {neutralize(text)}"
+    if command in NOT_YET:
+        return f"`/aios {command.value}` is not available yet in this version of AIOS."
+    event = EVENTS[command]
+    if item is None:
+        return "There is no AIOS work item here yet: add the `aios` label to start one."
+    outcome = await steps.report(ctx, repo, number, event, actor, argument)
+    if outcome is not None and not outcome.accepted:
+        return f"⚠️ {neutralize(getattr(outcome, 'reason', 'not possible now'))}"
+    return ""
+
+
+async def _status(ctx: WorkerContext, repo: str, item: WorkItem | None) -> str:
+    lines = []
+    if item is None:
+        lines.append("No AIOS work item here yet: add the `aios` label to start one.")
+    else:
+        lines.append(f"**State:** {item.state.label} · {format_cost(item.cost_usd, None)} so far")
+        if item.pr_number:
+            lines.append(f"**Pull request:** #{item.pr_number}")
+        if item.failure:
+            lines.append(f"**Failed:** {neutralize(item.failure)} — `/aios retry` resumes.")
+    known = await memories.list_memories(ctx.redis, repo)
+    if known:
+        lines.append("\n**Memories** (`/aios forget <n>` removes one):")
+        lines += [f"{n}. {neutralize(text)}" for n, text in enumerate(known, start=1)]
+    return "\n".join(lines)
+
+
+async def _cost(ctx: WorkerContext, repo: str, item: WorkItem | None) -> str:
+    ledger = RedisLedger(ctx.redis)
+    month = await ledger.repo_month(repo)
+    lines = [f"**This repository this month:** {format_cost(month.cost_usd, None)}"]
+    if item is not None:
+        spent = await ledger.work_item(item.key)
+        budget = item.extra.get("budget_usd")
+        lines.insert(0, f"**This work item:** {format_cost(spent.cost_usd, budget)}")
+    return "\n".join(lines)
