@@ -57,9 +57,10 @@ async def carry_out(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, .
             elif effect is Effect.CANCEL_JOBS:
                 stopped = cancel_tracked(ctx.jobs.connection, item.key)
                 log.info("work item jobs cancelled", jobs=len(stopped))
-            elif effect in (Effect.POST_FAILURE, Effect.ASK_HUMAN, Effect.MERGE):
-                # Shown by the progress comment (its failure banner names `/aios retry`);
-                # merging arrives with the pull-request loop.
+            elif effect is Effect.MERGE:
+                await _merge(ctx, gh, item)
+            elif effect in (Effect.POST_FAILURE, Effect.ASK_HUMAN):
+                # Shown by the progress comment (its failure banner names `/aios retry`).
                 log.info("effect shown in progress", effect=effect.value)
 
 
@@ -209,3 +210,45 @@ async def _request_review(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> 
             {"repo": latest.repo, "number": latest.pr_number},
             data={"reviewers": [latest.created_by]},
         )
+
+
+async def _merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> None:
+    """Merge if the policy holds now; otherwise say what blocks it, or wait for the checks."""
+    from bot.flow.merge import check_merge, merge
+    from bot.flow.publish import CHECK_RUN_NAME
+    from bot.flow.repo_settings import read_repo_config
+
+    latest = await engine.update_item(ctx, item.repo, item.number, lambda i: i) or item
+    config = (await read_repo_config(gh, item.repo)).config.workflow
+    check = await check_merge(ctx, gh, latest, config, app_check=CHECK_RUN_NAME)
+    waiting = bool(check.waiting) and not check.blockers
+
+    def note(current: WorkItem) -> WorkItem:
+        extra = {**current.extra, "head_sha": check.head_sha, "merge_waiting": waiting}
+        return replace(current, extra=extra)
+
+    await engine.update_item(ctx, item.repo, item.number, note)
+    if check.ready:
+        await merge(gh, latest, config, check.head_sha)
+        await engine.apply(
+            ctx,
+            item.repo,
+            item.number,
+            Event.MERGED,
+            actor="aios",
+            detail=f"approved by {', '.join(check.approvers)}",
+        )
+        return
+    reasons = check.blockers or check.waiting
+    if check.blockers:
+        marker = f"<!-- aios:merge-blocked item={item.key} -->"
+        body = (
+            f"{marker}\nAIOS will merge this pull request once nothing blocks it. Right now:\n\n"
+            + "\n".join(f"- {reason}" for reason in check.blockers)
+        )
+        await upsert_marked_comment(
+            gh, item.repo, item.pr_number or item.number, marker=marker, body=body
+        )
+    await engine.apply(
+        ctx, item.repo, item.number, Event.MERGE_BLOCKED, actor="aios", detail="; ".join(reasons)
+    )
