@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 PULL_ONLY = ("pull_request", "draft")
 
 
-def _aim(
+def aim(
     payload: dict[str, Any], fake: FakeGitHub, repo: str, installation_id: int | None
 ) -> dict[str, Any]:
     """Point an example at the fake's repository and at the installation that covers it."""
@@ -60,7 +60,7 @@ def issue_labeled(
             payload["issue"]["labels"].append(shaped)
         payload["label"] = shaped
         payload["sender"] = render.user(sender)
-        return _aim(payload, fake, repo, installation_id)
+        return aim(payload, fake, repo, installation_id)
 
 
 def issue_comment(
@@ -90,7 +90,7 @@ def issue_comment(
         payload["sender"] = render.user(sender or comment.user)
         if action == "edited":
             payload["changes"] = {"body": {"from": previous_body}}
-        return _aim(payload, fake, repo, installation_id)
+        return aim(payload, fake, repo, installation_id)
 
 
 def pull_request(
@@ -101,9 +101,13 @@ def pull_request(
     action: str,
     sender: str = "alice",
     label: str | None = None,
+    before: str | None = None,
     installation_id: int | None = None,
 ) -> dict[str, Any]:
-    """`pull_request.<action>` for a pull request in the fake (`labeled` names its `label`)."""
+    """`pull_request.<action>` for a pull request in the fake (`labeled` names its `label`).
+
+    `synchronize` carries `before` (the previous head) and `after` (the new one).
+    """
     payload = webhooks.example("pull_request", action)
     render = fake.renderer()
     with fake.lock:
@@ -120,8 +124,12 @@ def pull_request(
                 raise ValueError(f"a `{action}` payload needs the label")
             known = state.labels.get(label.lower())
             payload["label"] = render.label(state, known) if known else {"name": label}
+        if action == "synchronize":
+            if before is None:
+                raise ValueError("a `synchronize` payload needs the previous head (before)")
+            payload["before"], payload["after"] = before, pr.head_sha
         payload["sender"] = render.user(sender)
-        return _aim(payload, fake, repo, installation_id)
+        return aim(payload, fake, repo, installation_id)
 
 
 def installation_created(

@@ -19,18 +19,24 @@ from tests.fakes.github_dispatch import Dispatcher, Fault, Incoming, Recorded
 from tests.fakes.github_hooks import SEND_TIMEOUT_S, HookSender, delivery_status
 from tests.fakes.github_json import Renderer
 from tests.fakes.github_people import People
+from tests.fakes.github_people_ci import CIResults
+from tests.fakes.github_people_reviews import Reviewers
 from tests.fakes.github_routes import RouteTable
 from tests.fakes.github_routes_app import new_token
 from tests.fakes.github_routes_app import routes as app_routes
 from tests.fakes.github_routes_checks import routes as check_routes
+from tests.fakes.github_routes_ci import routes as ci_routes
 from tests.fakes.github_routes_issues import routes as issue_routes
 from tests.fakes.github_routes_pulls import routes as pull_routes
+from tests.fakes.github_routes_reviews import routes as review_routes
 from tests.fakes.github_seed import Seeding
 from tests.fakes.github_state import ROLES, AppIdentity, HookDelivery, State, Token
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi import OpenAPIChecker
 
-DEFAULT_ROUTES = RouteTable(app_routes, issue_routes, pull_routes, check_routes)
+DEFAULT_ROUTES = RouteTable(
+    app_routes, issue_routes, pull_routes, check_routes, review_routes, ci_routes
+)
 FAULT_MESSAGES = {
     401: "Bad credentials",
     403: "You have exceeded a secondary rate limit. Please wait a few minutes before trying again.",
@@ -45,7 +51,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 SPEC_QUIRKS = re.compile(r"apps/list-installations 200\[\d+\]\['account'\]: ")
 
 
-class FakeGitHub(Seeding, People):
+class FakeGitHub(Seeding, People, Reviewers, CIResults):
     """GitHub's REST API for one App, in memory, on 127.0.0.1:<free port> in its own thread.
 
     Test-side methods are safe to call from any thread; they take `lock`, which the

@@ -28,6 +28,15 @@ class GitCommit(NamedTuple):
     author: str  # "Name <email>"
 
 
+class CommitInfo(NamedTuple):
+    sha: str
+    tree: str
+    parents: list[str]
+    author: tuple[str, str, str]  # name, email, ISO 8601 date
+    committer: tuple[str, str, str]
+    message: str
+
+
 class TreeEntry(NamedTuple):
     path: str
     type: str  # blob | tree | commit
@@ -130,6 +139,18 @@ class BareRepo:
                 commits.append(GitCommit(commit_sha, message.rstrip("\n"), author))
         return commits
 
+    def commit_info(self, ref: str) -> CommitInfo | None:
+        """Tree, parents, author and committer of the commit `ref` names, or None."""
+        sha = self.rev_parse(ref)
+        if sha is None:
+            return None
+        fields = "%H%x00%T%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B"
+        out = self.git("show", "-s", f"--format={fields}", sha).decode()
+        sha, tree, parents, an, ae, ad, cn, ce, cd, message = out.split("\x00", 9)
+        return CommitInfo(
+            sha, tree, parents.split(), (an, ae, ad), (cn, ce, cd), message.rstrip("\n")
+        )
+
     def entry(self, commit: str, path: str) -> TreeEntry | None:
         """The tree entry at `path` in `commit` (a file, a directory or a submodule), or None."""
         path = path.strip("/")
@@ -167,14 +188,18 @@ class BareRepo:
         out = self.git("rev-list", "--count", f"{_check_ref(base)}..{_check_ref(head)}")
         return int(out.decode().strip())
 
-    def changes(self, base: str, head: str) -> list[FileChange]:
-        """What `head` changes since it left `base` (GitHub's three-dot comparison)."""
+    def patch_set(self, base: str, head: str) -> PatchSet:
+        """The three-dot diff `base...head` (what `head` changes since it left `base`), parsed."""
         span = f"{_check_ref(base)}...{_check_ref(head)}"
         raw = self.git(
             "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "-M", span
         )
+        return PatchSet(raw.decode("utf-8", errors="replace"))
+
+    def changes(self, base: str, head: str) -> list[FileChange]:
+        """What `head` changes since it left `base` (GitHub's three-dot comparison)."""
         changes = []
-        for patched in PatchSet(raw.decode("utf-8", errors="replace")):
+        for patched in self.patch_set(base, head):
             if patched.is_added_file:
                 status, name = "added", patched.target_file
             elif patched.is_removed_file:
@@ -257,6 +282,14 @@ class BareRepo:
             return None
         tree = out.decode().split("\n", 1)[0].strip()
         return self._commit(tree, [base] if squash else [base, head], message, author)
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete `branch`; False when there is no such branch."""
+        sha = self.branch_sha(branch)
+        if sha is None:
+            return False
+        self.git("update-ref", "-d", f"refs/heads/{check_branch(branch)}", sha)
+        return True
 
     def move_branch(self, branch: str, sha: str, expected: str | None) -> None:
         """Point `branch` at `sha` if it is still at `expected` (None: must not exist yet)."""

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from tests.fakes.github_git import FileChange, TreeEntry
 from tests.fakes.github_json import Renderer, node_id
+from tests.fakes.github_json_reviews import app_of
+from tests.fakes.github_reviews import comments_of
 from tests.fakes.github_state import CheckRun, PullRequest, Repo
 
 BASE64_LINE = 60  # GitHub wraps `content` at 60 characters, each line ending in "\n"
@@ -23,6 +25,7 @@ class PullFacts:
     deletions: int
     changed_files: int
     mergeable: bool
+    checks: str = "clean"  # clean | unstable | blocked (required checks not green), see github_ci
 
 
 def pull(
@@ -95,7 +98,7 @@ def pull(
             mergeable_state=_mergeable_state(pr, facts),
             merged_by=render.user(pr.merged_by) if pr.merged_by else None,
             comments=comments,
-            review_comments=0,
+            review_comments=len(comments_of(repo, pr.number)),
             maintainer_can_modify=pr.maintainer_can_modify,
             commits=facts.commits,
             additions=facts.additions,
@@ -108,7 +111,7 @@ def pull(
 def _mergeable_state(pr: PullRequest, facts: PullFacts) -> str:
     if pr.draft:
         return "draft"
-    return "clean" if facts.mergeable else "dirty"
+    return facts.checks if facts.mergeable else "dirty"
 
 
 def _end(render: Renderer, repo: Repo, branch: str, sha: str) -> dict[str, Any]:
@@ -135,8 +138,7 @@ def pull_minimal(render: Renderer, repo: Repo, pr: PullRequest) -> dict[str, Any
 
 def check_run(render: Renderer, repo: Repo, run: CheckRun) -> dict[str, Any]:
     url = f"{render.repo_url(repo)}/check-runs/{run.id}"
-    ours = run.app_id == render.state.app.app_id
-    app = render.integration() if ours else None
+    app = app_of(render, run.app_id)
     details = run.details_url or (app or {}).get("external_url") or f"{render.html}"
     pulls = [
         pull_minimal(render, repo, pr)

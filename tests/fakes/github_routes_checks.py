@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from tests.fakes import github_json_pulls as render_pulls
+from tests.fakes.github_ci import latest_runs, suite_for
 from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
 from tests.fakes.github_routes_pulls import bare, refresh
 from tests.fakes.github_state import CheckRun, Repo, iso
@@ -15,7 +16,7 @@ routes = RouteTable()
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
-def _resolve(repo: Repo, ref: str) -> str:
+def resolve_ref(repo: Repo, ref: str) -> str:
     """The commit `ref` names; 422 like GitHub when there is none."""
     git = bare(repo)
     sha = git.rev_parse(ref) if git is not None else (ref if FULL_SHA.fullmatch(ref) else None)
@@ -66,17 +67,19 @@ def create_check_run(call: Call) -> Reply:
     git = bare(repo)
     if not FULL_SHA.fullmatch(head_sha) or (git is not None and git.rev_parse(head_sha) is None):
         raise HTTPError(422, f"No commit found for SHA: {head_sha}")
-    suite = repo.check_suites.setdefault(head_sha, call.state.next_id())
+    app_id = call.state.app.app_id if call.installation is not None else None
+    suite = suite_for(call.state, repo, head_sha, app_id)
     run = CheckRun(
         id=call.state.next_id(),
         repo=repo.full_name,
         name=str(fields["name"]),
         head_sha=head_sha,
-        check_suite_id=suite,
-        app_id=call.state.app.app_id if call.installation is not None else None,
+        check_suite_id=suite.id,
+        app_id=app_id,
     )
     _apply(run, fields)
     repo.check_runs[run.id] = run
+    suite.updated_at = iso()
     return Reply(201, _render(call, repo, [run])[0])
 
 
@@ -102,29 +105,25 @@ def update_check_run(call: Call) -> Reply:
         raise HTTPError(403, f"Invalid app_id `{call.state.app.app_id}` - check run can only be "
                              "modified by its creator")  # fmt: skip
     _apply(run, call.body or {})
+    repo.check_suites[run.check_suite_id].updated_at = iso()
     return Reply(200, _render(call, repo, [run])[0])
 
 
 @routes.op("checks/list-for-ref")
 def list_check_runs(call: Call) -> Reply:
     repo = call.repo()
-    sha = _resolve(repo, call.params["ref"])
+    sha = resolve_ref(repo, call.params["ref"])
     name = call.query.get("check_name")
     status = call.query.get("status")
     app_id = call.query.get("app_id")
-    runs = sorted(
-        (r for r in repo.check_runs.values() if r.head_sha == sha),
-        key=lambda r: r.id,
-        reverse=True,
-    )
     if call.query.get("filter", "latest") == "latest":
-        seen: set[tuple[str, int | None]] = set()
-        latest = []
-        for run in runs:  # newest first: keep the first of each name (per App)
-            if (run.name, run.app_id) not in seen:
-                seen.add((run.name, run.app_id))
-                latest.append(run)
-        runs = latest
+        runs = latest_runs(repo, sha)
+    else:
+        runs = sorted(
+            (r for r in repo.check_runs.values() if r.head_sha == sha),
+            key=lambda r: r.id,
+            reverse=True,
+        )
     runs = [
         r
         for r in runs

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.fakes import github_json_pulls as render_pulls
+from tests.fakes.github_ci import checks_state, merge_block_message, required_failures
 from tests.fakes.github_git import BareRepo
 from tests.fakes.github_json_pulls import PullFacts
 from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
@@ -13,6 +15,10 @@ from tests.fakes.github_state import Issue, PullRequest, Repo, iso
 routes = RouteTable()
 
 MAX_FILES = 3000  # GitHub lists at most this many files of a pull request
+CLOSING = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?\s+(?P<repo>[\w.-]+/[\w.-]+)?#(?P<number>\d+)\b",
+    re.IGNORECASE,
+)
 
 
 def bare(repo: Repo) -> BareRepo | None:
@@ -31,8 +37,9 @@ def refresh(repo: Repo, pr: PullRequest) -> None:
 
 def facts(repo: Repo, pr: PullRequest) -> PullFacts:
     git = bare(repo)
+    checks = checks_state(repo, pr.base, pr.head_sha) if pr.state == "open" else "clean"
     if git is None:
-        return PullFacts(0, 0, 0, 0, mergeable=True)
+        return PullFacts(0, 0, 0, 0, mergeable=True, checks=checks)
     changes = git.changes(pr.base_sha, pr.head_sha)
     return PullFacts(
         commits=git.count_commits(pr.base_sha, pr.head_sha),
@@ -40,7 +47,31 @@ def facts(repo: Repo, pr: PullRequest) -> PullFacts:
         deletions=sum(c.deletions for c in changes),
         changed_files=len(changes),
         mergeable=git.mergeable(pr.base_sha, pr.head_sha),
+        checks=checks,
     )
+
+
+def closing_references(repo: Repo, text: str | None) -> list[int]:
+    """Issue numbers a closing keyword (`Fixes #12`, `closes octo-org/hello#3`) names here."""
+    numbers = []
+    for match in CLOSING.finditer(text or ""):
+        named = match.group("repo")
+        if named is None or named.lower() == repo.full_name.lower():
+            numbers.append(int(match.group("number")))
+    return numbers
+
+
+def close_referenced_issues(repo: Repo, pr: PullRequest, login: str) -> None:
+    """What GitHub does when a pull request merges into the default branch."""
+    if pr.base != repo.default_branch:
+        return
+    for number in closing_references(repo, pr.body):
+        issue = repo.issues.get(number)
+        if issue is None or number in repo.pulls or issue.state != "open":
+            continue  # a keyword naming a pull request closes nothing
+        issue.state, issue.state_reason = "closed", "completed"
+        issue.closed_at = issue.updated_at = pr.merged_at
+        issue.closed_by = login
 
 
 def full(call: Call, repo: Repo, pr: PullRequest) -> dict[str, Any]:
@@ -48,7 +79,8 @@ def full(call: Call, repo: Repo, pr: PullRequest) -> dict[str, Any]:
     return render_pulls.pull(call.render, repo, pr, facts(repo, pr))
 
 
-def _pull(call: Call) -> tuple[Repo, PullRequest]:
+def find_pull(call: Call) -> tuple[Repo, PullRequest]:
+    """The repository and the pull request `pull_number` names; 404 when there is none."""
     repo = call.repo()
     pr = repo.pulls.get(int(call.params["pull_number"]))
     if pr is None:
@@ -156,13 +188,13 @@ def list_pulls(call: Call) -> Reply:
 
 @routes.op("pulls/get")
 def get_pull(call: Call) -> Reply:
-    repo, pr = _pull(call)
+    repo, pr = find_pull(call)
     return Reply(200, full(call, repo, pr))
 
 
 @routes.op("pulls/update")
 def update_pull(call: Call) -> Reply:
-    repo, pr = _pull(call)
+    repo, pr = find_pull(call)
     fields = call.body or {}
     issue = pr.issue
     if "base" in fields:
@@ -192,7 +224,7 @@ def update_pull(call: Call) -> Reply:
 
 @routes.op("pulls/request-reviewers")
 def request_reviewers(call: Call) -> Reply:
-    repo, pr = _pull(call)
+    repo, pr = find_pull(call)
     if call.field("team_reviewers"):
         raise call.unsupported("team review requests (`team_reviewers`)")
     reviewers = [str(login) for login in call.field("reviewers") or []]
@@ -218,7 +250,7 @@ def request_reviewers(call: Call) -> Reply:
 
 @routes.op("pulls/list-files")
 def list_files(call: Call) -> Reply:
-    repo, pr = _pull(call)
+    repo, pr = find_pull(call)
     refresh(repo, pr)
     git = bare(repo)
     if git is None:
@@ -233,7 +265,7 @@ def list_files(call: Call) -> Reply:
 
 @routes.op("pulls/merge")
 def merge_pull(call: Call) -> Reply:
-    repo, pr = _pull(call)
+    repo, pr = find_pull(call)
     refresh(repo, pr)
     git = bare(repo)
     method = call.field("merge_method", "merge")
@@ -246,6 +278,10 @@ def merge_pull(call: Call) -> Reply:
     expected = call.field("sha")
     if expected is not None and expected != pr.head_sha:
         raise HTTPError(409, "Head branch was modified. Review and try the merge again.")
+    failing = required_failures(repo, pr.base, pr.head_sha)
+    if failing:
+        required = len(repo.required_checks.get(pr.base, []))
+        raise HTTPError(405, merge_block_message(failing, required))
     if method == "squash":
         title = call.field("commit_title") or f"{pr.title} (#{pr.number})"
         ahead = git.commits(pr.head_sha)[: git.count_commits(pr.base_sha, pr.head_sha)]
@@ -267,4 +303,5 @@ def merge_pull(call: Call) -> Reply:
     pr.merged_at, pr.merged_by, pr.merge_commit_sha = now, login, sha
     pr.issue.state, pr.issue.closed_at, pr.issue.closed_by = "closed", now, login
     pr.issue.updated_at = now
+    close_referenced_issues(repo, pr, login)
     return Reply(200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})

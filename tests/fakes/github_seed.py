@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+from tests.fakes import app_events
 from tests.fakes.github_git import BareRepo, GitCommit
 from tests.fakes.github_routes_pulls import refresh
 from tests.fakes.github_state import (
@@ -21,6 +23,9 @@ from tests.fakes.github_state import (
     State,
     iso,
 )
+
+if TYPE_CHECKING:
+    from tests.fakes.github import FakeGitHub
 
 
 class Seeding:
@@ -207,13 +212,47 @@ class Seeding:
         files: Mapping[str, str | None],
         *,
         message: str | None = None,
+        deliver_pr_event: bool = False,
     ) -> str:
         """`user` pushes one commit changing `files` (None deletes) to `branch`; its sha.
 
-        A new branch starts at the default branch. No webhook is sent.
+        A new branch starts at the default branch. With `deliver_pr_event`, each open pull
+        request from `branch` gets `pull_request.synchronize` (`before`/`after` set), as
+        GitHub sends it; no `push` event is sent.
         """
+        sha, events = self._push(user, full_name, branch, files, message, deliver_pr_event)
+        for payload in events:
+            cast("FakeGitHub", self).deliver("pull_request", payload)
+        return sha
+
+    async def apush_as(
+        self,
+        user: str,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, str | None],
+        *,
+        message: str | None = None,
+        deliver_pr_event: bool = False,
+    ) -> str:
+        """push_as() for async tests whose webhook receiver runs on the caller's loop."""
+        sha, events = self._push(user, full_name, branch, files, message, deliver_pr_event)
+        for payload in events:
+            await cast("FakeGitHub", self).adeliver("pull_request", payload)
+        return sha
+
+    def _push(
+        self,
+        user: str,
+        full_name: str,
+        branch: str,
+        files: Mapping[str, str | None],
+        message: str | None,
+        synchronize: bool,
+    ) -> tuple[str, list[dict[str, Any]]]:
         git = self.git(full_name)
         repo = self.repo(full_name)
+        before = git.branch_sha(branch)
         sha = git.commit_files(
             branch,
             files,
@@ -223,7 +262,16 @@ class Seeding:
         )
         with self.lock:
             repo.pushed_at = iso()
-        return sha
+            if not synchronize or before is None:
+                return sha, []
+            fake = cast("FakeGitHub", self)
+            return sha, [
+                app_events.pull_request(
+                    fake, full_name, pr.number, action="synchronize", sender=user, before=before
+                )
+                for pr in sorted(repo.pulls.values(), key=lambda p: p.number)
+                if pr.state == "open" and pr.head == branch
+            ]
 
     def branches(self, full_name: str) -> dict[str, str]:
         """Branch name -> commit sha, read from the bare repository now."""

@@ -191,6 +191,102 @@ class CheckRun:
 
 
 @dataclass
+class CheckSuite:
+    """The suite holding one App's check runs on one commit (GitHub makes one per App per push)."""
+
+    id: int
+    repo: str
+    head_sha: str
+    head_branch: str | None
+    app_id: int | None
+    created_at: str = field(default_factory=iso)
+    updated_at: str = field(default_factory=iso)
+
+
+@dataclass(frozen=True)
+class OtherApp:
+    """Another GitHub App on the repository (GitHub Actions, a CI service): owns its check runs."""
+
+    app_id: int
+    slug: str
+    name: str
+    owner: str
+
+
+# GitHub Actions' real App id and slug: CI results in the fake come from it by default.
+GITHUB_ACTIONS = OtherApp(15368, "github-actions", "GitHub Actions", "github")
+
+
+@dataclass
+class CommitStatus:
+    """A commit status (the older status API), set by the test with FakeGitHub.set_status()."""
+
+    id: int
+    repo: str
+    sha: str
+    context: str
+    state: str  # error | failure | pending | success
+    creator: str
+    description: str | None = None
+    target_url: str | None = None
+    created_at: str = field(default_factory=iso)
+    updated_at: str = field(default_factory=iso)
+
+
+@dataclass
+class Review:
+    """A pull request review; `state` is the REST spelling (APPROVED, CHANGES_REQUESTED…)."""
+
+    id: int
+    repo: str
+    number: int
+    user: str
+    state: str  # PENDING | APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED
+    body: str
+    commit_id: str
+    submitted_at: str | None = None
+
+
+@dataclass
+class ReviewComment:
+    """An inline comment on a pull request's diff, anchored as it was written (`original_*`)."""
+
+    id: int
+    repo: str
+    number: int
+    review_id: int
+    thread_id: int
+    user: str
+    body: str
+    path: str
+    side: str  # LEFT | RIGHT
+    original_line: int
+    original_position: int
+    original_commit_id: str
+    diff_hunk: str
+    original_start_line: int | None = None
+    start_side: str | None = None
+    in_reply_to_id: int | None = None  # the thread's first comment, for replies
+    created_at: str = field(default_factory=iso)
+    updated_at: str = field(default_factory=iso)
+
+
+@dataclass
+class ReviewThread:
+    """The conversation a top-level review comment starts; resolved through GraphQL."""
+
+    id: int
+    repo: str
+    number: int
+    root_id: int  # its first comment
+    resolved_by: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_by is not None
+
+
+@dataclass
 class Repo:
     id: int
     owner: str
@@ -204,7 +300,12 @@ class Repo:
     roles: dict[str, str] = field(default_factory=dict)  # login.lower() -> role
     pulls: dict[int, PullRequest] = field(default_factory=dict)  # by number
     check_runs: dict[int, CheckRun] = field(default_factory=dict)  # by id
-    check_suites: dict[str, int] = field(default_factory=dict)  # head sha -> suite id
+    check_suites: dict[int, CheckSuite] = field(default_factory=dict)  # by id
+    statuses: list[CommitStatus] = field(default_factory=list)  # oldest first
+    required_checks: dict[str, list[str]] = field(default_factory=dict)  # branch -> contexts
+    reviews: dict[int, Review] = field(default_factory=dict)  # by id
+    review_comments: dict[int, ReviewComment] = field(default_factory=dict)  # by id
+    threads: dict[int, ReviewThread] = field(default_factory=dict)  # by id
     git_dir: Path | None = None  # the bare repository behind it, once attached
     created_at: str = field(default_factory=iso)
     pushed_at: str = field(default_factory=iso)
@@ -244,6 +345,9 @@ class State:
     deliveries: list[HookDelivery] = field(default_factory=list)
     manifest_codes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     redelivery_requests: list[int] = field(default_factory=list)
+    other_apps: dict[int, OtherApp] = field(
+        default_factory=lambda: {GITHUB_ACTIONS.app_id: GITHUB_ACTIONS}
+    )
     tokens_issued: int = 0
     token_ttl: float = 3600.0
     # Collaborator-permission answer for users without a role: "auto" (read on public repos,

@@ -1,0 +1,135 @@
+"""What the fake knows about CI on a commit: check suites, latest runs, statuses, required checks.
+
+The merge gate it models (GitHub's "require status checks to pass" branch protection):
+a required context passes when the latest check run of that name (any App) or the latest
+commit status with that context on the pull request's head succeeded (`success`, `neutral`
+or `skipped` for check runs). Anything else blocks the merge with 405, and the pull request
+reports `mergeable_state: "blocked"` (while `mergeable` keeps meaning "no conflicts", as on
+GitHub). A failing or pending check that is not required makes it `"unstable"`.
+"""
+
+from __future__ import annotations
+
+from tests.fakes.github_git import BareRepo
+from tests.fakes.github_state import CheckRun, CheckSuite, CommitStatus, Repo, State
+
+PASSING = frozenset({"success", "neutral", "skipped"})
+
+
+def suite_for(state: State, repo: Repo, sha: str, app_id: int | None) -> CheckSuite:
+    """The App's check suite on `sha`, created on first use (as GitHub does on a push)."""
+    for suite in repo.check_suites.values():
+        if suite.head_sha == sha and suite.app_id == app_id:
+            return suite
+    branch = next((name for name, tip in _tips(repo).items() if tip == sha), None)
+    suite = CheckSuite(state.next_id(), repo.full_name, sha, branch, app_id)
+    repo.check_suites[suite.id] = suite
+    return suite
+
+
+def _tips(repo: Repo) -> dict[str, str]:
+    return BareRepo(repo.git_dir).branches() if repo.git_dir is not None else {}
+
+
+def latest_runs(repo: Repo, sha: str) -> list[CheckRun]:
+    """The newest run of each name per App on `sha`, newest first (what `filter=latest` lists)."""
+    seen: set[tuple[str, int | None]] = set()
+    latest = []
+    for run in sorted(repo.check_runs.values(), key=lambda r: r.id, reverse=True):
+        if run.head_sha == sha and (run.name, run.app_id) not in seen:
+            seen.add((run.name, run.app_id))
+            latest.append(run)
+    return latest
+
+
+def suite_runs(repo: Repo, suite: CheckSuite) -> list[CheckRun]:
+    return [run for run in repo.check_runs.values() if run.check_suite_id == suite.id]
+
+
+def suite_status(repo: Repo, suite: CheckSuite) -> tuple[str, str | None]:
+    """A suite's (status, conclusion), derived from its runs as GitHub derives them."""
+    runs = suite_runs(repo, suite)
+    if not runs or any(run.status != "completed" for run in runs):
+        return ("queued" if not runs else "in_progress"), None
+    conclusions = {run.conclusion for run in runs}
+    for worst in (
+        "action_required",
+        "cancelled",
+        "timed_out",
+        "failure",
+        "startup_failure",
+        "stale",
+    ):
+        if worst in conclusions:
+            return "completed", worst
+    if conclusions <= {"skipped"}:
+        return "completed", "skipped"
+    return "completed", ("neutral" if conclusions <= {"neutral", "skipped"} else "success")
+
+
+def latest_statuses(repo: Repo, sha: str) -> list[CommitStatus]:
+    """The newest status of each context on `sha`, newest first (the combined status's list)."""
+    seen: set[str] = set()
+    latest = []
+    for status in reversed(repo.statuses):
+        if status.sha == sha and status.context not in seen:
+            seen.add(status.context)
+            latest.append(status)
+    return latest
+
+
+def combined_state(statuses: list[CommitStatus]) -> str:
+    """GitHub's combined state: failure if any failed or errored, success if all succeeded."""
+    states = {status.state for status in statuses}
+    if states & {"failure", "error"}:
+        return "failure"
+    if not states or "pending" in states:
+        return "pending"
+    return "success"
+
+
+def context_state(repo: Repo, sha: str, context: str) -> str:
+    """`success`, `failure`, `pending` or `expected` (never reported) for a context on `sha`."""
+    runs = [run for run in latest_runs(repo, sha) if run.name == context]
+    statuses = [s for s in latest_statuses(repo, sha) if s.context == context]
+    if not runs and not statuses:
+        return "expected"
+    verdicts = []
+    for run in runs:
+        if run.status != "completed":
+            verdicts.append("pending")
+        else:
+            verdicts.append("success" if run.conclusion in PASSING else "failure")
+    verdicts.extend("failure" if s.state == "error" else s.state for s in statuses)
+    for verdict in ("failure", "pending"):
+        if verdict in verdicts:
+            return verdict
+    return "success"
+
+
+def required_failures(repo: Repo, branch: str, sha: str) -> list[tuple[str, str]]:
+    """(context, state) of each check `branch` requires that has not succeeded on `sha`."""
+    states = [(ctx, context_state(repo, sha, ctx)) for ctx in repo.required_checks.get(branch, [])]
+    return [(ctx, state) for ctx, state in states if state != "success"]
+
+
+def merge_block_message(failures: list[tuple[str, str]], required: int) -> str:
+    """The 405 message GitHub gives when required checks have not passed."""
+    if len(failures) == 1:
+        context, state = failures[0]
+        word = {"expected": "expected", "pending": "in progress"}.get(state, "failing")
+        return f'Required status check "{context}" is {word}.'
+    if all(state == "expected" for _, state in failures):
+        return f"{len(failures)} of {required} required status checks are expected."
+    return f"{len(failures)} of {required} required status checks have not succeeded."
+
+
+def checks_state(repo: Repo, branch: str, sha: str) -> str:
+    """`blocked` (a required check is not green), `unstable` (another is not) or `clean`."""
+    if required_failures(repo, branch, sha):
+        return "blocked"
+    contexts = {run.name for run in latest_runs(repo, sha)}
+    contexts |= {status.context for status in latest_statuses(repo, sha)}
+    if any(context_state(repo, sha, context) != "success" for context in contexts):
+        return "unstable"
+    return "clean"

@@ -1,0 +1,125 @@
+"""Fake GitHub routes for CI results (suites, annotations, statuses), branches and ref deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes import github_json_pulls as render_pulls
+from tests.fakes import github_json_reviews as render_ci
+from tests.fakes.github_ci import latest_statuses
+from tests.fakes.github_json import Renderer
+from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
+from tests.fakes.github_routes_checks import resolve_ref
+from tests.fakes.github_routes_pulls import bare, refresh
+from tests.fakes.github_state import CheckSuite, Repo, iso
+
+routes = RouteTable()
+
+
+def pulls_at(render: Renderer, repo: Repo, sha: str) -> list[dict[str, Any]]:
+    """The open pull requests whose head is `sha`, as check suites and runs list them."""
+    for pr in repo.pulls.values():
+        refresh(repo, pr)
+    return [
+        render_pulls.pull_minimal(render, repo, pr)
+        for pr in sorted(repo.pulls.values(), key=lambda p: p.number)
+        if pr.state == "open" and pr.head_sha == sha
+    ]
+
+
+def suite_json(render: Renderer, repo: Repo, suite: CheckSuite) -> dict[str, Any]:
+    git = bare(repo)
+    info = git.commit_info(suite.head_sha) if git is not None else None
+    pulls = pulls_at(render, repo, suite.head_sha)
+    return render_ci.check_suite(render, repo, suite, info, pulls)
+
+
+@routes.op("checks/list-suites-for-ref")
+def list_suites(call: Call) -> Reply:
+    repo = call.repo()
+    sha = resolve_ref(repo, call.params["ref"])
+    app_id = call.query.get("app_id")
+    name = call.query.get("check_name")
+    suites = [
+        suite
+        for suite in sorted(repo.check_suites.values(), key=lambda s: s.id)
+        if suite.head_sha == sha
+        and (app_id is None or str(suite.app_id) == app_id)
+        and (
+            name is None
+            or any(
+                r.check_suite_id == suite.id and r.name == name for r in repo.check_runs.values()
+            )
+        )
+    ]
+    page = paginate(call, [suite_json(call.render, repo, suite) for suite in suites])
+    return Reply(200, {"total_count": len(suites), "check_suites": page.body}, page.headers)
+
+
+@routes.op("checks/list-annotations")
+def list_annotations(call: Call) -> Reply:
+    repo = call.repo()
+    run = repo.check_runs.get(int(call.params["check_run_id"]))
+    if run is None:
+        raise not_found()
+    shaped = [render_ci.annotation(call.render, repo, run, item) for item in run.annotations]
+    return paginate(call, shaped)
+
+
+@routes.op("repos/get-combined-status-for-ref")
+def combined_status(call: Call) -> Reply:
+    repo = call.repo()
+    sha = _status_ref(repo, call.params["ref"])
+    statuses = latest_statuses(repo, sha)
+    body = render_ci.combined(call.render, repo, sha, statuses)
+    page = paginate(call, body["statuses"])
+    return Reply(200, {**body, "statuses": page.body}, page.headers)
+
+
+@routes.op("repos/list-commit-statuses-for-ref")
+def list_statuses(call: Call) -> Reply:
+    repo = call.repo()
+    sha = _status_ref(repo, call.params["ref"])
+    statuses = [s for s in reversed(repo.statuses) if s.sha == sha]  # newest first
+    return paginate(call, [render_ci.status(call.render, repo, s) for s in statuses])
+
+
+def _status_ref(repo: Repo, ref: str) -> str:
+    try:
+        return resolve_ref(repo, ref)
+    except HTTPError as exc:  # the status endpoints answer an unknown ref with 404
+        raise not_found() from exc
+
+
+@routes.op("repos/get-branch")
+def get_branch(call: Call) -> Reply:
+    repo = call.repo()
+    git = bare(repo)
+    name = call.params["branch"]
+    info = git.commit_info(f"refs/heads/{name}") if git is not None else None
+    if info is None:
+        raise HTTPError(404, "Branch not found")
+    return Reply(200, render_ci.branch(call.render, repo, name, info))
+
+
+@routes.op("git/delete-ref")
+def delete_ref(call: Call) -> Reply:
+    """Deleting a branch closes the open pull requests that come from it or go into it."""
+    repo = call.repo()
+    git = bare(repo)
+    ref = call.params["ref"].removeprefix("refs/")
+    kind, _, name = ref.partition("/")
+    if git is None:
+        raise call.unsupported("git/delete-ref on a repository without a git remote")
+    if kind != "heads":
+        raise call.unsupported(f"git/delete-ref for refs other than branches ({ref})")
+    if name == repo.default_branch:
+        raise HTTPError(422, "Cannot delete the default branch")
+    if not git.delete_branch(name):
+        raise HTTPError(422, "Reference does not exist")
+    now = iso()
+    for pr in repo.pulls.values():
+        if pr.state == "open" and name in (pr.head, pr.base):
+            pr.issue.state, pr.issue.closed_at, pr.issue.closed_by = "closed", now, call.actor
+            pr.issue.updated_at = now
+    return Reply(204)
