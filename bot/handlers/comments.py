@@ -11,6 +11,7 @@ from bot import store
 from bot.commands import Command, parse_commands
 from bot.context import WorkerContext
 from bot.github.permissions import can_steer
+from bot.handlers.issues import report
 from bot.payloads import Actor, RepoRef, installation_id_of
 from bot.queue import job_key
 from bot.workflow import Event, State
@@ -151,15 +152,4 @@ def _report(
     *,
     detail: str = "",
 ) -> None:
-    ctx.jobs.enqueue_agent_job(
-        "bot.jobs.report_event",
-        installation_id,
-        repo.full_name,
-        number,
-        what.value,
-        actor,
-        detail,
-        key=job_key("event", event.delivery_id, what.value, detail),
-        installation_id=installation_id,
-        timeout=300,
-    )
+    report(ctx, event, installation_id, repo, number, what, actor, detail)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import structlog
 from gidgethub import routing, sansio
 
+from bot import store
 from bot.context import WorkerContext
 from bot.github.permissions import can_steer
 from bot.labels import role_for_label
-from bot.payloads import IssueLabeled
+from bot.payloads import Actor, IssueLabeled, RepoRef, installation_id_of
 from bot.queue import job_key
+from bot.workflow import Event
 
 router = routing.Router()
 log = structlog.get_logger(__name__)
@@ -52,3 +54,43 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
         timeout=300,
     )
     log.info("work item queued", issue=labeled.issue_number, role=role, sender=labeled.sender.login)
+
+
+@router.register("issues", action="closed")
+async def stop_on_close(event: sansio.Event, ctx: WorkerContext) -> None:
+    """A closed issue cancels its work item (unless its PR decides: see the workflow)."""
+    data = event.data
+    installation_id = installation_id_of(data)
+    sender = Actor.of(data.get("sender"))
+    if installation_id is None or sender.is_bot:
+        return
+    repo = RepoRef.of(data["repository"])
+    number = int(data["issue"]["number"])
+    if await store.load_item(ctx.redis, repo.full_name, number) is None:
+        return
+    report(ctx, event, installation_id, repo, number, Event.ISSUE_CLOSED, sender.login)
+
+
+def report(
+    ctx: WorkerContext,
+    event: sansio.Event,
+    installation_id: int,
+    repo: RepoRef,
+    number: int,
+    what: Event,
+    actor: str,
+    detail: str = "",
+) -> None:
+    """Hand an event for a work item to a job (handlers decide, jobs act)."""
+    ctx.jobs.enqueue_agent_job(
+        "bot.jobs.report_event",
+        installation_id,
+        repo.full_name,
+        number,
+        what.value,
+        actor,
+        detail,
+        key=job_key("event", event.delivery_id, what.value, number),
+        installation_id=installation_id,
+        timeout=300,
+    )

@@ -11,8 +11,8 @@ from gidgethub import routing, sansio
 from bot import store
 from bot.context import WorkerContext
 from bot.github.permissions import can_steer
+from bot.handlers.issues import report
 from bot.payloads import Actor, RepoRef, installation_id_of
-from bot.queue import job_key
 from bot.workflow import Event, State
 
 router = routing.Router()
@@ -80,6 +80,22 @@ async def on_checks_done(event: sansio.Event, ctx: WorkerContext) -> None:
             _report(ctx, event, installation_id, repo, item.number, "aios")
 
 
+@router.register("pull_request", action="closed")
+async def on_pr_closed(event: sansio.Event, ctx: WorkerContext) -> None:
+    """Closed without merging cancels the work item; merged by hand completes it."""
+    data = event.data
+    installation_id = installation_id_of(data)
+    sender = Actor.of(data.get("sender"))
+    if installation_id is None or sender.is_bot:
+        return  # AIOS's own merge reports itself
+    repo = RepoRef.of(data["repository"])
+    item = await _item_of_pr(ctx, repo, data["pull_request"])
+    if item is None:
+        return
+    what = Event.MERGED if data["pull_request"].get("merged") else Event.PR_CLOSED
+    report(ctx, event, installation_id, repo, item.number, what, sender.login)
+
+
 def _report(
     ctx: WorkerContext,
     event: sansio.Event,
@@ -88,15 +104,4 @@ def _report(
     number: int,
     actor: str,
 ) -> None:
-    ctx.jobs.enqueue_agent_job(
-        "bot.jobs.report_event",
-        installation_id,
-        repo.full_name,
-        number,
-        Event.APPROVED.value,
-        actor,
-        "",
-        key=job_key("approved", event.delivery_id, number),
-        installation_id=installation_id,
-        timeout=300,
-    )
+    report(ctx, event, installation_id, repo, number, Event.APPROVED, actor)
