@@ -48,7 +48,12 @@ FAULT_MESSAGES = {
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The description composes an installation's `account` in lists as allOf(simple-user,
 # enterprise), which no real account satisfies; GitHub returns a user or organization there.
-SPEC_QUIRKS = re.compile(r"apps/list-installations 200\[\d+\]\['account'\]: ")
+# It also types a review comment's `line` and `position` as integers, but GitHub sends null
+# for both once the comment is outdated.
+SPEC_QUIRKS = re.compile(
+    r"apps/list-installations 200\[\d+\]\['account'\]: "
+    r"|pulls/[a-z-]*review-comment[a-z-]* 20[01](\[\d+\])?\['(line|position)'\]: None is not "
+)
 
 
 class FakeGitHub(Seeding, People, Reviewers, CIResults):

@@ -223,6 +223,21 @@ def create_reply(call: Call) -> Reply:
     return _reply(call, repo, pr, to)
 
 
+def _single_comment_error(reason: str) -> HTTPError:
+    """The same refusal as POST …/comments words it (field errors, not review-level strings)."""
+    error: dict[str, Any] = {"resource": "PullRequestReviewComment"}
+    if reason.startswith("Path"):
+        error.update(code="invalid", field="pull_request_review_thread.path")
+    else:
+        field = "start_line" if "tart line" in reason else "line"
+        error.update(
+            code="custom",
+            field=f"pull_request_review_thread.{field}",
+            message=f"pull_request_review_thread.{field} must be part of the diff",
+        )
+    return HTTPError(422, "Validation Failed", errors=[error])
+
+
 @routes.op("pulls/create-review-comment")
 def create_review_comment(call: Call) -> Reply:
     repo, pr = find_pull(call)
@@ -238,20 +253,7 @@ def create_review_comment(call: Call) -> Reply:
     except HTTPError as exc:
         if exc.status != 422 or not exc.errors:
             raise
-        field = "line" if "Path" not in str(exc.errors[0]) else "path"
-        message = f"pull_request_review_thread.{field} must be part of the diff"
-        raise HTTPError(
-            422,
-            "Validation Failed",
-            errors=[
-                {
-                    "resource": "PullRequestReviewComment",
-                    "code": "custom",
-                    "field": f"pull_request_review_thread.{field}",
-                    "message": message,
-                }
-            ],
-        ) from exc
+        raise _single_comment_error(str(exc.errors[0])) from exc
     review = add_review(call.state, repo, pr, call.actor or "ghost", "COMMENT", "", commit, [draft])
     [comment] = [c for c in repo.review_comments.values() if c.review_id == review.id]
     body = _shown(call, repo, pr, comment, _cache(repo))
