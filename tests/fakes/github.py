@@ -62,7 +62,9 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
     Test-side methods are safe to call from any thread; they take `lock`, which the
     server thread also holds while a request is handled. Repositories may be backed by
     bare git repositories (`create_git_repo`), which the agents push to with real git.
-    GraphQL (POST /graphql) answers the one mutation AIOS uses and fails loudly otherwise.
+    GraphQL (POST /graphql) answers the few operations AIOS uses (see github_graphql) and
+    fails loudly otherwise. People act through the mixins: comments and labels (People),
+    reviews and replies (Reviewers), other Apps' CI results and statuses (CIResults).
     """
 
     def __init__(
