@@ -748,24 +748,34 @@ def main() -> int:
                 worker.close()
         finally:
             watcher.stop()
-        problems = bench.problems + idempotency_problems(fake, checked)
-        problems += [f"job failed: {job}" for job in failed_jobs]
+        duplicates = idempotency_problems(fake, checked)
         violations = fake.violations
 
+    finished = sum(item.done for item in checked)
+    checks = [
+        (
+            bench.problems,
+            "the worker settled after every item",
+        ),
+        (
+            duplicates,
+            f"each of the {finished} finished items has exactly one 👀 and one progress comment",
+        ),
+        ([f"job failed: {job}" for job in failed_jobs], "no job failed"),
+        (
+            [f"a request the real GitHub would refuse: {v}" for v in violations],
+            "every request matched GitHub's REST description",
+        ),
+    ]
     print()
-    for problem in problems:
-        print(f"FAIL  {problem}")
-    if not problems:
-        finished = sum(item.done for item in checked)
-        print(
-            f"PASS  each of the {finished} finished items has exactly one 👀 and one progress"
-            " comment; no job failed"
-        )
-    for violation in violations:
-        print(f"FAIL  a request the real GitHub would refuse: {violation}")
-    if not violations:
-        print("PASS  every request matched GitHub's REST description")
-    passed = passed and not problems and not violations
+    for failures, success in checks:
+        for failure in failures[:10]:
+            print(f"FAIL  {failure}")
+        if len(failures) > 10:
+            print(f"FAIL  … and {len(failures) - 10} more")
+        if not failures:
+            print(f"PASS  {success}")
+        passed = passed and not failures
     print("result:", "PASS" if passed else "FAIL")
     return 0 if passed else 1
 
