@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--count", type=int, default=1, help="worker processes (default 1)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument(
+        "--quick-only",
+        action="store_true",
+        help="take only short jobs (routing, commands), never agent runs",
+    )
     worker.set_defaults(run=_worker)
 
     doctor = commands.add_parser("doctor", help="check settings, Redis and App credentials")
@@ -107,12 +112,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_CONFIG
     if args.count <= 1:
-        run_worker(settings, burst=args.burst)
+        run_worker(settings, burst=args.burst, quick_only=args.quick_only)
         return 0
+    flags = [*(["--burst"] if args.burst else []), *(["--quick-only"] if args.quick_only else [])]
     children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", *(["--burst"] if args.burst else [])]
-        )
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", *flags])
         for _ in range(args.count)
     ]
     signal.signal(signal.SIGTERM, lambda *_: [child.terminate() for child in children])

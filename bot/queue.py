@@ -14,10 +14,12 @@ from rq.job import Job
 from rq.rate_limit import RateLimit
 
 ROUTE_QUEUE = "aios-route"
-"""Route jobs: run a stored delivery through the handlers. Short, so they get their own queue."""
+"""Short jobs: routing a delivery, commands, reports, labels, opening the PR. `aios serve`
+keeps one worker on this queue alone, so a maintainer's `/aios cancel` is not stuck behind
+an agent that works for twenty minutes."""
 
 AGENT_QUEUE = "aios-agents"
-"""Agent and GitHub-effect jobs."""
+"""Agent runs (the CTO's triage, the plan's tasks): long, and limited per installation."""
 
 ROUTE_TIMEOUT_S = 120
 AGENT_TIMEOUT_S = 3600
@@ -46,12 +48,12 @@ class JobQueue:
         self.route = Queue(ROUTE_QUEUE, connection=connection)
         self.agents = Queue(AGENT_QUEUE, connection=connection)
 
-    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job | None:
-        return self._enqueue_unique(
+    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job:
+        return self._enqueue_once(
             self.route,
             "bot.jobs.route_delivery",
             (entry_id, delivery_id),
-            job_id=job_key("route", delivery_id),
+            key=job_key("route", delivery_id),
             timeout=ROUTE_TIMEOUT_S,
             # A worker killed mid-route leaves the job abandoned; RQ re-runs it. No interval:
             # a delayed retry needs RQ's scheduler, whose lock a dead worker may still hold.
@@ -67,56 +69,82 @@ class JobQueue:
         timeout: int = AGENT_TIMEOUT_S,
         retry: Retry | None = None,
         depends_on: Job | str | None = None,
-    ) -> Job | None:
-        """Enqueue `func(*args)` once per `key`; None when a job with that key exists.
+    ) -> Job:
+        """Enqueue an agent run `func(*args)` once per `key`; the existing job if there is one.
 
         Args are primitives only (ids, names, numbers): a worker authenticates itself, so
         no token ever sits in Redis as a job argument.
         """
-        # RQ refuses `unique=True` together with a rate limit, so uniqueness is checked
-        # first. Two routers racing on the same key is the only gap, and agent jobs are
-        # idempotent (hidden markers, lookups before creates), so a rare double run is safe.
-        if Job.exists(key, connection=self.connection):
-            return None
-        return self.agents.enqueue_call(
+        return self._enqueue_once(
+            self.agents,
             func,
-            args=args,
-            job_id=key,
+            args,
+            key=key,
             timeout=timeout,
             retry=retry or Retry(max=2),
             depends_on=depends_on,
-            result_ttl=RESULT_TTL_S,
-            failure_ttl=RESULT_TTL_S,
             rate_limit=RateLimit(
                 key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
             ),
         )
 
-    def _enqueue_unique(
-        self, queue: Queue, func: str | Callable[..., Any], args: tuple[Any, ...], **options: Any
-    ) -> Job | None:
+    def enqueue_quick_job(
+        self,
+        func: str | Callable[..., Any],
+        *args: Any,
+        key: str,
+        timeout: int = 300,
+        depends_on: Job | str | None = None,
+    ) -> Job:
+        """Enqueue a short job once per `key` on the route queue (no per-installation limit)."""
+        return self._enqueue_once(
+            self.route,
+            func,
+            args,
+            key=key,
+            timeout=timeout,
+            retry=Retry(max=2),
+            depends_on=depends_on,
+        )
+
+    def _enqueue_once(
+        self,
+        queue: Queue,
+        func: str | Callable[..., Any],
+        args: tuple[Any, ...],
+        *,
+        key: str,
+        **options: Any,
+    ) -> Job:
+        # Returning the existing job keeps `depends_on` chains right when a retried job
+        # enqueues its followers again. RQ's own `unique=True` is atomic but refuses
+        # dependencies and rate limits, so those check first: two jobs racing on one key
+        # is the only gap, and every job is idempotent (markers, lookups before creates).
+        if Job.exists(key, connection=self.connection):
+            return Job.fetch(key, connection=self.connection)
+        atomic = options.get("depends_on") is None and options.get("rate_limit") is None
         try:
             return queue.enqueue_call(
                 func,
                 args=args,
-                unique=True,
+                job_id=key,
+                unique=atomic,
                 result_ttl=RESULT_TTL_S,
                 failure_ttl=RESULT_TTL_S,
                 **options,
             )
         except DuplicateJobError:
-            return None
+            return Job.fetch(key, connection=self.connection)
 
 
 ITEM_JOBS_KEY = "aios:item-jobs:{key}"
 """Set of the RQ job ids enqueued for one work item, so `/aios cancel` can stop them all."""
 
 
-def track(connection: redis.Redis, item_key: str, job: Job | None) -> None:
-    if job is not None:
-        key = ITEM_JOBS_KEY.format(key=item_key)
-        connection.sadd(key, job.id)
-        connection.expire(key, RESULT_TTL_S)
+def track(connection: redis.Redis, item_key: str, job: Job) -> None:
+    key = ITEM_JOBS_KEY.format(key=item_key)
+    connection.sadd(key, job.id)
+    connection.expire(key, RESULT_TTL_S)
 
 
 def cancel_tracked(connection: redis.Redis, item_key: str) -> list[str]:

@@ -43,7 +43,10 @@ def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
                 return 1
             settings = dataclasses.replace(settings, redis_url=embedded.url)
             log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
-        children = [_spawn_worker(settings) for _ in range(workers)]
+        # One worker only for short jobs (routing, commands) whenever there are workers at
+        # all, so maintainers are answered while every other worker runs an agent.
+        children = [_spawn_worker(settings, quick_only=True)] if workers else []
+        children += [_spawn_worker(settings) for _ in range(workers)]
         _run_loop(_run_web(settings, env_path, children))
         return 0
     finally:
@@ -115,7 +118,7 @@ async def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]
             log.error("worker exited; starting another", pid=child.pid, exit_code=code)
             # Back off when workers keep dying, so a broken setup does not spin.
             await asyncio.sleep(min(30.0, 0.5 * restarts))
-            children[index] = _spawn_worker(settings)
+            children[index] = _spawn_worker(settings, quick_only="--quick-only" in child.args)
 
 
 def _load_setup_routes(
@@ -126,12 +129,11 @@ def _load_setup_routes(
     return list(setup_routes(settings, env_path=env_path, public_url=public_url))
 
 
-def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _spawn_worker(settings: Settings, *, quick_only: bool = False) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["REDIS_URL"] = settings.redis_url or ""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker"], env=env, preexec_fn=die_with_parent
-    )
+    command = [sys.executable, "-m", "bot.cli", "worker", *(["--quick-only"] if quick_only else [])]
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
 
 
 def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:

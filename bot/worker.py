@@ -17,7 +17,7 @@ from bot.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def run_worker(settings: Settings, *, burst: bool = False) -> bool:
+def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = False) -> bool:
     """Work until told to stop (SIGTERM: finish the current job, then exit).
 
     Returns whether any job was run (RQ's answer, useful in burst mode).
@@ -38,9 +38,10 @@ def run_worker(settings: Settings, *, burst: bool = False) -> bool:
     )
     pump.start()
     recover_dead_local_workers(connection, [jobs.route, jobs.agents])
-    # Route jobs are listed first: a worker takes routing work before agent work.
-    worker = Worker([jobs.route, jobs.agents], connection=connection, name=name)
-    log.info("worker started", worker=name, queues=[jobs.route.name, jobs.agents.name])
+    # Short jobs are listed first: a worker takes routing and commands before agent work.
+    queues = [jobs.route] if quick_only else [jobs.route, jobs.agents]
+    worker = Worker(queues, connection=connection, name=name)
+    log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
     finally:

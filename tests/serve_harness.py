@@ -164,8 +164,11 @@ def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def workers_of(serve: Serve) -> list[int]:
-    """Pids of the `aios worker` processes `serve` started (found by the data dir it gave them)."""
+def workers_of(serve: Serve, *, include_quick: bool = False) -> list[int]:
+    """Pids of the agent workers `serve` started (found by the data dir it gave them).
+
+    `include_quick` adds the worker that takes only short jobs (`--quick-only`).
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -178,7 +181,10 @@ def workers_of(serve: Serve) -> list[int]:
             continue
         if (
             f"AIOS_DATA_DIR={serve.data_dir}".encode() in environ.split(b"\0")
-            and cmdline[-2:] == [b"worker", b""]
+            and (
+                cmdline[-2:] == [b"worker", b""]
+                or (include_quick and cmdline[-3:] == [b"worker", b"--quick-only", b""])
+            )
             and "Z (zombie)" not in status
             and _parent(int(entry.name)) == serve.process.pid
         ):

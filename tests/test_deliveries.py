@@ -60,10 +60,10 @@ async def test_a_dead_pumps_entries_are_claimed_and_not_enqueued_twice(redis_url
     # A pump read the entry, enqueued its job, then died before acknowledging it.
     (taken,) = deliveries.read_new(connection, "dead-pump", count=10, block_ms=10)
     jobs = JobQueue(connection)
-    assert jobs.enqueue_route(taken.entry_id, taken.delivery_id) is not None
+    first = jobs.enqueue_route(taken.entry_id, taken.delivery_id)
     reclaimed = deliveries.claim_stale(connection, "live-pump", min_idle_ms=0, count=10)
     assert [d.delivery_id for d in reclaimed] == ["d-lost"]
-    assert jobs.enqueue_route(reclaimed[0].entry_id, reclaimed[0].delivery_id) is None
+    assert jobs.enqueue_route(reclaimed[0].entry_id, reclaimed[0].delivery_id).id == first.id
     assert len(Queue(ROUTE_QUEUE, connection=connection).get_jobs()) == 1
 
 

@@ -219,3 +219,33 @@ def test_a_failed_task_says_so_and_aios_retry_resumes_it(
     github_fake.comment_as("alice", REPO, issue.number, "/aios retry")
     wait_for(lambda: github_fake.pulls(REPO), "the pull request after the retry", timeout=60)
     assert len(progress(github_fake, issue.number)) == 1
+
+
+def test_aios_cancel_stops_the_running_job_and_cancels_the_item(
+    github_fake: FakeGitHub, start_serve: Any, scripted_model: ScriptedModel
+) -> None:
+    scripted_model.script += [
+        Turn("Starting.", [call("write_file", path="app.py", content="B = 1\n")]),
+        Turn("Running the slow suite.", [call("run", command="sleep 600")]),
+    ]
+    serve = start_serve(workers=1)
+    github_fake.webhook_url = f"{serve.url}/webhook"
+    issue = github_fake.add_issue(REPO, "Too slow")
+    github_fake.label_issue_as("alice", REPO, issue.number, "aios:backend")
+    wait_for(lambda: len(scripted_model.requests) >= 2, "the agent to be mid-task", timeout=30)
+
+    github_fake.comment_as("alice", REPO, issue.number, "/aios cancel")
+    wait_for(
+        lambda: any("cancelled" in c.body for c in progress(github_fake, issue.number)),
+        "the cancelled work item",
+        timeout=30,
+    )
+    # The worker is free again: the next work item runs to its pull request.
+    scripted_model.script += [
+        Turn("Quick one.", [call("write_file", path="other.py", content="C = 1\n")]),
+        finish("Done."),
+    ]
+    other = github_fake.add_issue(REPO, "Quick fix")
+    github_fake.label_issue_as("alice", REPO, other.number, "aios:backend")
+    wait_for(lambda: github_fake.pulls(REPO), "the next item's pull request", timeout=60)
+    assert [pr.head for pr in github_fake.pulls(REPO)] == [f"aios/{other.number}-quick-fix"]

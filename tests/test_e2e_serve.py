@@ -42,11 +42,12 @@ def test_killed_outright_it_leaves_no_redis_or_worker_behind(
     serve = start_serve(workers=1)
     redis_dir = serve.data_dir / "redis"
     assert processes_in(redis_dir)
+    assert len(workers_of(serve, include_quick=True)) == 2  # one for short jobs, one for agents
     serve.process.kill()
     serve.process.wait(10)
     wait_for(lambda: processes_in(redis_dir) == [], "redis-server to follow its parent")
     wait_for(
-        lambda: workers_of(serve) == [],
+        lambda: workers_of(serve, include_quick=True) == [],
         "workers to follow their parent",
     )
 

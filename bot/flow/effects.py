@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import structlog
 from gidgethub.abc import GitHubAPI
+from rq.job import Job
 
 from bot.context import WorkerContext
 from bot.flow import engine
@@ -82,31 +83,26 @@ def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
     """One job per plan task, each depending on the one before: one branch, in order."""
     tasks = (item.plan or {}).get("tasks", [])
     stamp = item.updated_at.isoformat()
-    previous = None
+    previous: Job | None = None
     for index in range(len(tasks)):
-        previous = (
-            ctx.jobs.enqueue_agent_job(
-                "bot.jobs.run_task",
-                item.installation_id,
-                item.repo,
-                item.number,
-                index,
-                key=job_key("task", item.key, stamp, index),
-                installation_id=item.installation_id,
-                timeout=AGENT_JOB_TIMEOUT_S,
-                depends_on=previous,
-            )
-            or previous
+        previous = ctx.jobs.enqueue_agent_job(
+            "bot.jobs.run_task",
+            item.installation_id,
+            item.repo,
+            item.number,
+            index,
+            key=job_key("task", item.key, stamp, index),
+            installation_id=item.installation_id,
+            timeout=AGENT_JOB_TIMEOUT_S,
+            depends_on=previous,
         )
         track(ctx.jobs.connection, item.key, previous)
-    done = ctx.jobs.enqueue_agent_job(
+    done = ctx.jobs.enqueue_quick_job(
         "bot.jobs.finish_implementation",
         item.installation_id,
         item.repo,
         item.number,
         key=job_key("implemented", item.key, stamp),
-        installation_id=item.installation_id,
-        timeout=300,
         depends_on=previous,
     )
     track(ctx.jobs.connection, item.key, done)

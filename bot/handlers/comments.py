@@ -129,14 +129,13 @@ def _enqueue(
     *args: object,
     key: str,
 ) -> None:
-    ctx.jobs.enqueue_agent_job(
+    ctx.jobs.enqueue_quick_job(
         func,
         installation_id,
         repo.full_name,
         number,
         *args,
         key=key,
-        installation_id=installation_id,
         timeout=300,
     )
 

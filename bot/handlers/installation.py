@@ -41,11 +41,10 @@ def _enqueue_labels(
     for repository in repositories:
         full_name = str(repository["full_name"])
         # One job per repository, so one archived or failing repo does not hold up the rest.
-        ctx.jobs.enqueue_agent_job(
+        ctx.jobs.enqueue_quick_job(
             "bot.jobs.ensure_labels",
             installation_id,
             full_name,
             key=job_key("labels", event.delivery_id, full_name),
-            installation_id=installation_id,
             timeout=120,
         )

@@ -42,7 +42,7 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
             label=labeled.label,
         )
         return
-    ctx.jobs.enqueue_agent_job(
+    ctx.jobs.enqueue_quick_job(
         "bot.jobs.start_work_item",
         labeled.installation_id,
         labeled.repo.full_name,
@@ -50,7 +50,6 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
         role,
         labeled.sender.login,
         key=job_key("start", labeled.repo.full_name, labeled.issue_number, event.delivery_id),
-        installation_id=labeled.installation_id,
         timeout=300,
     )
     log.info("work item queued", issue=labeled.issue_number, role=role, sender=labeled.sender.login)
@@ -82,7 +81,7 @@ def report(
     detail: str = "",
 ) -> None:
     """Hand an event for a work item to a job (handlers decide, jobs act)."""
-    ctx.jobs.enqueue_agent_job(
+    ctx.jobs.enqueue_quick_job(
         "bot.jobs.report_event",
         installation_id,
         repo.full_name,
@@ -91,6 +90,5 @@ def report(
         actor,
         detail,
         key=job_key("event", event.delivery_id, what.value, number),
-        installation_id=installation_id,
         timeout=300,
     )
