@@ -6,7 +6,7 @@ import threading
 
 import redis
 import structlog
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 from bot.context import redis_url_of
 from bot.pump import DeliveryPump
@@ -37,10 +37,14 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
         daemon=True,
     )
     pump.start()
+    _preload()
     recover_dead_local_workers(connection, [jobs.route, jobs.agents])
     # Short jobs are listed first: a worker takes routing and commands before agent work.
     queues = [jobs.route] if quick_only else [jobs.route, jobs.agents]
-    worker = Worker(queues, connection=connection, name=name)
+    # Short jobs run in the worker's own process: forking a work horse per job costs more
+    # than most of them take. Agent runs keep RQ's horse, which isolates and times them out.
+    worker_class = SimpleWorker if quick_only else Worker
+    worker = worker_class(queues, connection=connection, name=name)
     log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
@@ -49,3 +53,18 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
         pump.join(timeout=5)
         pump_connection.close()
         connection.close()
+
+
+def _preload() -> None:
+    """Import what jobs use before RQ forks a work horse per job, so no job pays for it.
+
+    Measured with benchmarks/reaction.py: without it each job spent ~1.7 s importing
+    (the LLM SDKs, mostly) and a labeled issue waited ~3.7 s for its 👀.
+    """
+    import bot.flow.agent_job
+    import bot.flow.command_runner
+    import bot.flow.merge
+    import bot.jobs  # noqa: F401
+    from bot.github.client import tls_context
+
+    tls_context()

@@ -48,7 +48,7 @@ def test_an_approval_merges_with_squash_and_deletes_the_branch(
     github_fake.review_as("alice", REPO, pr.number, "APPROVE")
     wait_for(lambda: github_fake.pulls(REPO)[0].merged_at is not None, "the merge", timeout=30)
     merged = github_fake.pulls(REPO)[0]
-    assert merged.head not in github_fake.branches(REPO)  # the branch was deleted
+    wait_for(lambda: merged.head not in github_fake.branches(REPO), "the branch's deletion")
     (squash,) = github_fake.commits(REPO, "main")[:1]
     assert squash.message.startswith("Ship it")  # one squashed commit on main
     wait_for(lambda: "merged" in progress_body(github_fake, number), "the final progress")

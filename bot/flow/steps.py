@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,15 +27,12 @@ MAX_COMMENTS = 50
 async def start(
     ctx: WorkerContext, installation_id: int, repo: str, number: int, role: str, requested_by: str
 ) -> None:
-    """A permitted label: 👀 at once, then the work item starts (or restarts after it ended)."""
+    """A permitted label (the router already reacted 👀): the work item starts, or restarts."""
     async with ctx.github(installation_id) as gh:
-        await gh.post(
-            "/repos/{+repo}/issues/{number}/reactions",
-            {"repo": repo, "number": number},
-            data={"content": "eyes"},
+        issue, config = await asyncio.gather(
+            gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number}),
+            read_repo_config(gh, repo),
         )
-        issue = await gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number})
-        config = await read_repo_config(gh, repo)
     title = str(issue.get("title") or f"issue {number}")
 
     def create() -> WorkItem:

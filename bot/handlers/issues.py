@@ -35,6 +35,13 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
             login=labeled.sender.login,
             user_type=labeled.sender.type,
         )
+        if permitted:
+            # 👀 straight from the router: the maintainer sees AIOS noticed before any job runs.
+            await gh.post(
+                "/repos/{+repo}/issues/{number}/reactions",
+                {"repo": labeled.repo.full_name, "number": labeled.issue_number},
+                data={"content": "eyes"},
+            )
     if not permitted:
         log.info(
             "label added by a user without write permission; ignored",
