@@ -69,7 +69,7 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
     if not await _awaits_answers(ctx, repo, number):
         return
     if _is_issue_author(data, sender) or await _permitted(ctx, installation_id, repo, sender):
-        _report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
+        report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
 
 
 @router.register("issue_comment", action="edited")
@@ -94,7 +94,7 @@ async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
         log.info("plan box ticked by a user without write permission; ignored", sender=sender.login)
         return
     number = int(data["issue"]["number"])
-    _report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
+    report(ctx, event, installation_id, repo, number, Event.APPROVED, sender.login)
 
 
 async def _awaits_answers(ctx: WorkerContext, repo: RepoRef, number: int) -> bool:
@@ -138,17 +138,3 @@ def _enqueue(
         key=key,
         timeout=300,
     )
-
-
-def _report(
-    ctx: WorkerContext,
-    event: sansio.Event,
-    installation_id: int,
-    repo: RepoRef,
-    number: int,
-    what: Event,
-    actor: str,
-    *,
-    detail: str = "",
-) -> None:
-    report(ctx, event, installation_id, repo, number, what, actor, detail)

@@ -58,7 +58,7 @@ async def on_review(event: sansio.Event, ctx: WorkerContext) -> None:
     if not permitted:
         log.info("approval from a user without write permission; ignored", reviewer=reviewer.login)
         return
-    _report(ctx, event, installation_id, repo, item.number, reviewer.login)
+    report(ctx, event, installation_id, repo, item.number, Event.APPROVED, reviewer.login)
 
 
 @router.register("check_suite", action="completed")
@@ -77,7 +77,7 @@ async def on_checks_done(event: sansio.Event, ctx: WorkerContext) -> None:
         if item is None or item.state is not State.AWAITING_APPROVAL:
             continue
         if item.extra.get("merge_waiting"):
-            _report(ctx, event, installation_id, repo, item.number, "aios")
+            report(ctx, event, installation_id, repo, item.number, Event.APPROVED, "aios")
 
 
 @router.register("pull_request", action="closed")
@@ -94,14 +94,3 @@ async def on_pr_closed(event: sansio.Event, ctx: WorkerContext) -> None:
         return
     what = Event.MERGED if data["pull_request"].get("merged") else Event.PR_CLOSED
     report(ctx, event, installation_id, repo, item.number, what, sender.login)
-
-
-def _report(
-    ctx: WorkerContext,
-    event: sansio.Event,
-    installation_id: int,
-    repo: RepoRef,
-    number: int,
-    actor: str,
-) -> None:
-    report(ctx, event, installation_id, repo, number, Event.APPROVED, actor)
