@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import redis
 import redis.asyncio
@@ -146,3 +147,19 @@ async def _load_item(client: redis.Redis, number: int) -> WorkItem | None:
         return await store.load_item(async_client, REPO, number)
     finally:
         await async_client.aclose()
+
+
+def test_an_invalid_repo_config_is_reported_and_the_defaults_apply(
+    github_fake: FakeGitHub, deliver: Deliver, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    config = "workflow:\n  merge_method: fast\n  require_plan_approval: false\n"
+    github_fake.create_git_repo(REPO, tmp_path / "remotes", {".github/aios.yml": config})
+    issue = github_fake.add_issue(REPO, "Anything")
+    deliver("issues", app_events.issue_labeled(github_fake, REPO, issue.number, "aios"))
+    marker = f"<!-- aios:config-problems item={REPO}#{issue.number} -->"
+    (report,) = [
+        c.body for c in github_fake.comments(REPO, issue.number) if c.body.startswith(marker)
+    ]
+    assert "| 2 | `workflow.merge_method` |" in report and "fell back to the default" in report
+    item = asyncio.run(_load_item(redis_client, issue.number))
+    assert item is not None and item.extra["needs_approval"] is True  # not the half-read file's

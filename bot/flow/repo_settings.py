@@ -9,7 +9,8 @@ import structlog
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.repo_config import CONFIG_PATH, ConfigResult, parse_repo_config
+from bot.github.comments import upsert_marked_comment
+from bot.repo_config import CONFIG_PATH, ConfigResult, parse_repo_config, render_problems_markdown
 from bot.workflow import WorkflowConfig
 
 log = structlog.get_logger(__name__)
@@ -50,3 +51,12 @@ def policy_snapshot(result: ConfigResult) -> dict[str, Any]:
 
 def stored_policy(extra: dict[str, Any]) -> WorkflowConfig:
     return WorkflowConfig(**extra.get("policy", {}))
+
+
+async def report_config_problems(
+    gh: GitHubAPI, repo: str, number: int, result: ConfigResult
+) -> None:
+    """Say on the issue which keys of `.github/aios.yml` are wrong (AIOS uses the defaults)."""
+    marker = f"<!-- aios:config-problems item={repo}#{number} -->"
+    body = f"{marker}\n{render_problems_markdown(result.errors, result.warnings)}"
+    await upsert_marked_comment(gh, repo, number, marker=marker, body=body)

@@ -14,7 +14,7 @@ from bot.agents.roster import load_roster
 from bot.context import WorkerContext
 from bot.flow import engine
 from bot.flow.agent_job import checkout, run_role
-from bot.flow.repo_settings import policy_snapshot, read_repo_config
+from bot.flow.repo_settings import policy_snapshot, read_repo_config, report_config_problems
 from bot.github.permissions import can_steer
 from bot.workflow import Event, State, WorkItem
 
@@ -33,6 +33,8 @@ async def start(
             gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number}),
             read_repo_config(gh, repo),
         )
+        if config.errors:
+            await report_config_problems(gh, repo, number, config)
     title = str(issue.get("title") or f"issue {number}")
 
     def create() -> WorkItem:
