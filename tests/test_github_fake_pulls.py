@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.github_routes_checks import routes as check_routes
 from tests.fakes.github_routes_pulls import routes as pull_routes
 from tests.fakes.github_state import AppIdentity
-from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi import OpenAPIChecker
 
 REPO = "octo-org/hello"
@@ -476,28 +475,6 @@ async def test_contents_come_from_the_bare_repository(
 
 
 # -- people and their webhooks -------------------------------------------------------------------
-
-
-@pytest.fixture
-def received(github_fake: FakeGitHub) -> Iterator[list[sansio.Event]]:
-    """Webhooks the fake delivers, verified with the App's secret by gidgethub."""
-    events: list[sansio.Event] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        body = await request.read()
-        events.append(sansio.Event.from_http(headers, body, secret=github_fake.webhook_secret))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/webhook", receive)
-    server = LoopbackServer(app)
-    server.start()
-    github_fake.webhook_url = f"{server.origin}/webhook"
-    try:
-        yield events
-    finally:
-        server.stop()
 
 
 def test_people_comment_edit_and_label_with_webhooks(

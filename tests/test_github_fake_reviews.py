@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import gidgethub
 import httpx2
 import pytest
-from aiohttp import web
 from gidgethub import sansio
 from gidgethub.httpx import GitHubAPI
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_routes_ci import routes as ci_routes
 from tests.fakes.github_routes_reviews import routes as review_routes
-from tests.fakes.loopback import LoopbackServer
 
 REPO = "octo-org/hello"
 API = "/repos/octo-org/hello"
@@ -62,28 +60,6 @@ async def gh(github_fake: FakeGitHub) -> AsyncIterator[GitHubAPI]:
     async with httpx2.AsyncClient() as http:
         token = github_fake.issue_token()
         yield GitHubAPI(http, "aios-test", base_url=github_fake.url, oauth_token=token)
-
-
-@pytest.fixture
-def received(github_fake: FakeGitHub) -> Iterator[list[sansio.Event]]:
-    """Webhooks the fake delivers, each verified with the App's secret by gidgethub."""
-    events: list[sansio.Event] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        body = await request.read()
-        events.append(sansio.Event.from_http(headers, body, secret=github_fake.webhook_secret))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/webhook", receive)
-    server = LoopbackServer(app)
-    server.start()
-    github_fake.webhook_url = f"{server.origin}/webhook"
-    try:
-        yield events
-    finally:
-        server.stop()
 
 
 async def open_pull(gh: GitHubAPI, fake: FakeGitHub, body: str = "Tunes v15") -> dict[str, Any]:

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
+from gidgethub import sansio
 
 from tests.fakes import webhooks
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_auth import generate_app
 from tests.fakes.github_state import AppIdentity
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openapi import OpenAPIChecker
 
 INSTALLATION_ID = 1
@@ -55,3 +58,25 @@ def github_fake(
 def webhook_examples() -> dict[str, list[dict[str, Any]]]:
     """Official webhook payload examples by event name (treat as read-only, or deep-copy)."""
     return webhooks.load_examples()
+
+
+@pytest.fixture
+def received(github_fake: FakeGitHub) -> Iterator[list[sansio.Event]]:
+    """Webhooks the fake delivers to a loopback receiver, verified by gidgethub."""
+    events: list[sansio.Event] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        body = await request.read()
+        events.append(sansio.Event.from_http(headers, body, secret=github_fake.webhook_secret))
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/webhook", receive)
+    server = LoopbackServer(app)
+    server.start()
+    github_fake.webhook_url = f"{server.origin}/webhook"
+    try:
+        yield events
+    finally:
+        server.stop()
