@@ -17,6 +17,9 @@ ITEM_KEY = "aios:item:{key}"
 AUDIT_KEY = "aios:audit:{key}"
 """Stream of the work item's transitions and rejected events: who, what, when, cost so far."""
 
+PR_ITEM_KEY = "aios:pr:{repo}#{pr_number}"
+"""The issue number of the work item whose pull request this is (commands, reviews on PRs)."""
+
 INSTALLATION_ITEMS_KEY = "aios:installation:{installation_id}:items"
 """Set of the work-item keys of one installation, so uninstalling forgets them all."""
 
@@ -34,12 +37,30 @@ async def load_item(client: redis.asyncio.Redis, repo: str, number: int) -> Work
     return None if raw is None else WorkItem.from_dict(json.loads(raw))
 
 
+async def item_for_pr(
+    client: redis.asyncio.Redis, repo: str, pr_number: int
+) -> WorkItem | None:
+    """The work item that opened pull request `pr_number`, or None for other PRs."""
+    number = await client.get(PR_ITEM_KEY.format(repo=repo, pr_number=pr_number))
+    if number is None:
+        return None
+    item = await load_item(client, repo, int(number))
+    return item if item is not None and item.pr_number == pr_number else None
+
+
+async def load_steerable(client: redis.asyncio.Redis, repo: str, number: int) -> WorkItem | None:
+    """The work item of issue `number`, or of the pull request `number` when it is an agent PR."""
+    return await load_item(client, repo, number) or await item_for_pr(client, repo, number)
+
+
 async def save_item(
     client: redis.asyncio.Redis, item: WorkItem, audit: AuditEntry | None = None
 ) -> None:
     """Store the item, and append its audit entry, in one transaction."""
     async with client.pipeline(transaction=True) as pipe:
         pipe.set(ITEM_KEY.format(key=item.key), json.dumps(item.to_dict(), sort_keys=True))
+        if item.pr_number is not None:
+            pipe.set(PR_ITEM_KEY.format(repo=item.repo, pr_number=item.pr_number), item.number)
         pipe.sadd(INSTALLATION_ITEMS_KEY.format(installation_id=item.installation_id), item.key)
         if audit is not None:
             entry = {**audit.to_dict(), "cost_usd": f"{item.cost_usd:.4f}"}
@@ -78,9 +99,13 @@ async def forget_installation(client: redis.asyncio.Redis, installation_id: int)
     """
     members_key = INSTALLATION_ITEMS_KEY.format(installation_id=installation_id)
     keys = [k.decode() for k in await client.smembers(members_key)]
+    stored = await client.mget([ITEM_KEY.format(key=key) for key in keys]) if keys else []
     async with client.pipeline(transaction=True) as pipe:
-        for key in keys:
+        for key, raw in zip(keys, stored, strict=True):
             pipe.delete(ITEM_KEY.format(key=key), AUDIT_KEY.format(key=key))
+            data = json.loads(raw) if raw else {}
+            if data.get("pr_number") is not None:
+                pipe.delete(PR_ITEM_KEY.format(repo=data["repo"], pr_number=data["pr_number"]))
         pipe.delete(members_key, TOKEN_KEY.format(installation_id=installation_id))
         await pipe.execute()
     return len(keys)

@@ -167,6 +167,8 @@ class Check(enum.StrEnum):
     HAS_PR = "PR open"
     NO_PR = "no PR"
     FAILED_IN = "failed in"
+    REPEATED_FAILURE = "same CI failure twice in a row"
+    NEW_FAILURE = "a new CI failure"
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,9 @@ class Guard:
                 return item.pr_number is None
             case Check.FAILED_IN:
                 return item.failed_from is self.state
+            case Check.REPEATED_FAILURE | Check.NEW_FAILURE:
+                repeated = bool(item.extra.get(CI_REPEATED))
+                return repeated if self.check is Check.REPEATED_FAILURE else not repeated
         raise AssertionError(self.check)
 
     @property
@@ -219,7 +224,12 @@ class Guard:
         return f"the rule needs: {self.label}"
 
 
+CI_REPEATED = "ci_repeated"
+"""`WorkItem.extra` flag: the CI failure being reported is the one the last fix was for."""
+
 PLAN_APPROVAL_REQUIRED = Guard(Check.PLAN_APPROVAL_REQUIRED)
+REPEATED_FAILURE = Guard(Check.REPEATED_FAILURE)
+NEW_FAILURE = Guard(Check.NEW_FAILURE)
 PLAN_APPROVAL_SKIPPED = Guard(Check.PLAN_APPROVAL_SKIPPED)
 HAS_PR = Guard(Check.HAS_PR)
 NO_PR = Guard(Check.NO_PR)
@@ -265,6 +275,22 @@ RESUME: Mapping[State, tuple[Effect, ...]] = {
 }
 """What `retry` runs again for each state a job can fail in (implementing: see RULES)."""
 
+
+def _ci_failure_rules(
+    state: State, stop: tuple[Effect, ...], *before_fix: Effect
+) -> tuple[Rule, ...]:
+    """CI failed in `state`: fix it, unless it is the same failure again or attempts ran out."""
+    to_humans = S.AWAITING_APPROVAL
+    return (
+        Rule(state, E.CI_FAILED, to_humans, (*stop, *_P), (REPEATED_FAILURE,)),
+        Rule(state, E.CI_FAILED, to_humans, (*stop, *_P), (NEW_FAILURE, exhausted(_CI))),
+        Rule(
+            state, E.CI_FAILED, S.IMPLEMENTING, (*before_fix, X.RUN_FIX, *_P),
+            (NEW_FAILURE, left(_CI)), _CI,
+        ),
+    )
+
+
 # fmt: off
 RULES: tuple[Rule, ...] = (
     Rule(S.QUEUED, E.LABELED_CTO, S.TRIAGE, (X.RUN_CTO_TRIAGE, *_P)),
@@ -285,11 +311,7 @@ RULES: tuple[Rule, ...] = (
     Rule(S.AWAITING_PLAN_APPROVAL, E.PLAN_FEEDBACK, S.TRIAGE, (X.RUN_CTO_TRIAGE, *_P)),
     Rule(S.IMPLEMENTING, E.IMPLEMENTATION_DONE, S.VERIFYING, (X.OPEN_DRAFT_PR, X.WATCH_CI, *_P)),
     Rule(S.VERIFYING, E.CI_PASSED, S.IN_REVIEW, (X.RUN_QA_REVIEW, *_P)),
-    Rule(S.VERIFYING, E.CI_FAILED, S.IMPLEMENTING, (X.RUN_FIX, *_P), (left(_CI),), _CI),
-    Rule(
-        S.VERIFYING, E.CI_FAILED, S.AWAITING_APPROVAL, (X.REQUEST_REVIEW, X.ASK_HUMAN, *_P),
-        (exhausted(_CI),),
-    ),
+    *_ci_failure_rules(S.VERIFYING, (X.REQUEST_REVIEW, X.ASK_HUMAN)),
     Rule(S.VERIFYING, E.CHANGES_REQUESTED, S.IMPLEMENTING, (X.RUN_FIX, *_P), (left(_FIX),), _FIX),
     Rule(
         S.VERIFYING, E.CHANGES_REQUESTED, S.AWAITING_APPROVAL,
@@ -304,6 +326,8 @@ RULES: tuple[Rule, ...] = (
         S.IN_REVIEW, E.REVIEW_CHANGES_REQUESTED, S.AWAITING_APPROVAL,
         (X.REQUEST_REVIEW, X.ASK_HUMAN, *_P), (exhausted(_REVIEW),),
     ),
+    # CI failing while the QA agent reviews: its review would be of code about to change.
+    *_ci_failure_rules(S.IN_REVIEW, (X.CANCEL_JOBS, X.REQUEST_REVIEW, X.ASK_HUMAN), X.CANCEL_JOBS),
     Rule(
         S.IN_REVIEW, E.CHANGES_REQUESTED, S.IMPLEMENTING, (X.CANCEL_JOBS, X.RUN_FIX, *_P),
         (left(_FIX),), _FIX,
@@ -322,11 +346,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(S.AWAITING_APPROVAL, E.REVIEW_REQUESTED, S.IN_REVIEW, (X.RUN_QA_REVIEW, *_P)),
     Rule(S.AWAITING_APPROVAL, E.CI_PASSED, S.AWAITING_APPROVAL, _P),
-    Rule(S.AWAITING_APPROVAL, E.CI_FAILED, S.IMPLEMENTING, (X.RUN_FIX, *_P), (left(_CI),), _CI),
-    Rule(
-        S.AWAITING_APPROVAL, E.CI_FAILED, S.AWAITING_APPROVAL, (X.ASK_HUMAN, *_P),
-        (exhausted(_CI),),
-    ),
+    *_ci_failure_rules(S.AWAITING_APPROVAL, (X.ASK_HUMAN,)),
     Rule(S.AWAITING_APPROVAL, E.APPROVED, S.MERGING, (X.MERGE, *_P)),
     Rule(S.MERGING, E.MERGE_BLOCKED, S.AWAITING_APPROVAL, (X.ASK_HUMAN, *_P)),
     Rule(S.MERGING, E.MERGED, S.MERGED, _P),

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish
+from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, kill_tree, wait_for, workers_of
 
 PLAN = {
@@ -71,6 +71,7 @@ def test_label_questions_answer_plan_approval_two_tasks_draft_pr(
         finish("Backend: GET /users takes ?cursor=; the next page comes back in `next`."),
         Turn("Now the button.", [call("write_file", path="web/users.js", content="next()\n")]),
         finish("Frontend: a next-page button calls the new cursor."),
+        qa_pass(),  # the QA agent's review finds nothing blocking: over to the maintainers
     ]
     ticked = plan_comment.body.replace("- [ ] Approve this plan", "- [x] Approve this plan")
     github_fake.edit_comment_as("alice", plan_comment.id, ticked)

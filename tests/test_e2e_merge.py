@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
+from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, Serve, wait_for
 
 
@@ -16,6 +16,7 @@ def handed_over(
     model.script += [
         Turn("Writing.", [call("write_file", path="app.py", content=f"# {title}\n")]),
         finish(f"Done: {title}."),
+        qa_pass(),
     ]
     serve = start_serve(workers=1)
     fake.webhook_url = f"{serve.url}/webhook"

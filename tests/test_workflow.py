@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bot.workflow import (
     ACTIVE_STATES,
+    CI_REPEATED,
     REGENERATE_DOCS,
     RESUME,
     RULES,
@@ -79,9 +80,11 @@ EXPECTED = [
     ("implementing", "issue_closed", "no PR", "cancelled", "cancel_jobs update_progress", None),
     ("implementing", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("verifying", "ci_passed", "", "in_review", "run_qa_review update_progress", None),
-    ("verifying", "ci_failed", "ci fix attempts left", "implementing", "run_fix update_progress",
-     "ci_fix_attempts"),
-    ("verifying", "ci_failed", "ci fix attempts exhausted", "awaiting_approval",
+    ("verifying", "ci_failed", "a new CI failure and ci fix attempts left", "implementing",
+     "run_fix update_progress", "ci_fix_attempts"),
+    ("verifying", "ci_failed", "a new CI failure and ci fix attempts exhausted",
+     "awaiting_approval", "request_review ask_human update_progress", None),
+    ("verifying", "ci_failed", "same CI failure twice in a row", "awaiting_approval",
      "request_review ask_human update_progress", None),
     ("verifying", "changes_requested", "fix rounds left", "implementing",
      "run_fix update_progress", "fix_rounds"),
@@ -97,6 +100,12 @@ EXPECTED = [
      "run_fix update_progress", "review_rounds"),
     ("in_review", "review_changes_requested", "review rounds exhausted", "awaiting_approval",
      "request_review ask_human update_progress", None),
+    ("in_review", "ci_failed", "a new CI failure and ci fix attempts left", "implementing",
+     "cancel_jobs run_fix update_progress", "ci_fix_attempts"),
+    ("in_review", "ci_failed", "a new CI failure and ci fix attempts exhausted",
+     "awaiting_approval", "cancel_jobs request_review ask_human update_progress", None),
+    ("in_review", "ci_failed", "same CI failure twice in a row", "awaiting_approval",
+     "cancel_jobs request_review ask_human update_progress", None),
     ("in_review", "changes_requested", "fix rounds left", "implementing",
      "cancel_jobs run_fix update_progress", "fix_rounds"),
     ("in_review", "changes_requested", "fix rounds exhausted", "awaiting_approval",
@@ -113,9 +122,11 @@ EXPECTED = [
     ("awaiting_approval", "review_requested", "", "in_review", "run_qa_review update_progress",
      None),
     ("awaiting_approval", "ci_passed", "", "awaiting_approval", "update_progress", None),
-    ("awaiting_approval", "ci_failed", "ci fix attempts left", "implementing",
-     "run_fix update_progress", "ci_fix_attempts"),
-    ("awaiting_approval", "ci_failed", "ci fix attempts exhausted", "awaiting_approval",
+    ("awaiting_approval", "ci_failed", "a new CI failure and ci fix attempts left",
+     "implementing", "run_fix update_progress", "ci_fix_attempts"),
+    ("awaiting_approval", "ci_failed", "a new CI failure and ci fix attempts exhausted",
+     "awaiting_approval", "ask_human update_progress", None),
+    ("awaiting_approval", "ci_failed", "same CI failure twice in a row", "awaiting_approval",
      "ask_human update_progress", None),
     ("awaiting_approval", "job_failed", "", "failed", "post_failure update_progress", None),
     ("awaiting_approval", "merged", "", "merged", "cancel_jobs update_progress", None),
@@ -181,6 +192,8 @@ def satisfying(rule: Rule) -> tuple[WorkItem, WorkflowConfig]:
                 changes["pr_number"] = None
             case Check.FAILED_IN:
                 changes["failed_from"] = guard.state
+            case Check.REPEATED_FAILURE:
+                changes["extra"] = {CI_REPEATED: True}
     if rule.state is State.FAILED and "failed_from" not in changes:
         changes["failed_from"] = State.IMPLEMENTING
     return make_item(rule.state, **changes), policy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
 from bot import memories, store
@@ -11,6 +12,7 @@ from bot.context import WorkerContext
 from bot.flow import steps
 from bot.github.comments import upsert_marked_comment
 from bot.progress import format_cost, neutralize
+from bot.queue import job_key
 from bot.redact import redact
 from bot.workflow import Event, WorkItem
 
@@ -19,10 +21,13 @@ EVENTS = {
     CommandName.PLAN: Event.PLAN_FEEDBACK,
     CommandName.RETRY: Event.RETRY,
     CommandName.CANCEL: Event.CANCEL,
+    CommandName.FIX: Event.CHANGES_REQUESTED,
+    CommandName.REVIEW: Event.REVIEW_REQUESTED,
 }
 """Commands that report an event to the work item; its progress comment shows the result."""
 
-NOT_YET = frozenset({CommandName.REVIEW, CommandName.FIX, CommandName.TEST})
+ON_ANY_PULL_REQUEST = frozenset({CommandName.REVIEW, CommandName.TEST})
+"""Commands that also work on pull requests people wrote: they run as their own jobs."""
 
 REFUSAL = (
     "Sorry @{login}, only people with write access to this repository can steer AIOS. "
@@ -73,15 +78,24 @@ async def run(
             await reply(gh, repo, number, comment_id, f"⚠️ {neutralize(error)}\n\n{render_help()}")
             return
         command = CommandName(name)
-        answer = await _answer(ctx, repo, number, command, argument, actor)
+        answer = await _answer(
+            ctx, installation_id, repo, number, comment_id, command, argument, actor
+        )
         if answer:
             await reply(gh, repo, number, comment_id, answer)
 
 
 async def _answer(
-    ctx: WorkerContext, repo: str, number: int, command: CommandName, argument: str, actor: str
+    ctx: WorkerContext,
+    installation_id: int,
+    repo: str,
+    number: int,
+    comment_id: int,
+    command: CommandName,
+    argument: str,
+    actor: str,
 ) -> str:
-    item = await store.load_item(ctx.redis, repo, number)
+    item = await store.load_steerable(ctx.redis, repo, number)
     if command is CommandName.HELP:
         return render_help()
     if command is CommandName.STATUS:
@@ -100,15 +114,53 @@ async def _answer(
         except (memories.MemoryProblem, ValueError) as exc:
             return f"⚠️ {exc}"
         return f"🧹 Forgot: {neutralize(text)}"
-    if command in NOT_YET:
-        return f"`/aios {command.value}` is not available yet in this version of AIOS."
+    if command is CommandName.TEST or (command is CommandName.REVIEW and item is None):
+        return await _standalone(ctx, installation_id, repo, number, comment_id, command, item)
     event = EVENTS[command]
     if item is None:
         return "There is no AIOS work item here yet: add the `aios` label to start one."
-    outcome = await steps.report(ctx, repo, number, event, actor, argument)
+    outcome = await steps.report(ctx, repo, item.number, event, actor, argument)
     if outcome is not None and not outcome.accepted:
+        if command is CommandName.FIX and outcome.item.state.value == "implementing":
+            if outcome.item.pr_number is not None:
+                return "📝 Noted: a fix round is running; yours follows it."
         return f"⚠️ {neutralize(getattr(outcome, 'reason', 'not possible now'))}"
     return ""
+
+
+async def _standalone(
+    ctx: WorkerContext,
+    installation_id: int,
+    repo: str,
+    number: int,
+    comment_id: int,
+    command: CommandName,
+    item: WorkItem | None,
+) -> str:
+    """`/aios review` on a PR AIOS did not open, `/aios test` anywhere: a job of its own."""
+    pr_number = item.pr_number if item is not None else number
+    if pr_number is None:
+        return f"`/aios {command.value}` needs a pull request; this work item has none yet."
+    async with ctx.github(installation_id) as gh:
+        try:
+            await gh.getitem("/repos/{+repo}/pulls/{number}", {"repo": repo, "number": pr_number})
+        except BadRequest as exc:
+            if exc.status_code != 404:
+                raise
+            return f"`/aios {command.value}` works on pull requests; #{number} is an issue."
+    ctx.jobs.enqueue_agent_job(
+        f"bot.jobs.{command.value}_pull_request",
+        installation_id,
+        repo,
+        pr_number,
+        number,
+        comment_id,
+        key=job_key(command.value, repo, pr_number, comment_id),
+        installation_id=installation_id,
+        timeout=3600,
+    )
+    what = "review the diff" if command is CommandName.REVIEW else "run the tests"
+    return f"🔍 The QA agent will {what} of #{pr_number} and answer here."
 
 
 async def _status(ctx: WorkerContext, repo: str, item: WorkItem | None) -> str:

@@ -38,21 +38,11 @@ async def carry_out(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, .
             elif effect is Effect.OPEN_DRAFT_PR:
                 item = await _open_draft_pr(ctx, gh, item)
             elif effect is Effect.WATCH_CI:
-                # CI is not watched yet (the pull-request loop issue): report it green so
-                # the work item reaches the maintainers instead of waiting forever.
-                await engine.apply(
-                    ctx, item.repo, item.number, Event.CI_PASSED, actor="aios", detail="not watched"
-                )
+                _watch_ci(ctx, item)
             elif effect is Effect.RUN_QA_REVIEW:
-                # The QA review is not built yet: hand the PR straight to the maintainers.
-                await engine.apply(
-                    ctx,
-                    item.repo,
-                    item.number,
-                    Event.REVIEW_PASSED,
-                    actor="aios",
-                    detail="no QA yet",
-                )
+                _enqueue(ctx, item, "bot.jobs.run_qa_review", "qa")
+            elif effect is Effect.RUN_FIX:
+                _enqueue(ctx, item, "bot.jobs.run_fix", "fix")
             elif effect is Effect.REQUEST_REVIEW:
                 await _request_review(ctx, gh, item)
             elif effect is Effect.CANCEL_JOBS:
@@ -60,7 +50,9 @@ async def carry_out(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, .
                 log.info("work item jobs cancelled", jobs=len(stopped))
             elif effect is Effect.MERGE:
                 await _merge(ctx, gh, item)
-            elif effect in (Effect.POST_FAILURE, Effect.ASK_HUMAN):
+            elif effect is Effect.ASK_HUMAN:
+                await _ask_human(gh, item)
+            elif effect is Effect.POST_FAILURE:
                 # Shown by the progress comment (its failure banner names `/aios retry`).
                 log.info("effect shown in progress", effect=effect.value)
 
@@ -77,6 +69,35 @@ def _enqueue(ctx: WorkerContext, item: WorkItem, func: str, kind: str, *args: ob
         timeout=AGENT_JOB_TIMEOUT_S,
     )
     track(ctx.jobs.connection, item.key, job)
+
+
+def _watch_ci(ctx: WorkerContext, item: WorkItem) -> None:
+    """Read CI at the new head now: no checks means green at once; a failure already known is
+    fixed at once; otherwise the suites' completion events bring the verdict."""
+    sha = str(item.extra.get("head_sha") or "")
+    if not sha:
+        return
+    ctx.jobs.enqueue_quick_job(
+        "bot.jobs.evaluate_ci",
+        item.installation_id,
+        item.repo,
+        item.number,
+        sha,
+        key=job_key("ci", item.key, sha, "watch", item.updated_at.isoformat()),
+    )
+
+
+async def _ask_human(gh: GitHubAPI, item: WorkItem) -> None:
+    """Say on the PR why the agents stopped and what a maintainer can do next."""
+    from bot.flow.asking import stop_reason
+
+    why = stop_reason(item)
+    if why is None or item.pr_number is None:
+        return
+    marker = f"<!-- aios:needs-human item={item.key} -->"
+    await upsert_marked_comment(
+        gh, item.repo, item.pr_number, marker=marker, body=f"{marker}\n{why}"
+    )
 
 
 def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:

@@ -15,6 +15,7 @@ import structlog
 
 from bot import store
 from bot.context import WorkerContext
+from bot.flow.repo_settings import stored_policy
 from bot.workflow import Effect, Event, Rejected, Transition, WorkflowPolicy, WorkItem, transition
 
 log = structlog.get_logger(__name__)
@@ -78,7 +79,9 @@ async def apply(
         else:
             if update is not None:
                 item = update(item)
-            outcome = transition(item, event, actor=actor, at=now, policy=policy, detail=detail)
+            # The policy the item started with: a config change mid-way never changes its rules.
+            rules = policy if policy is not None else stored_policy(item.extra)
+            outcome = transition(item, event, actor=actor, at=now, policy=rules, detail=detail)
             if isinstance(outcome, Rejected):
                 await store.append_audit(ctx.redis, item.key, outcome.audit)
                 log.info("event rejected", work_event=event.value, reason=outcome.reason)

@@ -66,6 +66,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = (
     "task|issue|title|body|comments|comment|maintainer-feedback|previous-plan|questions-asked"
     "|your-task|plan|handoffs|handoff|repository-instructions|memory"
+    "|review-thread|thread-comment|ci-failure|fix-request|untrusted|pull-request|diff"
 )
 _TAG_OPEN = re.compile(rf"<(?=\s*/?\s*(?:{_TAGS})(?![\w-]))", re.I)
 _ATTRIBUTE_UNSAFE = re.compile(r'["<>&\x00-\x1f\x7f]')

@@ -64,6 +64,9 @@ def progress_view(
     )
 
 
+_PAST_QA = frozenset({State.AWAITING_APPROVAL, State.MERGING, State.MERGED})
+
+
 def _team_roles(item: WorkItem) -> list[str]:
     roles: list[str] = list(item.roles)
     for task in (item.plan or {}).get("tasks", []):
@@ -99,6 +102,22 @@ def _steps(item: WorkItem, roster: Roster) -> list[Step]:
         )
     pr = f"Draft pull request #{item.pr_number}" if item.pr_number else "Draft pull request"
     steps.append(Step(pr, done=item.pr_number is not None))
+    rounds = [
+        f"{count} {what}"
+        for count, what in (
+            (item.review_rounds, "QA fix round(s)"),
+            (item.fix_rounds, "review fix round(s)"),
+            (item.ci_fix_attempts, "CI fix(es)"),
+        )
+        if count
+    ]
+    steps.append(
+        Step(
+            f"QA review by {roster.get('qa').name}",
+            done=item.state in _PAST_QA,
+            detail=", ".join(rounds),
+        )
+    )
     steps.append(Step("Your review", done=item.state is State.MERGED))
     return steps
 

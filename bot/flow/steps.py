@@ -178,15 +178,29 @@ async def report(
 ) -> engine.Outcome | None:
     """A person's action: record what the effects need (who approved, the feedback) with it."""
 
+    from bot.flow.fix import MORE_FEEDBACK, add_fix_request
+
     def note(item: WorkItem) -> WorkItem:
         if event is Event.APPROVED and item.state is State.AWAITING_PLAN_APPROVAL:
             return replace(item, extra={**item.extra, "approved_by": actor})
         if event is Event.PLAN_FEEDBACK:
             return replace(item, extra={**item.extra, "plan_feedback": detail})
+        if event is Event.CHANGES_REQUESTED:
+            return add_fix_request(item, actor, detail)
         return item
 
     outcome = await engine.apply(ctx, repo, number, event, actor=actor, detail=detail, update=note)
     if outcome is not None and not outcome.accepted:
+        running_fix = outcome.item.state is State.IMPLEMENTING and outcome.item.pr_number
+        if event is Event.CHANGES_REQUESTED and running_fix:
+            # A fix round is running: keep the feedback, and run one more round after it.
+            def later(item: WorkItem) -> WorkItem:
+                noted = add_fix_request(item, actor, detail)
+                return replace(noted, extra={**noted.extra, MORE_FEEDBACK: True})
+
+            await engine.update_item(ctx, repo, number, later)
+            log.info("feedback kept for the round after the running fix")
+            return outcome
         log.info(
             "event not accepted", work_event=event.value, reason=getattr(outcome, "reason", "")
         )

@@ -1,4 +1,4 @@
-"""Pull request events on agent PRs: a maintainer's approval, checks finishing."""
+"""Pull request events on agent PRs: reviews (approve, changes, comments), CI finishing, closing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.context import WorkerContext
 from bot.github.permissions import can_steer
 from bot.handlers.issues import report
 from bot.payloads import Actor, RepoRef, installation_id_of
+from bot.queue import job_key
 from bot.workflow import Event, State
 
 router = routing.Router()
@@ -32,15 +33,21 @@ async def _item_of_pr(ctx: WorkerContext, repo: RepoRef, pr: dict[str, Any]) -> 
     return item
 
 
+REVIEW_EVENTS = {"approved": Event.APPROVED, "changes_requested": Event.CHANGES_REQUESTED}
+"""What a person's review means for the work item; a plain comment review asks for changes too:
+its inline comments are threads the developer agent answers."""
+
+
 @router.register("pull_request_review", action="submitted")
 async def on_review(event: sansio.Event, ctx: WorkerContext) -> None:
+    """One review is one event, however many inline comments it carries: they coalesce."""
     data = event.data
     review = data["review"]
     reviewer = Actor.of(review.get("user") or data.get("sender"))
     installation_id = installation_id_of(data)
-    if str(review.get("state", "")).lower() != "approved" or reviewer.is_bot:
-        return
-    if installation_id is None:
+    state = str(review.get("state", "")).lower()
+    what = REVIEW_EVENTS.get(state, Event.CHANGES_REQUESTED if state == "commented" else None)
+    if what is None or reviewer.is_bot or installation_id is None:
         return
     repo = RepoRef.of(data["repository"])
     item = await _item_of_pr(ctx, repo, data["pull_request"])
@@ -56,28 +63,56 @@ async def on_review(event: sansio.Event, ctx: WorkerContext) -> None:
             user_type=reviewer.type,
         )
     if not permitted:
-        log.info("approval from a user without write permission; ignored", reviewer=reviewer.login)
+        log.info("review from a user without write permission; ignored", reviewer=reviewer.login)
         return
-    report(ctx, event, installation_id, repo, item.number, Event.APPROVED, reviewer.login)
+    body = str(review.get("body") or "") if what is Event.CHANGES_REQUESTED else ""
+    report(ctx, event, installation_id, repo, item.number, what, reviewer.login, body)
 
 
 @router.register("check_suite", action="completed")
 async def on_checks_done(event: sansio.Event, ctx: WorkerContext) -> None:
-    """Checks an approved merge was waiting for finished: evaluate the merge again."""
+    """Another App's checks on an agent PR's head finished: CI verdict, and a waiting merge."""
+    data = event.data
+    suite = data["check_suite"]
+    if (
+        ctx.settings.app_id is not None
+        and (suite.get("app") or {}).get("id") == ctx.settings.app_id
+    ):
+        return  # AIOS's own check run says what AIOS does; it is never CI to fix
+    await _ci_finished(ctx, event, str(suite.get("head_branch") or ""), str(suite["head_sha"]))
+
+
+@router.register("workflow_run", action="completed")
+async def on_workflow_done(event: sansio.Event, ctx: WorkerContext) -> None:
+    run = event.data["workflow_run"]
+    await _ci_finished(ctx, event, str(run.get("head_branch") or ""), str(run["head_sha"]))
+
+
+async def _ci_finished(ctx: WorkerContext, event: sansio.Event, branch: str, sha: str) -> None:
     data = event.data
     installation_id = installation_id_of(data)
-    if installation_id is None:
+    match = AGENT_BRANCH.match(branch)
+    if installation_id is None or match is None:
         return
     repo = RepoRef.of(data["repository"])
-    for pr in data["check_suite"].get("pull_requests") or []:
-        match = AGENT_BRANCH.match(str((pr.get("head") or {}).get("ref") or ""))
-        if match is None:
-            continue
-        item = await store.load_item(ctx.redis, repo.full_name, int(match["issue"]))
-        if item is None or item.state is not State.AWAITING_APPROVAL:
-            continue
-        if item.extra.get("merge_waiting"):
-            report(ctx, event, installation_id, repo, item.number, Event.APPROVED, "aios")
+    item = await store.load_item(ctx.redis, repo.full_name, int(match["issue"]))
+    if item is None or item.pr_number is None:
+        return
+    if item.state is State.AWAITING_APPROVAL and item.extra.get("merge_waiting"):
+        # Any head: a person may have pushed; the merge check reads the PR's head itself.
+        report(ctx, event, installation_id, repo, item.number, Event.APPROVED, "aios")
+    if item.extra.get("head_sha") != sha:
+        return  # an older commit, or one a person pushed: not the agents' to fix
+    if item.state in (State.VERIFYING, State.IN_REVIEW, State.AWAITING_APPROVAL):
+        ctx.jobs.enqueue_quick_job(
+            "bot.jobs.evaluate_ci",
+            installation_id,
+            repo.full_name,
+            item.number,
+            sha,
+            key=job_key("ci", item.key, sha, event.delivery_id),
+            timeout=300,
+        )
 
 
 @router.register("pull_request", action="closed")

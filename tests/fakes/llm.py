@@ -54,6 +54,17 @@ def finish(summary: str) -> Turn:
     return Turn(calls=[call("finish", summary=summary)])
 
 
+def qa_pass(summary: str = "Looks good: nothing blocking.") -> Turn:
+    """The QA agent's answer for a diff with nothing to change."""
+    return finish(json.dumps({"verdict": "pass", "summary": summary, "comments": []}))
+
+
+def qa_changes(summary: str, comments: Iterable[tuple[str, int, str]]) -> Turn:
+    """The QA agent asking for changes, with inline remarks `(path, new-file line, body)`."""
+    remarks = [{"path": path, "line": line, "body": body} for path, line, body in comments]
+    return finish(json.dumps({"verdict": "changes", "summary": summary, "comments": remarks}))
+
+
 OVERLOADED = Fail(529, "overloaded_error", "Overloaded")
 RATE_LIMITED = Fail(
     429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"
