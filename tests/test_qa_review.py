@@ -560,6 +560,15 @@ def test_a_chunk_task_shows_split_hunks_and_the_missing_newline(diff: str) -> No
         )
 
 
+async def test_split_hunks_are_noted_in_the_review(diff: str) -> None:
+    plan = chunks_of(diff, max_tokens=64)
+    qa = ScriptedQA()
+    draft = await review_diff(diff, ask=qa, title="t", description="", max_chunk_tokens=64)
+    assert len(qa.tasks) == len(plan.chunks)
+    notes = [note for chunk in plan.chunks for note in chunk.notes]
+    assert notes and "\nNotes:\n\n" + "".join(f"- {note}\n" for note in notes) in draft.body
+
+
 def test_a_diff_with_fences_gets_a_longer_fence() -> None:
     text = "diff --git a/r.md b/r.md\n--- a/r.md\n+++ b/r.md\n@@ -1 +1 @@\n-x\n+````py\n"
     plan = chunk_diff(ParsedDiff.from_text(text), 1000)
