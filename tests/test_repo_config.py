@@ -407,3 +407,13 @@ def test_reference_mentions_every_key_with_type_default_and_description() -> Non
     )
     assert "| `workflow.required_approvals` | integer, 1 to 10 | `1` |" in reference
     assert reference.count("\n| `") == len(LEAVES)
+
+
+def test_the_readme_documents_every_key_as_generated() -> None:
+    from pathlib import Path
+
+    from bot.repo_config import config_reference_markdown
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = [line for line in config_reference_markdown().splitlines() if line.startswith("| `")]
+    assert rows and all(row in readme for row in rows), "regenerate the README's settings table"

@@ -88,8 +88,9 @@ async def review_pull_request(
     item, pr, config = target
     answer = f"🔍 The QA agent reviewed #{pr_number}"
     try:
-        async with _head_checkout(ctx, item, pr) as workspace:
-            draft = await _review(ctx, item, workspace, pr, config.config.paths.ignore_for_review)
+        async with _head_checkout(ctx, item, pr) as (workspace, head):
+            ignore = config.config.paths.ignore_for_review
+            draft = await _review(ctx, item, workspace, pr, ignore, head=head)
         async with ctx.github(installation_id) as gh:
             await post_review(gh, repo, pr_number, pr.head_sha, draft)
         verdict = "asks for changes" if draft.blocking else "found nothing blocking"
@@ -113,7 +114,13 @@ async def test_pull_request(
     if target is None:
         return
     item, pr, _config = target
-    async with _head_checkout(ctx, item, pr) as workspace:
+    if pr.head_repo != repo:
+        async with ctx.github(installation_id) as gh:
+            await reply(
+                gh, repo, command_number, comment_id, "AIOS never runs a fork's code: no tests."
+            )
+        return
+    async with _head_checkout(ctx, item, pr) as (workspace, _head):
         result = await run_role(ctx, item, "qa", _test_task(pr), workspace.path, task_kind="review")
     if result.ok:
         passed, command, summary = _test_answer(result.summary)
@@ -159,15 +166,15 @@ async def _prepare(
 @asynccontextmanager
 async def _head_checkout(
     ctx: WorkerContext, item: WorkItem, pr: PullRequestView
-) -> AsyncIterator[Workspace]:
-    """The PR's head checked out; a fork's head is fetched without credentials."""
+) -> AsyncIterator[tuple[Workspace, str]]:
+    """The PR's head checked out, and the commit to diff. A fork's head is only fetched,
+    without credentials: the work tree stays at the base, so its code never runs."""
     if pr.head_repo != item.repo:
         async with checkout(ctx, item, ref=pr.base) as workspace:
-            await workspace.fetch_untrusted(pr.head_clone_url, pr.head_ref)
-            yield workspace
+            yield workspace, await workspace.fetch_untrusted(pr.head_clone_url, pr.head_ref)
     else:
         async with checkout(ctx, item, ref=pr.head_ref) as workspace:
-            yield workspace
+            yield workspace, "HEAD"
 
 
 async def _review(
@@ -176,6 +183,8 @@ async def _review(
     workspace: Workspace,
     pr: PullRequestView,
     ignore: tuple[str, ...],
+    *,
+    head: str = "HEAD",
 ) -> Any:
     async def ask(task: str) -> str:
         result = await run_role(ctx, item, "qa", task, workspace.path, task_kind="review")
@@ -183,7 +192,7 @@ async def _review(
             raise QAStopped(result.summary)
         return result.summary
 
-    diff = await workspace.diff_from(pr.base)
+    diff = await workspace.diff_from(pr.base, head)
     persona = load_roster().get("qa").persona
     return await review_diff(
         diff,

@@ -267,12 +267,12 @@ class Workspace:
             raise WorkspaceError(f"push of {branch} failed: {exc}") from None
         log.info("workspace.pushed", branch=branch)
 
-    async def diff_from(self, base: str) -> str:
-        """The pull-request diff of HEAD against branch `base`: changes since their merge base,
-        as GitHub shows it (`base...HEAD`, renames detected)."""
+    async def diff_from(self, base: str, head: str = "HEAD") -> str:
+        """The pull-request diff of `head` against branch `base`: changes since their merge
+        base, as GitHub shows it (`base...head`, renames detected)."""
         await self._fetch(base, 50)
         ref = f"refs/remotes/origin/{base}"
-        found = await self._git("merge-base", ref, "HEAD", check=False)
+        found = await self._git("merge-base", ref, head, check=False)
         shallow = await self._git("rev-parse", "--is-shallow-repository")
         if found.returncode != 0 and shallow.stdout.strip() == "true":
             # Shallow history hides the merge base: fetch the whole history of both sides.
@@ -281,17 +281,18 @@ class Workspace:
             await self._git(
                 "fetch", "-q", "--no-tags", "--unshallow", "--", self.remote_url, *specs, auth=True
             )
-        args = ("diff", "--no-color", "--no-ext-diff", "-M", f"{ref}...HEAD", "--")
+        args = ("diff", "--no-color", "--no-ext-diff", "-M", f"{ref}...{head}", "--")
         return (await self._git(*args)).stdout
 
-    async def fetch_untrusted(self, url: str, branch: str) -> None:
-        """Check out `branch` of another repository (a fork) without credentials: nothing the
-        fork's code or git hooks can reach holds a token."""
+    async def fetch_untrusted(self, url: str, branch: str) -> str:
+        """Fetch `branch` of another repository (a fork) without credentials and without
+        checking it out: its commits can be diffed, its code is never on disk to run.
+        Returns the fetched commit's sha."""
         await self._check_branch(branch)
-        if url.startswith("-"):
+        if url.startswith("-") or not url:
             raise WorkspaceError(f"{url!r} is not a repository URL")
         await self._git("fetch", "-q", "--no-tags", "--depth=50", "--", url, f"refs/heads/{branch}")
-        await self._git("checkout", "-q", "--detach", "FETCH_HEAD")
+        return (await self._git("rev-parse", "FETCH_HEAD")).stdout.strip()
 
     async def head(self) -> str:
         return (await self._git("rev-parse", "HEAD")).stdout.strip()
