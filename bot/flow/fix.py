@@ -53,9 +53,9 @@ def add_fix_request(item: WorkItem, by: str, text: str) -> WorkItem:
 def fixer_role(item: WorkItem) -> str:
     """The coder who wrote most recently: the last coder task of the plan, else the label's."""
     tasks = (item.plan or {}).get("tasks", [])
-    roles = [t.get("role") for t in tasks if t.get("role") in CODER_ROLES]
-    roles += [r for r in item.roles if r in CODER_ROLES]
-    return roles[-1] if roles else "backend"
+    planned = [str(t.get("role")) for t in tasks if t.get("role") in CODER_ROLES]
+    labeled = [r for r in item.roles if r in CODER_ROLES]
+    return (planned or labeled or ["backend"])[-1]
 
 
 def fix_task(
