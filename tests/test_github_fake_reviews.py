@@ -487,8 +487,10 @@ async def test_every_new_route_is_exercised(
     await gh.getitem(inline["url"])
     await gh.post(f"{pull['url']}/comments/{inline['id']}/replies", data={"body": "y"})
     await gh.post(f"{pull['url']}/comments", data={**comment(16), "commit_id": head})
-    run = github_fake.ci_result(REPO, head, deliver=False)
+    run = github_fake.ci_result(REPO, head, log="ok\n", deliver=False)
     await gh.getitem(f"{API}/check-runs/{run.id}/annotations")
+    with pytest.raises(gidgethub.RedirectionException):  # 302 to the log's signed link
+        await gh.getitem(f"{API}/actions/jobs/{run.id}/logs")
     await gh.getitem(f"{API}/commits/{head}/check-suites")
     await gh.getitem(f"{API}/commits/{head}/status")
     await gh.getitem(f"{API}/commits/{head}/statuses")

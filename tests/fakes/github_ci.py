@@ -10,10 +10,72 @@ GitHub). A failing or pending check that is not required makes it `"unstable"`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
 from tests.fakes.github_git import BareRepo
-from tests.fakes.github_state import CheckRun, CheckSuite, CommitStatus, Repo, State
+from tests.fakes.github_state import CheckRun, CheckSuite, CommitStatus, Repo, State, iso
 
 PASSING = frozenset({"success", "neutral", "skipped"})
+LOG_LINK_TTL_S = 60.0
+"""GitHub: the job-log download link "expires after 1 minute"."""
+LOG_PATH = "/_apis/pipelines/1/jobs/{job_id}/signedlogcontent"
+"""The shape of the Location GitHub's description gives for a job's log."""
+
+
+@dataclass(frozen=True)
+class BlobRequest:
+    """One request the blob storage answered; `headers` never hold a credential."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names; authorization is "<scheme> <redacted>"
+    status: int
+
+
+@dataclass
+class JobLogStorage:
+    """Where Actions job logs are downloaded from: another host, with signed, short-lived links.
+
+    Like GitHub's log storage it is outside the REST API (neither described nor validated
+    by it): a link carries its own signature and expiry, and needs no Authorization header.
+    """
+
+    origin: str  # http://127.0.0.1:<port>
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    requests: list[BlobRequest] = field(default_factory=list)
+
+    def link(self, job_id: int, *, now: float | None = None) -> str:
+        expires = iso((time.time() if now is None else now) + LOG_LINK_TTL_S)
+        query = {
+            "urlExpires": expires,
+            "urlSigningMethod": "HMACV1",
+            "urlSignature": self._sign(job_id, expires),
+        }
+        return f"{self.origin}{LOG_PATH.format(job_id=job_id)}?{urlencode(query)}"
+
+    def refusal(self, job_id: int, query: Mapping[str, str], *, now: float | None = None) -> str:
+        """Why a link for `job_id` is refused; "" when it is genuine and current."""
+        expires = query.get("urlExpires", "")
+        if not hmac.compare_digest(query.get("urlSignature", ""), self._sign(job_id, expires)):
+            return "Signature mismatch."
+        try:
+            deadline = datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return "Malformed urlExpires."
+        if deadline.timestamp() < (time.time() if now is None else now):
+            return "The signed URL has expired."
+        return ""
+
+    def _sign(self, job_id: int, expires: str) -> str:
+        return hmac.new(self.key, f"{job_id}|{expires}".encode(), hashlib.sha256).hexdigest()
 
 
 def suite_for(state: State, repo: Repo, sha: str, app_id: int | None) -> CheckSuite:

@@ -1,4 +1,4 @@
-"""Fake GitHub routes for CI results (suites, annotations, statuses), branches and ref deletion."""
+"""Fake GitHub routes for CI results (suites, annotations, job logs, statuses), branches, refs."""
 
 from __future__ import annotations
 
@@ -64,6 +64,16 @@ def list_annotations(call: Call) -> Reply:
         raise not_found()
     shaped = [render_ci.annotation(call.render, repo, run, item) for item in run.annotations]
     return paginate(call, shaped)
+
+
+@routes.op("actions/download-job-logs-for-workflow-run")
+def download_job_log(call: Call) -> Reply:
+    """302 to a signed link on the blob storage, as GitHub answers; 404 for a job without a log."""
+    repo = call.repo()
+    run = repo.check_runs.get(int(call.params["job_id"]))
+    if run is None or run.log is None or run.log_storage is None:
+        raise not_found()
+    return Reply(302, None, {"Location": run.log_storage.link(run.id)})
 
 
 @routes.op("repos/get-combined-status-for-ref")

@@ -7,7 +7,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.fakes.github_ci import JobLogStorage
 
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
 # The collaborator-permission endpoint reports legacy base roles (documented mapping).
@@ -188,6 +191,8 @@ class CheckRun:
     actions: list[dict[str, Any]] = field(default_factory=list)
     external_id: str = ""
     details_url: str | None = None
+    log: str | None = None  # a GitHub Actions job's log (the run's id is the job's id)
+    log_storage: JobLogStorage | None = None  # the blob storage that serves `log`
 
 
 @dataclass
