@@ -62,8 +62,11 @@ def _preload() -> None:
     (the LLM SDKs, mostly) and a labeled issue waited ~3.7 s for its 👀.
     """
     import bot.flow.agent_job
+    import bot.flow.ci_watch
     import bot.flow.command_runner
+    import bot.flow.fix
     import bot.flow.merge
+    import bot.flow.qa_step
     import bot.jobs  # noqa: F401
     from bot.github.client import tls_context
 

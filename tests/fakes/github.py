@@ -145,6 +145,7 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
         self._server.start()
 
     def stop(self) -> None:
+        self.stop_job_log_storage()
         self._server.stop()
 
     def __enter__(self) -> FakeGitHub:
