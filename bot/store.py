@@ -24,6 +24,7 @@ INSTALLATION_ITEMS_KEY = "aios:installation:{installation_id}:items"
 """Set of the work-item keys of one installation, so uninstalling forgets them all."""
 
 ITEM_LOCK_KEY = "aios:lock:item:{key}"
+PUBLISH_LOCK_KEY = "aios:lock:publish:{key}"
 ITEM_LOCK_TIMEOUT_S = 120
 """A job that dies holding an item's lock frees it after this long."""
 
@@ -37,9 +38,7 @@ async def load_item(client: redis.asyncio.Redis, repo: str, number: int) -> Work
     return None if raw is None else WorkItem.from_dict(json.loads(raw))
 
 
-async def item_for_pr(
-    client: redis.asyncio.Redis, repo: str, pr_number: int
-) -> WorkItem | None:
+async def item_for_pr(client: redis.asyncio.Redis, repo: str, pr_number: int) -> WorkItem | None:
     """The work item that opened pull request `pr_number`, or None for other PRs."""
     number = await client.get(PR_ITEM_KEY.format(repo=repo, pr_number=pr_number))
     if number is None:
@@ -85,6 +84,19 @@ async def item_lock(client: redis.asyncio.Redis, repo: str, number: int) -> Asyn
     """Serialise the jobs that change one work item (load, transition, save, upserts)."""
     lock = client.lock(
         ITEM_LOCK_KEY.format(key=item_key(repo, number)),
+        timeout=ITEM_LOCK_TIMEOUT_S,
+        blocking_timeout=ITEM_LOCK_TIMEOUT_S,
+    )
+    async with lock:
+        yield
+
+
+@asynccontextmanager
+async def publish_lock(client: redis.asyncio.Redis, key: str) -> AsyncIterator[None]:
+    """One writer at a time for an item's progress comment and check run: two jobs finding
+    no check run on a new head at once would each create one."""
+    lock = client.lock(
+        PUBLISH_LOCK_KEY.format(key=key),
         timeout=ITEM_LOCK_TIMEOUT_S,
         blocking_timeout=ITEM_LOCK_TIMEOUT_S,
     )

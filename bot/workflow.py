@@ -285,8 +285,12 @@ def _ci_failure_rules(
         Rule(state, E.CI_FAILED, to_humans, (*stop, *_P), (REPEATED_FAILURE,)),
         Rule(state, E.CI_FAILED, to_humans, (*stop, *_P), (NEW_FAILURE, exhausted(_CI))),
         Rule(
-            state, E.CI_FAILED, S.IMPLEMENTING, (*before_fix, X.RUN_FIX, *_P),
-            (NEW_FAILURE, left(_CI)), _CI,
+            state,
+            E.CI_FAILED,
+            S.IMPLEMENTING,
+            (*before_fix, X.RUN_FIX, *_P),
+            (NEW_FAILURE, left(_CI)),
+            _CI,
         ),
     )
 

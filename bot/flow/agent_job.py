@@ -18,7 +18,7 @@ from bot.agents.loop import AgentResult, Step, run_agent
 from bot.agents.runtime import AgentRuntime
 from bot.context import WorkerContext
 from bot.flow import engine
-from bot.flow.publish import publish_progress
+from bot.flow.publish import publish_current
 from bot.github.workspace import Workspace
 from bot.memories import list_memories
 from bot.progress import PacedWriter
@@ -66,9 +66,7 @@ async def run_role(
     async with ctx.github(item.installation_id) as gh:
 
         async def write(_body: str) -> None:
-            latest = await engine.update_item(ctx, item.repo, item.number, lambda i: i)
-            if latest is not None:
-                await publish_progress(gh, latest)
+            await publish_current(gh, ctx.redis, item.repo, item.number)
 
         writer = PacedWriter(write, min_interval_s=item.extra.get("min_edit_interval_s", 3.0))
 

@@ -21,7 +21,9 @@ LAST_FAILURE = "ci_fingerprint"
 WATCHED = (State.VERIFYING, State.IN_REVIEW, State.AWAITING_APPROVAL)
 
 
-async def evaluate(ctx: WorkerContext, installation_id: int, repo: str, number: int, sha: str) -> None:
+async def evaluate(
+    ctx: WorkerContext, installation_id: int, repo: str, number: int, sha: str
+) -> None:
     """Report `ci_passed` or `ci_failed` for `sha` if it is still the head; wait while pending."""
     item = await engine.update_item(ctx, repo, number, lambda i: i)
     if item is None or item.state not in WATCHED or item.extra.get("head_sha") != sha:
@@ -57,4 +59,6 @@ async def evaluate(ctx: WorkerContext, installation_id: int, repo: str, number: 
         return replace(current, extra={k: v for k, v in current.extra.items() if k not in gone})
 
     detail = "no checks" if report.verdict is CIVerdict.NONE else "checks green"
-    await engine.apply(ctx, repo, number, Event.CI_PASSED, actor="ci", detail=detail, update=cleared)
+    await engine.apply(
+        ctx, repo, number, Event.CI_PASSED, actor="ci", detail=detail, update=cleared
+    )

@@ -10,7 +10,7 @@ from rq.job import Job
 
 from bot.context import WorkerContext
 from bot.flow import engine
-from bot.flow.publish import persona_of, publish_progress
+from bot.flow.publish import persona_of, publish_current
 from bot.github.comments import upsert_marked_comment
 from bot.queue import cancel_tracked, job_key, track
 from bot.workflow import Effect, Event, WorkItem
@@ -130,9 +130,8 @@ def _enqueue_tasks(ctx: WorkerContext, item: WorkItem) -> None:
 
 
 async def _update_progress(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> None:
-    latest = await engine.update_item(ctx, item.repo, item.number, lambda i: i) or item
-    comment_id = await publish_progress(gh, latest)
-    if comment_id != latest.progress_comment_id:
+    latest, comment_id = await publish_current(gh, ctx.redis, item.repo, item.number)
+    if latest is not None and comment_id != latest.progress_comment_id:
         await engine.update_item(
             ctx, item.repo, item.number, lambda i: replace(i, progress_comment_id=comment_id)
         )

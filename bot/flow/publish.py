@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio
 from gidgethub.abc import GitHubAPI
 
+from bot import store
 from bot.agents.roster import Roster, load_roster
 from bot.github.comments import upsert_marked_comment
 from bot.progress import (
@@ -120,6 +122,18 @@ def _steps(item: WorkItem, roster: Roster) -> list[Step]:
     )
     steps.append(Step("Your review", done=item.state is State.MERGED))
     return steps
+
+
+async def publish_current(
+    gh: GitHubAPI, redis: redis.asyncio.Redis, repo: str, number: int
+) -> tuple[WorkItem | None, int | None]:
+    """Publish the item as stored now, one writer at a time (`store.publish_lock`), so jobs
+    publishing at once neither create two check runs nor write an older picture last."""
+    async with store.publish_lock(redis, store.item_key(repo, number)):
+        item = await store.load_item(redis, repo, number)
+        if item is None:
+            return None, None
+        return item, await publish_progress(gh, item)
 
 
 async def publish_progress(gh: GitHubAPI, item: WorkItem) -> int:
