@@ -126,11 +126,12 @@ async def run_command(
     argument: str,
     actor: str,
     error: str,
+    line: int = 0,
 ) -> None:
     """One `/aios` command line of a comment by a permitted user."""
     async with job_scope("run_command", installation_id=installation_id, repo=repo) as ctx:
         await command_runner.run(
-            ctx, installation_id, repo, issue_number, comment_id, name, argument, actor, error
+            ctx, installation_id, repo, issue_number, comment_id, name, argument, actor, error, line
         )
 
 
@@ -185,27 +186,37 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
 
 
 async def review_pull_request(
-    installation_id: int, repo: str, pr_number: int, command_number: int, comment_id: int
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    command_number: int,
+    comment_id: int,
+    line: int,
 ) -> None:
     """`/aios review` on a pull request AIOS did not open."""
     from bot.flow import qa_step
+    from bot.flow.command_runner import CommandLine
 
     async with job_scope("review_pull_request", installation_id=installation_id, repo=repo) as ctx:
-        await qa_step.review_pull_request(
-            ctx, installation_id, repo, pr_number, command_number, comment_id
-        )
+        where = CommandLine(command_number, comment_id, line)
+        await qa_step.review_pull_request(ctx, installation_id, repo, pr_number, where)
 
 
 async def test_pull_request(
-    installation_id: int, repo: str, pr_number: int, command_number: int, comment_id: int
+    installation_id: int,
+    repo: str,
+    pr_number: int,
+    command_number: int,
+    comment_id: int,
+    line: int,
 ) -> None:
     """`/aios test`: the QA agent runs the tests on the pull request's head."""
     from bot.flow import qa_step
+    from bot.flow.command_runner import CommandLine
 
     async with job_scope("test_pull_request", installation_id=installation_id, repo=repo) as ctx:
-        await qa_step.test_pull_request(
-            ctx, installation_id, repo, pr_number, command_number, comment_id
-        )
+        where = CommandLine(command_number, comment_id, line)
+        await qa_step.test_pull_request(ctx, installation_id, repo, pr_number, where)
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ def command(fake: FakeGitHub, deliver: Deliver, user: str, number: int, body: st
 
 
 def replies(fake: FakeGitHub, number: int, comment_id: int) -> list[str]:
-    marker = f"<!-- aios:reply comment={comment_id} -->"
+    marker = f"<!-- aios:reply comment={comment_id} line="
     return [c.body for c in fake.comments(REPO, number) if c.body.startswith(marker)]
 
 
@@ -104,3 +104,14 @@ def test_an_edited_comment_does_not_run_its_command_again(
     deliver("issue_comment", payload)
     (answer,) = replies(github_fake, issue.number, comment_id)
     assert "memory 1" in answer
+
+
+def test_each_command_line_gets_its_own_reply(github_fake: FakeGitHub, deliver: Deliver) -> None:
+    issue = github_fake.add_issue(REPO, "Anything")
+    comment_id = command(
+        github_fake, deliver, "alice", issue.number, "/aios status\n/aios frobnicate"
+    )
+    answers = replies(github_fake, issue.number, comment_id)
+    assert len(answers) == 2
+    assert any("No AIOS work item here yet" in a for a in answers)
+    assert any("unknown command 'frobnicate'" in a for a in answers)

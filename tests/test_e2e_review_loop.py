@@ -139,3 +139,95 @@ def test_qa_review_fix_rounds_human_threads_ci_failure_then_approval_merges(
     merge = fake.calls("PUT", r"/repos/octo-org/hello/pulls/\d+/merge")[0].json
     assert merge["merge_method"] == "squash"
     wait_for(lambda: progress_state(fake, issue.number) == "merged", "the final progress")
+
+
+def test_the_same_ci_failure_twice_stops_the_loop_and_asks_a_human(
+    github_fake: FakeGitHub, start_serve: Any, scripted_model: ScriptedModel
+) -> None:
+    fake, model = github_fake, scripted_model
+    model.script += [
+        Turn("Writing.", [call("write_file", path="app.py", content=APP_V1)]),
+        finish("Added add()."),
+        qa_pass(),
+    ]
+    serve = start_serve(workers=1)
+    fake.webhook_url = f"{serve.url}/webhook"
+    issue = fake.add_issue(REPO, "Flaky arithmetic")
+    fake.label_issue_as("alice", REPO, issue.number, "aios:backend")
+    wait_for(lambda: progress_state(fake, issue.number) == "awaiting approval", "the hand-over", 60)
+    failure = {
+        "path": "test_app.py",
+        "start_line": 9,
+        "end_line": 9,
+        "annotation_level": "failure",
+        "message": "AssertionError: add(2, 2) == 0",
+    }
+    model.script += [*fix(APP_V2, "Tried a fix.", {}), qa_pass()]
+    first_head = fake.pulls(REPO)[0].head_sha
+    fake.ci_result(REPO, first_head, conclusion="failure", annotations=[failure])
+    wait_for(lambda: fake.pulls(REPO)[0].head_sha != first_head, "the first CI fix", 60)
+    wait_for(lambda: progress_state(fake, issue.number) == "awaiting approval", "QA again", 60)
+
+    # The fix did not help: the very same failure on the new head. No second attempt.
+    requests_before = len(model.requests)
+    second_head = fake.pulls(REPO)[0].head_sha
+    fake.ci_result(
+        REPO, second_head, conclusion="failure", annotations=[{**failure, "end_line": 9}]
+    )
+    stop = f"<!-- aios:needs-human item={REPO}#{issue.number} -->"
+    pr_number = fake.pulls(REPO)[0].number
+    wait_for(
+        lambda: any(c.body.startswith(stop) for c in fake.comments(REPO, pr_number)),
+        "the comment asking a human",
+        timeout=30,
+    )
+    body = next(c.body for c in fake.comments(REPO, pr_number) if c.body.startswith(stop))
+    assert "same way twice" in body and "`tests`" in body
+    assert fake.pulls(REPO)[0].head_sha == second_head
+    assert len(model.requests) == requests_before  # no agent ran
+
+
+def test_review_test_and_an_unknown_command_on_a_pull_request_people_wrote(
+    github_fake: FakeGitHub, start_serve: Any, scripted_model: ScriptedModel
+) -> None:
+    fake, model = github_fake, scripted_model
+    serve = start_serve(workers=1)
+    fake.webhook_url = f"{serve.url}/webhook"
+    fake.push_as("alice", REPO, "feature/add", {"app.py": APP_V1})
+    pr = fake.open_pull_as("alice", REPO, "feature/add", "main", "Add add()")
+
+    model.script.append(qa_changes("Wrong operator.", [("app.py", 6, "Should be a + b.")]))
+    review_id = fake.comment_as("alice", REPO, pr.number, "/aios review").id
+    wait_for(lambda: fake.threads(REPO, pr.number), "the QA review on the people's PR", 60)
+    (thread,) = fake.threads(REPO, pr.number)
+    assert (thread.path, thread.line) == ("app.py", 6)
+    reply_marker = f"<!-- aios:reply comment={review_id} line="
+    wait_for(
+        lambda: any(
+            "asks for changes" in c.body
+            for c in fake.comments(REPO, pr.number)
+            if c.body.startswith(reply_marker)
+        ),
+        "the answer to /aios review",
+        30,
+    )
+    assert fake.pulls(REPO)[0].head_sha == pr.head_sha  # a review only: nothing pushed
+
+    model.script += [
+        Turn("Running them.", [call("run", command="python3 -c 'print(2 + 2)'")]),
+        finish(json.dumps({"passed": False, "command": "pytest -q", "summary": "1 failed"})),
+    ]
+    test_id = fake.comment_as("alice", REPO, pr.number, "/aios test\n/aios frobnicate").id
+    test_marker = f"<!-- aios:reply comment={test_id} line="
+    wait_for(
+        lambda: any(
+            "Tests fail" in c.body
+            for c in fake.comments(REPO, pr.number)
+            if c.body.startswith(test_marker)
+        ),
+        "the test report",
+        60,
+    )
+    answers = [c.body for c in fake.comments(REPO, pr.number) if c.body.startswith(test_marker)]
+    assert any("unknown command 'frobnicate'" in a and "/aios review" in a for a in answers)
+    assert any("(`pytest -q`)" in a and "1 failed" in a for a in answers)

@@ -207,7 +207,7 @@ def command(fake: FakeGitHub, deliver: Deliver, user: str, number: int, body: st
     """Comment `body` on issue or PR `number`; returns AIOS's reply to it."""
     comment = fake.comment_as(user, REPO, number, body, deliver=False)
     deliver("issue_comment", app_events.issue_comment(fake, REPO, comment.id))
-    marker = f"<!-- aios:reply comment={comment.id} -->"
+    marker = f"<!-- aios:reply comment={comment.id} line="
     answers = [c.body for c in fake.comments(REPO, number) if c.body.startswith(marker)]
     return answers[0] if answers else ""
 

@@ -55,7 +55,11 @@ async def evaluate(
         return
 
     def cleared(current: WorkItem) -> WorkItem:
-        gone = (CI_FAILURE, CI_REPEATED, LAST_FAILURE, "ci_failed_checks")
+        # "No checks yet" on a fresh push is not a pass: the last failure stays remembered,
+        # so the same failure reported later still counts as twice in a row.
+        gone = (CI_FAILURE, CI_REPEATED, "ci_failed_checks")
+        if report.verdict is CIVerdict.PASSED:
+            gone += (LAST_FAILURE,)
         return replace(current, extra={k: v for k, v in current.extra.items() if k not in gone})
 
     detail = "no checks" if report.verdict is CIVerdict.NONE else "checks green"

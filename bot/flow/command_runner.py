@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
@@ -26,8 +28,15 @@ EVENTS = {
 }
 """Commands that report an event to the work item; its progress comment shows the result."""
 
-ON_ANY_PULL_REQUEST = frozenset({CommandName.REVIEW, CommandName.TEST})
-"""Commands that also work on pull requests people wrote: they run as their own jobs."""
+
+@dataclass(frozen=True)
+class CommandLine:
+    """Where a command was written: the issue or PR, the comment, the line (for the reply)."""
+
+    number: int
+    comment_id: int
+    line: int
+
 
 REFUSAL = (
     "Sorry @{login}, only people with write access to this repository can steer AIOS. "
@@ -35,14 +44,21 @@ REFUSAL = (
 )
 
 
-def reply_marker(comment_id: int) -> str:
-    return f"<!-- aios:reply comment={comment_id} -->"
+def reply_marker(comment_id: int, line: int) -> str:
+    """Line 0 is the comment as a whole (a refusal); line n its command on line n."""
+    return f"<!-- aios:reply comment={comment_id} line={line} -->"
 
 
-async def reply(gh: GitHubAPI, repo: str, number: int, comment_id: int, text: str) -> None:
-    """One answer per command comment, edited in place if the job runs again."""
-    marker = reply_marker(comment_id)
+async def reply(
+    gh: GitHubAPI, repo: str, number: int, comment_id: int, text: str, *, line: int = 0
+) -> None:
+    """One answer per command line, edited in place if the job runs again."""
+    marker = reply_marker(comment_id, line)
     await upsert_marked_comment(gh, repo, number, marker=marker, body=f"{marker}\n{redact(text)}")
+
+
+async def answer_line(gh: GitHubAPI, repo: str, where: CommandLine, text: str) -> None:
+    await reply(gh, repo, where.number, where.comment_id, text, line=where.line)
 
 
 async def acknowledge(gh: GitHubAPI, repo: str, comment_id: int) -> None:
@@ -70,31 +86,32 @@ async def run(
     argument: str,
     actor: str,
     error: str,
+    line: int = 0,
 ) -> None:
     """`name` is a `CommandName` value, or "" with `error` set for a line that did not parse."""
     async with ctx.github(installation_id) as gh:
         await acknowledge(gh, repo, comment_id)
         if not name:
-            await reply(gh, repo, number, comment_id, f"⚠️ {neutralize(error)}\n\n{render_help()}")
+            text = f"⚠️ {neutralize(error)}\n\n{render_help()}"
+            await reply(gh, repo, number, comment_id, text, line=line)
             return
         command = CommandName(name)
-        answer = await _answer(
-            ctx, installation_id, repo, number, comment_id, command, argument, actor
-        )
+        where = CommandLine(number, comment_id, line)
+        answer = await _answer(ctx, installation_id, repo, where, command, argument, actor)
         if answer:
-            await reply(gh, repo, number, comment_id, answer)
+            await reply(gh, repo, number, comment_id, answer, line=line)
 
 
 async def _answer(
     ctx: WorkerContext,
     installation_id: int,
     repo: str,
-    number: int,
-    comment_id: int,
+    where: CommandLine,
     command: CommandName,
     argument: str,
     actor: str,
 ) -> str:
+    number = where.number
     item = await store.load_steerable(ctx.redis, repo, number)
     if command is CommandName.HELP:
         return render_help()
@@ -115,7 +132,7 @@ async def _answer(
             return f"⚠️ {exc}"
         return f"🧹 Forgot: {neutralize(text)}"
     if command is CommandName.TEST or (command is CommandName.REVIEW and item is None):
-        return await _standalone(ctx, installation_id, repo, number, comment_id, command, item)
+        return await _standalone(ctx, installation_id, repo, where, command, item)
     event = EVENTS[command]
     if item is None:
         return "There is no AIOS work item here yet: add the `aios` label to start one."
@@ -132,12 +149,12 @@ async def _standalone(
     ctx: WorkerContext,
     installation_id: int,
     repo: str,
-    number: int,
-    comment_id: int,
+    where: CommandLine,
     command: CommandName,
     item: WorkItem | None,
 ) -> str:
     """`/aios review` on a PR AIOS did not open, `/aios test` anywhere: a job of its own."""
+    number = where.number
     pr_number = item.pr_number if item is not None else number
     if pr_number is None:
         return f"`/aios {command.value}` needs a pull request; this work item has none yet."
@@ -154,8 +171,9 @@ async def _standalone(
         repo,
         pr_number,
         number,
-        comment_id,
-        key=job_key(command.value, repo, pr_number, comment_id),
+        where.comment_id,
+        where.line,
+        key=job_key(command.value, repo, pr_number, where.comment_id, where.line),
         installation_id=installation_id,
         timeout=3600,
     )

@@ -15,7 +15,7 @@ from bot.agents.roster import load_roster
 from bot.context import WorkerContext
 from bot.flow import engine
 from bot.flow.agent_job import checkout, run_role
-from bot.flow.command_runner import reply
+from bot.flow.command_runner import CommandLine, answer_line
 from bot.flow.fix import QA_NOTES
 from bot.flow.plan import _json_objects
 from bot.flow.qa_review import post_review, review_diff
@@ -78,11 +78,10 @@ async def review_pull_request(
     installation_id: int,
     repo: str,
     pr_number: int,
-    command_number: int,
-    comment_id: int,
+    where: CommandLine,
 ) -> None:
     """`/aios review` on a pull request people wrote: one review, nothing else changes."""
-    target = await _prepare(ctx, installation_id, repo, pr_number, command_number, comment_id)
+    target = await _prepare(ctx, installation_id, repo, pr_number, where)
     if target is None:
         return
     item, pr, config = target
@@ -98,7 +97,7 @@ async def review_pull_request(
     except QAStopped as exc:
         answer = f"⚠️ The QA agent stopped before finishing its review: {neutralize(str(exc))}"
     async with ctx.github(installation_id) as gh:
-        await reply(gh, repo, command_number, comment_id, answer)
+        await answer_line(gh, repo, where, answer)
 
 
 async def test_pull_request(
@@ -106,19 +105,16 @@ async def test_pull_request(
     installation_id: int,
     repo: str,
     pr_number: int,
-    command_number: int,
-    comment_id: int,
+    where: CommandLine,
 ) -> None:
     """`/aios test`: the QA agent finds and runs the test suite on the head, and reports."""
-    target = await _prepare(ctx, installation_id, repo, pr_number, command_number, comment_id)
+    target = await _prepare(ctx, installation_id, repo, pr_number, where)
     if target is None:
         return
     item, pr, _config = target
     if pr.head_repo != repo:
         async with ctx.github(installation_id) as gh:
-            await reply(
-                gh, repo, command_number, comment_id, "AIOS never runs a fork's code: no tests."
-            )
+            await answer_line(gh, repo, where, "AIOS never runs a fork's code: no tests.")
         return
     async with _head_checkout(ctx, item, pr) as (workspace, _head):
         result = await run_role(ctx, item, "qa", _test_task(pr), workspace.path, task_kind="review")
@@ -130,7 +126,7 @@ async def test_pull_request(
     else:
         answer = f"⚠️ The QA agent stopped before reporting: {neutralize(result.summary)}"
     async with ctx.github(installation_id) as gh:
-        await reply(gh, repo, command_number, comment_id, answer)
+        await answer_line(gh, repo, where, answer)
 
 
 async def _prepare(
@@ -138,24 +134,22 @@ async def _prepare(
     installation_id: int,
     repo: str,
     pr_number: int,
-    command_number: int,
-    comment_id: int,
+    where: CommandLine,
 ) -> tuple[WorkItem, PullRequestView, Any] | None:
     """The PR, the config and the item to account usage to; None (and a reply) for a fork."""
     async with ctx.github(installation_id) as gh:
         pr = await _pull_request(gh, repo, pr_number)
         config = await read_repo_config(gh, repo)
         if pr.head_repo != repo and not config.config.workflow.review_fork_prs:
-            await reply(
+            await answer_line(
                 gh,
                 repo,
-                command_number,
-                comment_id,
+                where,
                 f"#{pr_number} comes from a fork; AIOS leaves fork pull requests alone unless "
                 "`.github/aios.yml` sets `workflow.review_fork_prs: true`.",
             )
             return None
-    item = await engine.update_item(ctx, repo, command_number, lambda i: i)
+    item = await engine.update_item(ctx, repo, where.number, lambda i: i)
     if item is None:
         # No work item (a PR people wrote): usage is still recorded, against this PR.
         now = datetime.now(UTC)

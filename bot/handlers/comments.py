@@ -63,6 +63,7 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
                 argument,
                 sender.login,
                 error,
+                entry.line,
                 key=job_key("command", event.delivery_id, entry.line),
             )
         return

@@ -291,6 +291,37 @@ class Seeding:
                 refresh(repo, pr)
             return sorted(repo.pulls.values(), key=lambda pr: pr.number)
 
+    def open_pull_as(
+        self, user: str, full_name: str, head: str, base: str, title: str, body: str = ""
+    ) -> PullRequest:
+        """`user` opens a pull request from branch `head` of the same repository (no webhook)."""
+        git = self.git(full_name)
+        with self.lock:
+            repo = self.repo(full_name)
+            head_sha, base_sha = git.branch_sha(head), git.branch_sha(base)
+            if head_sha is None or base_sha is None:
+                raise ValueError(f"{full_name} needs branches {head!r} and {base!r}")
+            issue = Issue(
+                id=self.state.next_id(),
+                number=repo.next_number,
+                repo=repo.full_name,
+                title=title,
+                user=self.state.user(user).login,
+                body=body or None,
+            )
+            repo.next_number += 1
+            repo.issues[issue.number] = issue
+            pr = PullRequest(
+                id=self.state.next_id(),
+                issue=issue,
+                head=head,
+                base=base,
+                head_sha=head_sha,
+                base_sha=base_sha,
+            )
+            repo.pulls[pr.number] = pr
+            return pr
+
     def check_runs(self, full_name: str) -> list[CheckRun]:
         """Every check run of the repository, oldest first."""
         with self.lock:
