@@ -18,6 +18,7 @@ from bot.flow.plan_comments import (
     render_plan,
     render_questions,
 )
+from bot.flow.prompt_text import as_attribute, as_data, cut, json_objects
 
 __all__ = [
     "DEV_ROLES",
@@ -62,14 +63,6 @@ ISSUE_BODY_CHARS, COMMENT_CHARS, MAX_COMMENTS, NOTE_CHARS = 20_000, 3_000, 30, 1
 """Caps on untrusted text in a prompt; whatever is cut is said to be cut, never dropped silently."""
 
 _NUMBERING = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TAGS = (
-    "task|issue|title|body|comments|comment|maintainer-feedback|previous-plan|questions-asked"
-    "|your-task|plan|handoffs|handoff|repository-instructions|memory"
-    "|review-thread|thread-comment|ci-failure|fix-request|untrusted|pull-request|diff"
-)
-_TAG_OPEN = re.compile(rf"<(?=\s*/?\s*(?:{_TAGS})(?![\w-]))", re.I)
-_ATTRIBUTE_UNSAFE = re.compile(r'["<>&\x00-\x1f\x7f]')
 
 
 class PlanFormatError(ValueError):
@@ -152,7 +145,7 @@ def parse_cto_decision(text: str) -> Plan | Questions:
         raise PlanFormatError(
             f"the answer is {len(text)} characters; keep it under {MAX_DECISION_CHARS}"
         )
-    found, error = _json_objects(text)
+    found, error = json_objects(text)
     decisions = [obj for obj in found if "plan" in obj or "questions" in obj]
     if not decisions:
         if not found:
@@ -182,26 +175,6 @@ def parse_cto_decision(text: str) -> Plan | Questions:
         return _questions(data["questions"])
     _no_extra_keys(data, "the decision", ("plan",))
     return _plan(data["plan"], "plan")
-
-
-def _json_objects(text: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Every top-level JSON object in `text`, wherever it starts (fences and prose ignored),
-    and why decoding failed at the first `{` if it did."""
-    decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
-    first_error: str | None = None
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except (ValueError, RecursionError) as exc:
-            if first_error is None and not found:
-                first_error = str(exc)[:200] if isinstance(exc, ValueError) else "nested too deep"
-            start = text.find("{", start + 1)
-            continue
-        found.append(value)
-        start = text.find("{", end)
-    return found, first_error
 
 
 def _kind(value: object) -> str:
@@ -313,34 +286,19 @@ def direct_plan(role: str, issue: IssueView) -> Plan:
 # --- task texts --------------------------------------------------------------------------
 
 
-def _data(text: str) -> str:
-    """Untrusted text made safe to place between our delimiter tags: it cannot close them."""
-    return _TAG_OPEN.sub("&lt;", _CONTROL.sub("", text)).strip()
-
-
-def _attribute(value: str) -> str:
-    return _ATTRIBUTE_UNSAFE.sub("", " ".join(value.split()))[:80]
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}\n[… {len(text) - limit} more characters not shown]"
-
-
 def _issue_block(issue: IssueView) -> str:
     return (
-        f'<issue repo="{_attribute(issue.repo)}" number="{issue.number}" '
-        f'author="{_attribute(issue.author)}">\n'
-        f"<title>{_data(issue.title)}</title>\n"
-        f"<body>\n{_data(_cut(issue.body, ISSUE_BODY_CHARS)) or '(empty)'}\n</body>\n"
+        f'<issue repo="{as_attribute(issue.repo)}" number="{issue.number}" '
+        f'author="{as_attribute(issue.author)}">\n'
+        f"<title>{as_data(issue.title)}</title>\n"
+        f"<body>\n{as_data(cut(issue.body, ISSUE_BODY_CHARS)) or '(empty)'}\n</body>\n"
         "</issue>"
     )
 
 
 def _comment_block(comment: CommentView) -> str:
-    body = _data(_cut(comment.body, COMMENT_CHARS)) or "(empty)"
-    author = _attribute(comment.author)
+    body = as_data(cut(comment.body, COMMENT_CHARS)) or "(empty)"
+    author = as_attribute(comment.author)
     if comment.permitted:
         return f'<comment author="{author}" write-access="yes">\n{body}\n</comment>'
     quoted = "\n".join(f"> {line}" for line in body.splitlines())
@@ -428,7 +386,7 @@ def cto_task(
         "B. Write the plan: when the issue and the code are clear enough to start.",
     ]
     if asked is not None and asked.questions:
-        listed = "\n".join(f"{i}. {_data(q)}" for i, q in enumerate(asked.questions, 1))
+        listed = "\n".join(f"{i}. {as_data(q)}" for i, q in enumerate(asked.questions, 1))
         parts.append(
             "You already asked these questions on the issue; the answers are in the comments:\n"
             f"<questions-asked>\n{listed}\n</questions-asked>\n"
@@ -445,7 +403,7 @@ def cto_task(
         if previous_plan is not None:
             revise.append(
                 "<previous-plan>\n"
-                f"{_data(json.dumps(previous_plan.to_dict(), indent=1, ensure_ascii=False))}\n"
+                f"{as_data(json.dumps(previous_plan.to_dict(), indent=1, ensure_ascii=False))}\n"
                 "</previous-plan>"
             )
         if feedback:
@@ -453,13 +411,13 @@ def cto_task(
                 "A maintainer with write access asked for the revision. Address every point "
                 "of their feedback and keep what they did not question; ask a question only "
                 "if the feedback itself is unclear:\n"
-                f"<maintainer-feedback>\n{_data(_cut(feedback, COMMENT_CHARS))}\n"
+                f"<maintainer-feedback>\n{as_data(cut(feedback, COMMENT_CHARS))}\n"
                 "</maintainer-feedback>"
             )
         parts.append("\n".join(revise))
     if format_error:
         parts.append(
-            f"Your previous answer could not be used: {_data(format_error)}. "
+            f"Your previous answer could not be used: {as_data(format_error)}. "
             "Answer again, following the JSON format below exactly."
         )
     parts += [
@@ -477,12 +435,12 @@ def cto_task(
 
 
 def _plan_outline(plan: Plan, mine: int | None = None) -> str:
-    lines = [f"Summary: {_data(plan.summary)}", "Tasks:"]
+    lines = [f"Summary: {as_data(plan.summary)}", "Tasks:"]
     for i, task in enumerate(plan.tasks):
         you = "   <- this is your task" if i == mine else ""
-        lines.append(f"{i + 1}. [{task.role}] {_data(task.title)}{you}")
-    lines += [f"Risk: {_data(risk)}" for risk in plan.risks]
-    lines += [f"Decision: {_data(decision)}" for decision in plan.decisions]
+        lines.append(f"{i + 1}. [{task.role}] {as_data(task.title)}{you}")
+    lines += [f"Risk: {as_data(risk)}" for risk in plan.risks]
+    lines += [f"Decision: {as_data(decision)}" for decision in plan.decisions]
     return "\n".join(lines)
 
 
@@ -495,11 +453,11 @@ def role_task(issue: IssueView, plan: Plan, index: int, handoffs: Sequence[tuple
     if not 0 <= index < len(plan.tasks):
         raise ValueError(f"index must be 0 to {len(plan.tasks) - 1}, got {index}")
     task = plan.tasks[index]
-    mine = [f"Title: {_data(task.title)}"]
+    mine = [f"Title: {as_data(task.title)}"]
     if task.acceptance:
-        mine += ["Done when:", *(f"- {_data(a)}" for a in task.acceptance)]
+        mine += ["Done when:", *(f"- {as_data(a)}" for a in task.acceptance)]
     if task.files:
-        mine.append(f"Likely files: {', '.join(_data(f) for f in task.files)}")
+        mine.append(f"Likely files: {', '.join(as_data(f) for f in task.files)}")
     how = [
         "How to work:",
         "- Your workspace has the issue's branch checked out, with the earlier tasks' changes "
@@ -524,7 +482,7 @@ def role_task(issue: IssueView, plan: Plan, index: int, handoffs: Sequence[tuple
         "characters: what changed, what is left, how to verify>)."
     )
     notes = [
-        f'<handoff from="{_attribute(persona)}">\n{_data(_cut(note, NOTE_CHARS))}\n</handoff>'
+        f'<handoff from="{as_attribute(persona)}">\n{as_data(cut(note, NOTE_CHARS))}\n</handoff>'
         for persona, note in handoffs
     ]
     return "\n\n".join(

@@ -16,7 +16,7 @@ import structlog
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.flow.plan import _json_objects
+from bot.flow.prompt_text import json_objects
 from bot.github.diff import (
     DEFAULT_GENERATED_PATTERNS,
     Chunk,
@@ -118,7 +118,7 @@ def parse_qa_verdict(text: str) -> ChunkVerdict:
         raise QAFormatError(
             f"the answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}"
         )
-    found, error = _json_objects(text)
+    found, error = json_objects(text)
     verdicts = [obj for obj in found if isinstance(obj, dict) and "verdict" in obj]
     if not verdicts:
         if not found:

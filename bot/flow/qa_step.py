@@ -17,7 +17,7 @@ from bot.flow import engine
 from bot.flow.agent_job import checkout, run_role
 from bot.flow.command_runner import CommandLine, answer_line
 from bot.flow.fix import QA_NOTES
-from bot.flow.plan import _json_objects
+from bot.flow.prompt_text import json_objects
 from bot.flow.qa_review import post_review, review_diff
 from bot.flow.repo_settings import read_repo_config
 from bot.flow.steps import fail
@@ -224,7 +224,7 @@ def _test_task(pr: PullRequestView) -> str:
 
 
 def _test_answer(text: str) -> tuple[bool, str, str]:
-    found, _error = _json_objects(text)
+    found, _error = json_objects(text)
     for obj in found:
         if isinstance(obj.get("passed"), bool):
             return obj["passed"], str(obj.get("command") or ""), str(obj.get("summary") or "")
