@@ -10,16 +10,9 @@ import pytest
 from gidgethub.abc import GitHubAPI
 from gidgethub.httpx import GitHubAPI as PlainGitHubAPI
 
-from bot.flow.ci_report import (
-    LOG_TAIL_CHARS,
-    LOG_TAIL_LINES,
-    CIReport,
-    CIVerdict,
-    FailedCheck,
-    _tail,
-    read_ci,
-)
+from bot.flow.ci_report import CIReport, CIVerdict, FailedCheck, read_ci
 from bot.github.client import GitHubClient
+from bot.github.job_logs import LOG_TAIL_CHARS, LOG_TAIL_LINES, job_log_tail
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
@@ -334,12 +327,18 @@ def test_fingerprints_follow_annotations_not_their_line_numbers() -> None:
     )
 
 
-def test_a_log_tail_keeps_the_last_lines_without_timestamps() -> None:
+async def test_a_log_tail_keeps_the_last_lines_without_timestamps(
+    github_fake: FakeGitHub, repo: str, gh: GitHubAPI
+) -> None:
     lines = [f"2024-01-01T00:00:00.0000000Z \x1b[31mline {n}\x1b[0m" for n in range(1000)]
-    tail = _tail(("\ufeff" + "\n".join(lines)).encode(), truncated=False, secrets=[])
+    long = github_fake.ci_result(REPO, repo, log="\ufeff" + "\n".join(lines), deliver=False)
+    tail = await job_log_tail(gh, REPO, long.id, [])
     assert tail.splitlines() == [f"line {n}" for n in range(1000 - LOG_TAIL_LINES, 1000)]
-    wide = _tail(("x" * 100 + "\n").encode() * 150, truncated=False, secrets=["x" * 20])
-    assert len(wide) <= LOG_TAIL_CHARS and "x" * 20 not in wide
+    broad = github_fake.ci_result(
+        REPO, repo, name="lint", log=("x" * 100 + "\n") * 150, deliver=False
+    )
+    wide = await job_log_tail(gh, REPO, broad.id, ["x" * 20])
+    assert wide and len(wide) <= LOG_TAIL_CHARS and "x" * 20 not in wide
 
 
 async def test_the_fake_refuses_forged_or_expired_log_links(

@@ -8,15 +8,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import gidgethub
 import httpx2
 import structlog
-from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.flow.merge import OK_CONCLUSIONS
+from bot.github.job_logs import job_log_tail
 from bot.redact import redact
 
 log = structlog.get_logger(__name__)
@@ -29,17 +28,10 @@ MAX_ANNOTATIONS = 50
 """Annotations read per failed check: a linter may report thousands, the first fifty say enough."""
 ANNOTATION_CHARS = 2_000
 """Longest annotation kept; a message can hold a whole traceback."""
-LOG_TAIL_LINES = 200
-LOG_TAIL_CHARS = 8_000
-LOG_READ_BYTES = 512 * 1024
-"""Only the end of a job log is kept while it streams in: a log can run to hundreds of MB."""
 FINGERPRINT_LINES = 20
 """Error-looking lines of a log tail that identify a failure in its fingerprint."""
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 FAILED_STATUSES = frozenset({"failure", "error"})
 
-_LOG_PREFIX = re.compile(r"^\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?", re.M)
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _ERRORISH = re.compile(
     r"error|fail|exception|traceback|assert|panic|fatal|denied|not found|^E\s", re.I
 )
@@ -237,7 +229,7 @@ async def _failed_run(
     if detailed and output.get("annotations_count"):
         notes = await _annotations(gh, repo, int(run["id"]), secrets)
     if detailed and app.get("slug") == ACTIONS_SLUG:
-        log_tail = await _job_log(gh, repo, int(run["id"]), secrets)
+        log_tail = await job_log_tail(gh, repo, int(run["id"]), secrets)
     return FailedCheck(
         name=str(run.get("name") or ""),
         source=str(app.get("name") or app.get("slug") or "unknown app"),
@@ -282,84 +274,6 @@ async def _annotations(
     except (gidgethub.GitHubException, httpx2.HTTPError) as exc:
         log.warning("ci.annotations_unavailable", run_id=run_id, error=type(exc).__name__)
     return tuple(notes)
-
-
-async def _job_log(gh: GitHubAPI, repo: str, job_id: int, secrets: Sequence[str]) -> str:
-    """The tail of an Actions job's log; "" when GitHub has none to give (expired, no access)."""
-    url = sansio.format_url(
-        "/repos/{+repo}/actions/jobs/{job_id}/logs",
-        {"repo": repo, "job_id": job_id},
-        base_url=gh.base_url,
-    )
-    # gidgethub raises on a redirect without its headers, so ask through the raw request
-    # with the headers gidgethub itself would send (AIOS's client adds its token there).
-    headers = sansio.create_headers(
-        gh.requester,
-        accept=sansio.accept_format(),
-        oauth_token=gh.oauth_token,
-        jwt=gh._get_app_jwt(),
-    )
-    try:
-        status, answer_headers, body = await gh._request("GET", url, headers, b"")
-        if status == 200:  # a client that follows redirects itself
-            return _tail(body, truncated=False, secrets=secrets)
-        location = {k.lower(): v for k, v in answer_headers.items()}.get("location")
-        if status not in REDIRECTS or not location:
-            log.info("ci.log_unavailable", job_id=job_id, status=status)
-            return ""
-        downloaded = await _download(gh, location)
-    except (gidgethub.GitHubException, httpx2.HTTPError) as exc:
-        log.warning("ci.log_unavailable", job_id=job_id, error=type(exc).__name__)
-        return ""
-    if downloaded is None:
-        return ""
-    return _tail(downloaded[0], truncated=downloaded[1], secrets=secrets)
-
-
-async def _download(gh: GitHubAPI, location: str) -> tuple[bytes, bool] | None:
-    """GET a pre-signed URL: its signature is its credential, so no token goes with it."""
-    parts = urlsplit(location)
-    client = getattr(gh, "_client", None)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        log.warning("ci.log_location_unusable", scheme=parts.scheme)
-        return None
-    if not isinstance(client, httpx2.AsyncClient):
-        log.warning("ci.log_download_unsupported", client=type(gh).__name__)
-        return None
-    request = client.build_request("GET", location, headers={"user-agent": gh.requester})
-    for name in ("authorization", "cookie"):  # the client's defaults must not ride along
-        request.headers.pop(name, None)
-    response = await client.send(request, stream=True)
-    try:
-        if response.status_code != 200:
-            # The URL's query is its signature: log the host only.
-            log.info("ci.log_unavailable", host=parts.hostname, status=response.status_code)
-            return None
-        kept = bytearray()
-        truncated = False
-        async for chunk in response.aiter_bytes():
-            kept += chunk
-            if len(kept) > 2 * LOG_READ_BYTES:
-                del kept[:-LOG_READ_BYTES]
-                truncated = True
-        if len(kept) > LOG_READ_BYTES:
-            del kept[:-LOG_READ_BYTES]
-            truncated = True
-        return bytes(kept), truncated
-    finally:
-        await response.aclose()
-
-
-def _tail(raw: bytes, *, truncated: bool, secrets: Sequence[str]) -> str:
-    """The last lines of a log, without the runner's timestamps and colours, redacted."""
-    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    if truncated:
-        text = text.partition("\n")[2]  # the first line was cut mid-way
-    text = _ANSI.sub("", _LOG_PREFIX.sub("", text))
-    tail = "\n".join(text.rstrip("\n").split("\n")[-LOG_TAIL_LINES:])
-    if len(tail) > LOG_TAIL_CHARS:
-        tail = tail[-LOG_TAIL_CHARS:].partition("\n")[2]
-    return redact(tail, secrets)
 
 
 # -- fingerprint ------------------------------------------------------------------------------
