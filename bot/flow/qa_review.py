@@ -1,8 +1,8 @@
-"""The QA agent's review of a pull request's diff: chunk, prompt, parse, and post one GitHub review.
+"""The QA agent's review of a pull request's diff: chunk, prompt, parse, and draft one review.
 
 The agent sees one chunk of the diff per run and answers with a JSON verdict; the verdicts are
 merged into one review whose inline comments are placed on lines GitHub accepts (the rest go in
-the review body). Everything but `review_diff`'s `ask` and `post_review` is pure.
+the review body). Everything but `review_diff`'s `ask` is pure; `bot.flow.qa_post` posts it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from gidgethub import BadRequest
-from gidgethub.abc import GitHubAPI
 
 from bot.flow.prompt_text import json_objects
 from bot.github.diff import (
@@ -41,9 +39,9 @@ MAX_COMMENTS, COMMENT_CHARS, SUMMARY_CHARS, PATH_CHARS = 50, 4_000, 2_000, 300
 TITLE_CHARS, DESCRIPTION_CHARS, MAX_SKIPPED_SHOWN = 300, 10_000, 100
 """Caps on the pull request's text in a task; whatever is cut is said to be cut."""
 
-MAX_DRAFT_BYTES, MAX_REVIEW_BYTES = 64_000, 65_000
-"""GitHub refuses a review body over 65,536 characters; counting UTF-8 bytes stays under however
-GitHub counts, and the draft leaves room for the marker and the 422 fallback's list."""
+MAX_DRAFT_BYTES = 64_000
+"""A draft's body stays under `bot.flow.qa_post.MAX_REVIEW_BYTES`, leaving room for the marker
+and the 422 fallback's list."""
 
 MAX_FILES_NAMED = 10
 """Files named per chunk in the review body before "and N more"."""
@@ -72,7 +70,6 @@ QA_VERDICT_HELP = (
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAG_OPEN = re.compile(r"<(?=\s*/?\s*untrusted(?![\w-]))", re.I)
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-_SHA = re.compile(r"[0-9a-f]{7,64}")
 _FENCE_LINE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+).+?\1", re.S)
 _MENTION = re.compile(r"(?<![\w@`/.-])@(?=[A-Za-z0-9])")
@@ -352,7 +349,7 @@ async def review_diff(
     if not plan.chunks:
         lines = [header, "", "**Nothing to review:** the diff has no reviewable line changes."]
         lines += _skipped_lines(plan.skipped)
-        return ReviewDraft(_cap("\n".join(lines) + "\n", MAX_DRAFT_BYTES), [], False, 0)
+        return ReviewDraft(cap_markdown("\n".join(lines) + "\n", MAX_DRAFT_BYTES), [], False, 0)
 
     total = len(plan.chunks)
     outcomes: list[ChunkVerdict | str] = []
@@ -398,7 +395,7 @@ async def review_diff(
         "<sub>A QA review by AIOS: it comments, and never approves. A maintainer's approval "
         "merges.</sub>",
     ]
-    body = _cap("\n".join(lines) + "\n", MAX_DRAFT_BYTES)
+    body = cap_markdown("\n".join(lines) + "\n", MAX_DRAFT_BYTES)
     return ReviewDraft(body, placement.inline, blocking, findings)
 
 
@@ -476,12 +473,13 @@ def _verdict_line(outcomes: Sequence[ChunkVerdict | str], findings: int, outside
 
 
 def _files(paths: Sequence[str]) -> str:
-    named = ", ".join(_code(path) for path in paths[:MAX_FILES_NAMED])
+    named = ", ".join(code_path(path) for path in paths[:MAX_FILES_NAMED])
     more = len(paths) - MAX_FILES_NAMED
     return named + (f" and {more} more" if more > 0 else "")
 
 
-def _code(path: str) -> str:
+def code_path(path: str) -> str:
+    """`path` as Markdown inline code on one line, safe to place in a review body."""
     return neutralize(f"`{path.replace('`', '')}`", limit=PATH_CHARS + 2)
 
 
@@ -489,10 +487,10 @@ def _skipped_lines(skipped: Sequence[SkippedFile]) -> list[str]:
     if not skipped:
         return []
     lines = ["", f"Not reviewed ({len(skipped)} file{'s' if len(skipped) != 1 else ''}):", ""]
-    return lines + [f"- {_code(s.path)}: {neutralize(s.reason, limit=400)}" for s in skipped]
+    return lines + [f"- {code_path(s.path)}: {neutralize(s.reason, limit=400)}" for s in skipped]
 
 
-def _cap(markdown: str, limit: int) -> str:
+def cap_markdown(markdown: str, limit: int) -> str:
     """`markdown` within `limit` UTF-8 bytes, cut at a line where possible, with a visible note."""
     if len(markdown.encode()) <= limit:
         return markdown
@@ -506,92 +504,3 @@ def _cap(markdown: str, limit: int) -> str:
     if len(fences) % 2:
         cut += "\n" + fences[-1]
     return cut + note
-
-
-# --- posting -----------------------------------------------------------------------------
-
-
-def review_marker(pr_number: int, commit_id: str) -> str:
-    """The hidden first line of AIOS's QA review of pull request `pr_number` at `commit_id`."""
-    if isinstance(pr_number, bool) or not isinstance(pr_number, int) or pr_number < 1:
-        raise ValueError(f"pr_number must be a positive integer, got {pr_number!r}")
-    if not isinstance(commit_id, str) or not _SHA.fullmatch(commit_id):
-        raise ValueError(f"commit_id must be a lowercase hex commit sha, got {commit_id!r}")
-    return f"<!-- aios:qa-review pr={pr_number} sha={commit_id} -->"
-
-
-async def find_review(gh: GitHubAPI, repo: str, pr_number: int, marker: str) -> int | None:
-    """The id of a bot's review on the pull request whose body starts with `marker`, if any.
-
-    Only a bot's review counts: a person pasting our marker must not stop the QA review.
-    """
-    async for review in gh.getiter(
-        "/repos/{+repo}/pulls/{number}/reviews{?per_page}",
-        {"repo": repo, "number": pr_number, "per_page": 100},
-    ):
-        if (review.get("body") or "").startswith(marker) and (
-            (review.get("user") or {}).get("type") == "Bot"
-        ):
-            return int(review["id"])
-    return None
-
-
-async def post_review(
-    gh: GitHubAPI, repo: str, pr_number: int, commit_id: str, draft: ReviewDraft
-) -> int:
-    """Post `draft` as one COMMENT review on `commit_id`, once; returns the review's id.
-
-    A review already carrying this PR's and commit's marker is returned as is (a re-run job).
-    If GitHub refuses the inline comments (422: the head moved, a line left the diff), the
-    review is posted again once with those comments listed in its body.
-    """
-    marker = review_marker(pr_number, commit_id)
-    existing = await find_review(gh, repo, pr_number, marker)
-    if existing is not None:
-        log.info("qa review already posted", repo=repo, pr=pr_number, review_id=existing)
-        return existing
-    url = "/repos/{+repo}/pulls/{number}/reviews"
-    where = {"repo": repo, "number": pr_number}
-    data: dict[str, Any] = {
-        "commit_id": commit_id,
-        "body": _cap(f"{marker}\n{draft.body}", MAX_REVIEW_BYTES),
-        "event": "COMMENT",
-    }
-    if draft.comments:
-        data["comments"] = draft.comments
-    try:
-        review = await gh.post(url, where, data=data)
-    except BadRequest as error:
-        if error.status_code != 422 or not draft.comments:
-            raise
-        log.warning(
-            "qa review inline comments refused; posting them in the body",
-            repo=repo,
-            pr=pr_number,
-            comments=len(draft.comments),
-            error=str(error)[:300],
-        )
-        body = f"{marker}\n{draft.body.rstrip()}\n\n{_refused_markdown(draft.comments)}"
-        data = {"commit_id": commit_id, "body": _cap(body, MAX_REVIEW_BYTES), "event": "COMMENT"}
-        review = await gh.post(url, where, data=data)
-    log.info(
-        "qa review posted", repo=repo, pr=pr_number, review_id=review["id"], blocking=draft.blocking
-    )
-    return int(review["id"])
-
-
-def _refused_markdown(comments: Sequence[ReviewComment]) -> str:
-    items = []
-    for comment in comments:
-        where = f"line {comment['line']}"
-        start = comment.get("start_line")
-        if start is not None and start != comment["line"]:
-            where = f"lines {start} to {comment['line']}"
-        if comment["side"].upper() == "LEFT":
-            where += " (old version)"
-        body = comment["body"].strip().replace("\n", "\n  ")
-        items.append(f"- {_code(comment['path'])} {where}: {body}")
-    return (
-        "GitHub did not accept these comments on the diff (the pull request probably changed "
-        "since this review started), so here they are:\n\n" + "\n".join(items) + "\n"
-    )

@@ -18,7 +18,8 @@ from bot.flow.agent_job import checkout, run_role
 from bot.flow.command_runner import CommandLine, answer_line
 from bot.flow.fix import QA_NOTES
 from bot.flow.prompt_text import json_objects
-from bot.flow.qa_review import post_review, review_diff
+from bot.flow.qa_post import post_review
+from bot.flow.qa_review import review_diff
 from bot.flow.repo_settings import read_repo_config
 from bot.flow.steps import fail
 from bot.github.workspace import Workspace
