@@ -42,6 +42,8 @@ end
 return false
 """
 _ACCEPT_LUA_BYTES = _ACCEPT_LUA.encode()
+_CRLF_STREAM_BULK = b"\r\n$%d\r\n%s\r\n" % (len(STREAM_KEY), STREAM_KEY.encode())
+"""Ends the seen key's bulk string and adds the stream key's: the same for every delivery."""
 _ACCEPT_SHA = hashlib.sha1(_ACCEPT_LUA_BYTES, usedforsecurity=False).hexdigest().encode()
 
 
@@ -157,10 +159,17 @@ class DeliveryInbox:
         # does the same with several times the Python work per command, and this loop's
         # CPU is what bounds how many deliveries the receiver takes per second.
         command = (b"EVAL", _ACCEPT_LUA_BYTES) if sha is None else (b"EVALSHA", sha)
-        packed = b"".join(
-            _resp(*command, b"2", SEEN_KEY.format(delivery_id=args[0]), STREAM_KEY, *args)
-            for args, _future in batch
-        )
+        # Hand-packed into one buffer: the body dominates the bytes, the per-part Python the
+        # CPU, and this is the hottest loop of the receiver.
+        head = b"*12\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in (*command, b"2"))
+        parts: list[bytes] = []
+        for args, _future in batch:
+            seen = SEEN_KEY.format(delivery_id=args[0]).encode()
+            parts += (head, b"$%d\r\n" % len(seen), seen, _CRLF_STREAM_BULK)
+            for arg in args:
+                data = arg if isinstance(arg, bytes) else str(arg).encode()
+                parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+        packed = b"".join(parts)
         pool = self._client.connection_pool
         try:
             connection = await pool.get_connection()
@@ -183,15 +192,6 @@ class DeliveryInbox:
         finally:
             await pool.release(connection)
         return results
-
-
-def _resp(*parts: bytes | str | int) -> bytes:
-    """One command in RESP, the Redis wire format: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode()
-        out += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(out)
 
 
 def ensure_group(client: redis.Redis) -> None:
