@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from bot.flow.asking import stop_reason
 from bot.flow.engine import PENDING
-from bot.flow.fix import add_fix_request, fix_task, fixer_role, parse_fix_answer
+from bot.flow.fix import add_fix_request, fix_task, fixer_role, parse_fix_answer, settle
 from bot.flow.review_threads import (
     ReviewThread,
     ThreadComment,
@@ -183,3 +184,14 @@ async def test_open_threads_skips_resolved_and_answered_ones_and_replies_land_in
     assert "ghs_" not in answered.comments[-1].body  # replies are redacted
     assert [(t.path, t.line) for t in await open_threads(gh, REPO, pr)] == [("app.py", 1)]
     assert first.id != second.id
+
+
+def test_a_round_forgets_only_what_it_addressed() -> None:
+    before = add_fix_request(item(extra={"ci_failure": "tests failed"}), "alice", "one")
+    read = {"fix_requests": list(before.extra["fix_requests"]), "ci_failure": "tests failed"}
+    during = add_fix_request(before, "carol", "two")  # arrived while the agent worked
+    after = settle(during, read)
+    assert after.extra == {"fix_requests": [{"by": "carol", "text": "two"}]}
+    assert settle(before, read).extra == {}
+    newer_ci = replace(before, extra={**before.extra, "ci_failure": "lint failed"})
+    assert settle(newer_ci, read).extra == {"ci_failure": "lint failed"}

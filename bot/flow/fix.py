@@ -56,6 +56,19 @@ def add_fix_request(item: WorkItem, by: str, text: str) -> WorkItem:
     return replace(item, extra={**item.extra, FIX_REQUESTS: requests[-MAX_FIX_REQUESTS:]})
 
 
+def settle(item: WorkItem, addressed: dict[str, Any]) -> WorkItem:
+    """Forget what a successful round addressed; what arrived during it stays for the next."""
+    extra = dict(item.extra)
+    for key in (CI_FAILURE, QA_NOTES):
+        if key in addressed and extra.get(key) == addressed[key]:
+            del extra[key]
+    done = addressed.get(FIX_REQUESTS, [])
+    left = [r for r in extra.pop(FIX_REQUESTS, []) if r not in done]
+    if left:
+        extra[FIX_REQUESTS] = left
+    return replace(item, extra=extra)
+
+
 def fixer_role(item: WorkItem) -> str:
     """The coder who wrote most recently: the last coder task of the plan, else the label's."""
     tasks = (item.plan or {}).get("tasks", [])
@@ -141,10 +154,13 @@ async def run_fix(ctx: WorkerContext, installation_id: int, repo: str, number: i
     taken: dict[str, Any] = {}
 
     def take(current: WorkItem) -> WorkItem:
-        # Taken under the lock: what arrives after this is kept for the next round.
-        keys = (FIX_REQUESTS, CI_FAILURE, QA_NOTES, MORE_FEEDBACK)
+        # Read under the lock, removed only once the round succeeds (`done`), so a failed
+        # round's retry still has them; feedback arriving meanwhile waits for the next round.
+        keys = (FIX_REQUESTS, CI_FAILURE, QA_NOTES)
         taken.update({k: current.extra[k] for k in keys if k in current.extra})
-        return replace(current, extra={k: v for k, v in current.extra.items() if k not in keys})
+        return replace(
+            current, extra={k: v for k, v in current.extra.items() if k != MORE_FEEDBACK}
+        )
 
     item = await engine.update_item(ctx, repo, number, lambda i: i)
     if item is None or item.state is not State.IMPLEMENTING or item.pr_number is None:
@@ -192,6 +208,7 @@ async def run_fix(ctx: WorkerContext, installation_id: int, repo: str, number: i
             await reply(gh, repo, item.pr_number, thread, f"{voice}: {text}")
 
     def record(current: WorkItem) -> WorkItem:
+        current = settle(current, taken)
         notes = [*current.extra.get("handoffs", []), [role, answer.summary]]
         extra = {**current.extra, "handoffs": notes, "head_sha": head, "narration": None}
         return replace(current, extra={k: v for k, v in extra.items() if v is not None})
