@@ -13,7 +13,8 @@ from rq import get_current_job
 
 from bot import deliveries, store
 from bot.context import WorkerContext, open_context
-from bot.flow import command_runner, steps
+from bot.flow import ci_watch, command_runner, fix, qa_step, steps
+from bot.flow.command_runner import CommandLine
 from bot.handlers import build_router
 from bot.labels import LABELS
 from bot.metrics import count_job_outcome
@@ -163,24 +164,18 @@ async def finish_implementation(installation_id: int, repo: str, issue_number: i
 
 async def evaluate_ci(installation_id: int, repo: str, issue_number: int, sha: str) -> None:
     """CI finished (or AIOS pushed): report the verdict on the head commit to the work item."""
-    from bot.flow import ci_watch
-
     async with item_job("evaluate_ci", installation_id, repo, issue_number) as ctx:
         await ci_watch.evaluate(ctx, installation_id, repo, issue_number, sha)
 
 
 async def run_qa_review(installation_id: int, repo: str, issue_number: int) -> None:
     """The QA agent reviews the work item's pull request."""
-    from bot.flow import qa_step
-
     async with item_job("run_qa_review", installation_id, repo, issue_number) as ctx:
         await qa_step.review_item(ctx, installation_id, repo, issue_number)
 
 
 async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
     """A fix round: review threads, CI failures and fix requests, one push, replies."""
-    from bot.flow import fix
-
     async with item_job("run_fix", installation_id, repo, issue_number) as ctx:
         await fix.run_fix(ctx, installation_id, repo, issue_number)
 
@@ -194,9 +189,6 @@ async def review_pull_request(
     line: int,
 ) -> None:
     """`/aios review` on a pull request AIOS did not open."""
-    from bot.flow import qa_step
-    from bot.flow.command_runner import CommandLine
-
     async with job_scope("review_pull_request", installation_id=installation_id, repo=repo) as ctx:
         where = CommandLine(command_number, comment_id, line)
         await qa_step.review_pull_request(ctx, installation_id, repo, pr_number, where)
@@ -211,9 +203,6 @@ async def test_pull_request(
     line: int,
 ) -> None:
     """`/aios test`: the QA agent runs the tests on the pull request's head."""
-    from bot.flow import qa_step
-    from bot.flow.command_runner import CommandLine
-
     async with job_scope("test_pull_request", installation_id=installation_id, repo=repo) as ctx:
         where = CommandLine(command_number, comment_id, line)
         await qa_step.test_pull_request(ctx, installation_id, repo, pr_number, where)
