@@ -230,3 +230,62 @@ async def test_malicious_refs_and_file_names_execute_nothing(tmp_path: Path, rem
     finally:
         ws.cleanup()
     assert not marker.exists() and tmp_path.exists()
+
+
+def push_commits(remote: str, branch: str, count: int, *, start: str = "main") -> None:
+    """`count` commits on `branch` (cut from `start`), each changing its own file."""
+    bare = Path(remote.removeprefix("file://")) / "acme/widgets.git"
+    work = bare.parent / f"work-{branch.replace('/', '-')}"
+    git("clone", "-q", "-b", start, str(bare), str(work))
+    git("checkout", "-q", "-B", branch, cwd=work)
+    ident = ("-c", "user.name=dev", "-c", "user.email=dev@example.com")
+    for n in range(count):
+        (work / f"{branch.replace('/', '-')}-{n}.txt").write_text(f"{n}\n")
+        git("add", "-A", cwd=work)
+        git(*ident, "commit", "-qm", f"{branch} {n}", cwd=work)
+    git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+
+
+async def test_the_pr_diff_is_against_the_merge_base_even_past_the_shallow_history(
+    remote: str,
+) -> None:
+    push_commits(remote, "feature", 1)
+    push_commits(remote, "main", 60)  # the base moved on: 60 commits hide the merge base
+    ws = await Workspace.clone("acme/widgets", git_base_url=remote, token=TOKEN, ref="feature")
+    try:
+        diff = await ws.diff_from("main")
+    finally:
+        ws.cleanup()
+    assert any("--unshallow" in command for command in ws.commands)
+    assert "+++ b/feature-0.txt" in diff
+    assert "main-" not in diff  # the base's own commits are not the PR's changes
+
+
+async def test_a_forks_branch_is_diffed_without_being_checked_out(
+    remote: str, tmp_path: Path
+) -> None:
+    fork = seed_remote(tmp_path / "forks", files={"README.md": "# widgets\n"})
+    fork_bare = Path(fork.removeprefix("file://")) / "acme/widgets.git"
+    # The fork shares the base's history, then adds a script that must never run.
+    git("fetch", "-q", str(Path(remote.removeprefix("file://")) / "acme/widgets.git"),
+        "+refs/heads/main:refs/heads/main", cwd=fork_bare)  # fmt: skip
+    seed = tmp_path / "fork-work"
+    git("clone", "-q", str(fork_bare), str(seed))
+    git("checkout", "-q", "-b", "evil", cwd=seed)
+    (seed / "Makefile").write_text("all:\n\ttouch /tmp/pwned\n")
+    git("add", "-A", cwd=seed)
+    git("-c", "user.name=x", "-c", "user.email=x@x", "commit", "-qm", "evil", cwd=seed)
+    git("push", "-q", "origin", "HEAD:refs/heads/evil", cwd=seed)
+
+    ws = await Workspace.clone("acme/widgets", git_base_url=remote, token=TOKEN, ref="main")
+    try:
+        head = await ws.fetch_untrusted(fork_bare.as_uri(), "evil")
+        diff = await ws.diff_from("main", head)
+        assert not (ws.path / "Makefile").exists()  # the work tree stays at the base
+        fetch = next(c for c in ws.commands if c[0] == "fetch" and fork_bare.as_uri() in c)
+        with pytest.raises(WorkspaceError):
+            await ws.fetch_untrusted("--upload-pack=touch /tmp/x", "evil")
+    finally:
+        ws.cleanup()
+    assert "+++ b/Makefile" in diff
+    assert TOKEN not in " ".join(fetch)
