@@ -14,17 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.flow.qa_review import (
+from bot.flow.qa_review import MAX_DRAFT_BYTES, TRUNCATED, qa_chunk_task, review_diff
+from bot.flow.qa_verdict import (
     COMMENT_CHARS,
     MAX_COMMENTS,
-    MAX_DRAFT_BYTES,
     QA_VERDICT_HELP,
-    TRUNCATED,
     ChunkVerdict,
     QAFormatError,
     parse_qa_verdict,
-    qa_chunk_task,
-    review_diff,
 )
 from bot.github.diff import (
     DEFAULT_GENERATED_PATTERNS,
