@@ -17,7 +17,7 @@ from rq import Queue
 from bot import store
 from bot.queue import AGENT_QUEUE
 from bot.workflow import State, WorkItem
-from tests.fakes import app_events, app_events_loop
+from tests.fakes import app_events, app_events_loop, webhooks
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver
 
@@ -260,3 +260,23 @@ def test_aios_review_and_test_on_a_pr_people_wrote_run_as_their_own_jobs(
     assert "no AIOS work item" in command(
         github_fake, deliver, "alice", issue.number, "/aios fix x"
     )
+
+
+def test_a_failing_commit_status_on_the_head_starts_a_ci_fix(
+    github_fake: FakeGitHub,
+    deliver: Deliver,
+    redis_client: redis.Redis,
+    redis_url: str,
+    agent_pr: tuple[int, str],
+) -> None:
+    _pr, head = agent_pr
+    github_fake.set_status(REPO, head, "ci/jenkins", "failure", description="3 tests failed")
+    payload = app_events.aim(webhooks.example("status"), github_fake, REPO, None)
+    branch = asyncio.run(_load(redis_url)).branch
+    listed = {**(payload["branches"] or [{}])[0], "name": branch, "commit": {"sha": head}}
+    payload.update(sha=head, state="failure", context="ci/jenkins", branches=[listed])
+    deliver("status", payload)
+    item = asyncio.run(_load(redis_url))
+    assert item.state is State.IMPLEMENTING and item.ci_fix_attempts == 1
+    assert "3 tests failed" in item.extra["ci_failure"]
+    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]

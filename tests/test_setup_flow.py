@@ -47,6 +47,7 @@ EXPECTED_EVENTS = {
     "check_run",
     "check_suite",
     "workflow_run",
+    "status",
 }
 
 Client = TestClient[web.Request, web.Application]
@@ -148,6 +149,16 @@ def test_manifest_file_asks_for_exactly_what_the_product_needs() -> None:
     assert set(manifest["default_events"]) == EXPECTED_EVENTS
     assert len(manifest["default_events"]) == len(EXPECTED_EVENTS)
     assert manifest["public"] is False
+
+
+def test_the_app_subscribes_to_every_event_a_handler_waits_for() -> None:
+    from bot.handlers import build_router
+
+    router = build_router()
+    routed = set(router._shallow_routes) | set(router._deep_routes)
+    delivered_to_every_app = {"installation", "installation_repositories"}
+    manifest = yaml.safe_load((REPO_ROOT / "github-app-manifest.yml").read_text())
+    assert routed - delivered_to_every_app <= set(manifest["default_events"])
 
 
 def test_the_package_reads_the_repo_root_manifest() -> None:

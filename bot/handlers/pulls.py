@@ -88,6 +88,16 @@ async def on_workflow_done(event: sansio.Event, ctx: WorkerContext) -> None:
     await _ci_finished(ctx, event, str(run.get("head_branch") or ""), str(run["head_sha"]))
 
 
+@router.register("status")
+async def on_status(event: sansio.Event, ctx: WorkerContext) -> None:
+    """A commit status from CI outside GitHub Apps settled on an agent branch's head."""
+    data = event.data
+    if data.get("state") == "pending":
+        return
+    for branch in data.get("branches") or []:
+        await _ci_finished(ctx, event, str(branch.get("name") or ""), str(data["sha"]))
+
+
 async def _ci_finished(ctx: WorkerContext, event: sansio.Event, branch: str, sha: str) -> None:
     data = event.data
     installation_id = installation_id_of(data)
