@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from bot import store
 from bot.agents.roster import load_roster
 from bot.context import WorkerContext
 from bot.flow import engine
@@ -150,7 +151,7 @@ async def _prepare(
                 "`.github/aios.yml` sets `workflow.review_fork_prs: true`.",
             )
             return None
-    item = await engine.update_item(ctx, repo, where.number, lambda i: i)
+    item = await store.load_steerable(ctx.redis, repo, where.number)
     if item is None:
         # No work item (a PR people wrote): usage is still recorded, against this PR.
         now = datetime.now(UTC)
