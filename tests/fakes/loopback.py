@@ -12,6 +12,7 @@ from aiohttp import web
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0
+SHUTDOWN_GRACE_S = 2.0
 
 
 class LoopbackServer:
@@ -59,7 +60,9 @@ class LoopbackServer:
             raise
 
     async def _listen(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # At stop, a request still running (a worker killed mid-call) gets a short grace,
+        # not aiohttp's 60 s: the test is over and stop() must return within TIMEOUT_S.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         host, port = self._runner.addresses[0][:2]
