@@ -4,8 +4,6 @@ of a real git diff."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from bot.github.diff import (
     chunk_diff,
     path_filter,
 )
+from tests.git_change import APP_BASE, APP_HEAD, commit_change, git, lines
 
 ZWJ = "\u200d"
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2
@@ -199,27 +198,19 @@ def test_any_text_gives_a_verdict_or_a_format_error(text: str) -> None:
 # --- a real diff -------------------------------------------------------------------------
 
 
-def _lines(lines: list[str]) -> str:
-    return "\n".join(lines) + "\n"
-
-
-APP_BASE = [f"app line {n}" for n in range(1, 41)]
-# line 5 replaced, two lines inserted after line 20, line 35 deleted
-APP_HEAD = [*APP_BASE[:4], "app line 5 changed", *APP_BASE[5:20], "inserted A", "inserted B"]
-APP_HEAD += [*APP_BASE[20:34], *APP_BASE[35:]]
 BASE: dict[str, bytes | str] = {
-    "src/app.py": _lines(APP_BASE),
-    "src/util.py": _lines([f"util {n}" for n in range(1, 11)]),
-    "docs/old_name.md": _lines([f"doc line {n}" for n in range(1, 21)]),
+    "src/app.py": lines(APP_BASE),
+    "src/util.py": lines([f"util {n}" for n in range(1, 11)]),
+    "docs/old_name.md": lines([f"doc line {n}" for n in range(1, 21)]),
     "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary",
     "notes.txt": "first note\nlast note without newline",
-    "remove_me.txt": _lines([f"doomed {n}" for n in range(1, 6)]),
+    "remove_me.txt": lines([f"doomed {n}" for n in range(1, 6)]),
     "package-lock.json": '{\n  "lockfileVersion": 3\n}\n',
 }
 HEAD: dict[str, bytes | str] = {
-    "src/app.py": _lines(APP_HEAD),
-    "src/util.py": _lines([f"util {n}" for n in range(1, 13)]),
-    "docs/new_name.md": _lines(
+    "src/app.py": lines(APP_HEAD),
+    "src/util.py": lines([f"util {n}" for n in range(1, 13)]),
+    "docs/new_name.md": lines(
         [f"doc line {n}" for n in range(1, 10)]
         + ["doc line 10 edited"]
         + [f"doc line {n}" for n in range(11, 21)]
@@ -227,7 +218,7 @@ HEAD: dict[str, bytes | str] = {
     "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00binary, changed",
     "notes.txt": "first note\nlast note changed, still without newline",
     "package-lock.json": '{\n  "lockfileVersion": 3,\n  "packages": {}\n}\n',
-    "src/new_module.py": _lines(["def hello():", "    return 'hi'"]),
+    "src/new_module.py": lines(["def hello():", "    return 'hi'"]),
 }
 SKIPPED = [
     ("logo.png", "binary file"),
@@ -236,42 +227,10 @@ SKIPPED = [
 ]
 
 
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(repo),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "LC_ALL": "C",
-    }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, capture_output=True, timeout=30, check=True
-    )
-    return done.stdout.decode()
-
-
-def write(repo: Path, files: dict[str, bytes | str]) -> None:
-    for name, content in files.items():
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content.encode() if isinstance(content, str) else content)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("qa-diff")
-    git(path, "init", "-q", "-b", "main")
-    write(path, BASE)
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "base")
-    git(path, "rm", "-q", "--", "remove_me.txt", "docs/old_name.md")
-    write(path, HEAD)
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "change")
+    commit_change(path, BASE, HEAD, removed=("remove_me.txt", "docs/old_name.md"))
     return path
 
 
