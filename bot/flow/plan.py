@@ -18,7 +18,14 @@ from bot.flow.plan_comments import (
     render_plan,
     render_questions,
 )
-from bot.flow.prompt_text import as_attribute, as_data, cut, json_objects
+from bot.flow.prompt_text import (
+    as_attribute,
+    as_data,
+    cut,
+    json_objects,
+    kind_of,
+    unknown_keys,
+)
 
 __all__ = [
     "DEV_ROLES",
@@ -140,7 +147,7 @@ def parse_cto_decision(text: str) -> Plan | Questions:
     with a message that says what to fix.
     """
     if not isinstance(text, str):
-        raise PlanFormatError(f"the decision must be text, got {_kind(text)}")
+        raise PlanFormatError(f"the decision must be text, got {kind_of(text)}")
     if len(text) > MAX_DECISION_CHARS:
         raise PlanFormatError(
             f"the answer is {len(text)} characters; keep it under {MAX_DECISION_CHARS}"
@@ -177,21 +184,15 @@ def parse_cto_decision(text: str) -> Plan | Questions:
     return _plan(data["plan"], "plan")
 
 
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names |= {list: "a list", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
 def _no_extra_keys(data: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
-    extra = sorted(str(key) for key in data if key not in allowed)
+    extra = unknown_keys(data, allowed)
     if extra:
         raise PlanFormatError(f"{where} has unknown keys {extra}; allowed: {', '.join(allowed)}")
 
 
 def _text(value: Any, path: str, limit: int, *, one_line: bool = False) -> str:
     if not isinstance(value, str):
-        raise PlanFormatError(f"{path} must be a string, got {_kind(value)}")
+        raise PlanFormatError(f"{path} must be a string, got {kind_of(value)}")
     text = value.strip()
     if not text:
         raise PlanFormatError(f"{path} must not be empty")
@@ -208,7 +209,7 @@ def _texts(
     if value is None and least == 0:
         return ()
     if not isinstance(value, list):
-        raise PlanFormatError(f"{path} must be a list of strings, got {_kind(value)}")
+        raise PlanFormatError(f"{path} must be a list of strings, got {kind_of(value)}")
     if not least <= len(value) <= most:
         raise PlanFormatError(f"{path} must have {least} to {most} items, got {len(value)}")
     return tuple(
@@ -225,12 +226,12 @@ def _questions(value: Any) -> Questions:
 
 def _plan(value: Any, path: str) -> Plan:
     if not isinstance(value, dict):
-        raise PlanFormatError(f"{path} must be an object, got {_kind(value)}")
+        raise PlanFormatError(f"{path} must be an object, got {kind_of(value)}")
     _no_extra_keys(value, path, ("summary", "tasks", "risks", "decisions"))
     summary = _text(value.get("summary"), f"{path}.summary", SUMMARY_CHARS)
     tasks = value.get("tasks")
     if not isinstance(tasks, list):
-        raise PlanFormatError(f"{path}.tasks must be a list of task objects, got {_kind(tasks)}")
+        raise PlanFormatError(f"{path}.tasks must be a list of task objects, got {kind_of(tasks)}")
     if not 1 <= len(tasks) <= MAX_TASKS:
         raise PlanFormatError(f"{path}.tasks must have 1 to {MAX_TASKS} tasks, got {len(tasks)}")
     return Plan(
@@ -243,11 +244,11 @@ def _plan(value: Any, path: str) -> Plan:
 
 def _task(value: Any, path: str) -> PlanTask:
     if not isinstance(value, dict):
-        raise PlanFormatError(f"{path} must be an object, got {_kind(value)}")
+        raise PlanFormatError(f"{path} must be an object, got {kind_of(value)}")
     _no_extra_keys(value, path, ("role", "title", "acceptance", "files"))
     role = value.get("role")
     if not isinstance(role, str) or role.strip().lower() not in DEV_ROLES:
-        got = repr(role[:40]) if isinstance(role, str) else _kind(role)
+        got = repr(role[:40]) if isinstance(role, str) else kind_of(role)
         raise PlanFormatError(f"{path}.role must be one of {', '.join(DEV_ROLES)}; got {got}")
     files = _texts(value.get("files"), f"{path}.files", PATH_CHARS, most=MAX_FILES, one_line=True)
     for i, name in enumerate(files):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -31,7 +32,7 @@ def cut(text: str, limit: int) -> str:
     """At most `limit` characters, saying how many more there were."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}\n[… {len(text) - limit} more characters not shown]"
+    return f"{text[:limit]}\n[… {len(text) - limit:,} more characters not shown]"
 
 
 def json_objects(text: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -52,3 +53,15 @@ def json_objects(text: str) -> tuple[list[dict[str, Any]], str | None]:
         found.append(value)
         start = text.find("{", end)
     return found, first_error
+
+
+def kind_of(value: object) -> str:
+    """A JSON value's kind in words, for errors an agent reads ("a string", "null")."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names |= {list: "a list", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def unknown_keys(data: Mapping[str, Any], allowed: Sequence[str]) -> list[str]:
+    """The keys of an agent's JSON object that its contract does not have, sorted."""
+    return sorted(str(key) for key in data if key not in allowed)

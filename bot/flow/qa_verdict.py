@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.flow.prompt_text import json_objects
+from bot.flow.prompt_text import json_objects, kind_of, unknown_keys
 from bot.github.diff import ProposedComment
 
 MAX_ANSWER_CHARS = 250_000
@@ -56,7 +56,7 @@ def parse_qa_verdict(text: str) -> ChunkVerdict:
     `QA_VERDICT_HELP`). Raises QAFormatError (and nothing else) naming the key to fix.
     """
     if not isinstance(text, str):
-        raise QAFormatError(f"the answer must be text, got {_kind(text)}")
+        raise QAFormatError(f"the answer must be text, got {kind_of(text)}")
     if len(text) > MAX_ANSWER_CHARS:
         raise QAFormatError(
             f"the answer is {len(text):,} characters; keep it under {MAX_ANSWER_CHARS:,}"
@@ -80,7 +80,7 @@ def parse_qa_verdict(text: str) -> ChunkVerdict:
     _no_extra_keys(data, "the verdict object", ("verdict", "summary", "comments"))
     verdict = data["verdict"]
     if not isinstance(verdict, str) or verdict.strip().lower() not in VERDICTS:
-        got = repr(verdict[:40]) if isinstance(verdict, str) else _kind(verdict)
+        got = repr(verdict[:40]) if isinstance(verdict, str) else kind_of(verdict)
         raise QAFormatError(f'"verdict" must be "pass" or "changes", got {got}')
     if "summary" not in data:
         raise QAFormatError('"summary" is missing: say in a few sentences what you found')
@@ -89,7 +89,7 @@ def parse_qa_verdict(text: str) -> ChunkVerdict:
     if raw is None:
         raw = []
     if not isinstance(raw, list):
-        raise QAFormatError(f'"comments" must be a list of objects, got {_kind(raw)}')
+        raise QAFormatError(f'"comments" must be a list of objects, got {kind_of(raw)}')
     if len(raw) > MAX_COMMENTS:
         raise QAFormatError(
             f'"comments" has {len(raw)} items; at most {MAX_COMMENTS}: keep the ones that '
@@ -101,7 +101,7 @@ def parse_qa_verdict(text: str) -> ChunkVerdict:
 
 def _comment(value: Any, where: str) -> ProposedComment:
     if not isinstance(value, dict):
-        raise QAFormatError(f"{where} must be an object, got {_kind(value)}")
+        raise QAFormatError(f"{where} must be an object, got {kind_of(value)}")
     allowed = ("path", "line", "side", "start_line", "start_side", "body")
     _no_extra_keys(value, where, allowed)
     for key in ("path", "line", "body"):
@@ -128,14 +128,14 @@ def _side(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or value.strip().upper() not in SIDES:
-        got = repr(value[:20]) if isinstance(value, str) else _kind(value)
+        got = repr(value[:20]) if isinstance(value, str) else kind_of(value)
         raise QAFormatError(f'{where} must be "RIGHT" (new file) or "LEFT" (old file), got {got}')
     return value.strip().upper()
 
 
 def _line(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise QAFormatError(f"{where} must be a line number (an integer), got {_kind(value)}")
+        raise QAFormatError(f"{where} must be a line number (an integer), got {kind_of(value)}")
     if not 1 <= value <= 10_000_000:
         raise QAFormatError(f"{where} must be a line number from 1, got {value}")
     return value
@@ -143,7 +143,7 @@ def _line(value: Any, where: str) -> int:
 
 def _text(value: Any, where: str, limit: int) -> str:
     if not isinstance(value, str):
-        raise QAFormatError(f"{where} must be a string, got {_kind(value)}")
+        raise QAFormatError(f"{where} must be a string, got {kind_of(value)}")
     text = value.strip()
     if not text:
         raise QAFormatError(f"{where} must not be empty")
@@ -153,12 +153,6 @@ def _text(value: Any, where: str, limit: int) -> str:
 
 
 def _no_extra_keys(data: dict[str, Any], where: str, allowed: Sequence[str]) -> None:
-    extra = sorted(str(key)[:40] for key in data if key not in allowed)
+    extra = [key[:40] for key in unknown_keys(data, allowed)]
     if extra:
         raise QAFormatError(f"{where} has unknown keys {extra[:10]}; allowed: {', '.join(allowed)}")
-
-
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names |= {list: "a list", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
