@@ -154,15 +154,18 @@ async def run_fix(ctx: WorkerContext, installation_id: int, repo: str, number: i
     taken: dict[str, Any] = {}
 
     def take(current: WorkItem) -> WorkItem:
-        # Read under the lock, removed only once the round succeeds (`done`), so a failed
-        # round's retry still has them; feedback arriving meanwhile waits for the next round.
+        if current.state is not State.IMPLEMENTING or current.pr_number is None:
+            return current  # cancelled or failed meanwhile: nothing to fix
+        # Read under the lock, forgotten only once the round succeeds (`settle`), so a failed
+        # round's retry still has them. Taken before the threads are read: a review arriving
+        # after this point sets MORE_FEEDBACK again and gets a round of its own.
         keys = (FIX_REQUESTS, CI_FAILURE, QA_NOTES)
         taken.update({k: current.extra[k] for k in keys if k in current.extra})
         return replace(
             current, extra={k: v for k, v in current.extra.items() if k != MORE_FEEDBACK}
         )
 
-    item = await engine.update_item(ctx, repo, number, lambda i: i)
+    item = await engine.update_item(ctx, repo, number, take)
     if item is None or item.state is not State.IMPLEMENTING or item.pr_number is None:
         return
     owner, name = repo.split("/")
@@ -172,7 +175,6 @@ async def run_fix(ctx: WorkerContext, installation_id: int, repo: str, number: i
             return await can_steer(gh, ctx.redis, owner=owner, repo=name, login=login)
 
         threads = await steered_threads(await open_threads(gh, repo, item.pr_number), may_steer)
-    item = await engine.update_item(ctx, repo, number, take) or item
     role = fixer_role(item)
     persona = load_roster().get(role)
     task = fix_task(
