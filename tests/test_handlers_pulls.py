@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,48 @@ from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver
 
 
+@dataclass
+class AgentPR:
+    """An agent's pull request awaiting approval, and how a test drives and observes it."""
+
+    fake: FakeGitHub
+    deliver: Deliver
+    number: int
+    head: str
+    branch: str
+    redis_url: str
+    redis_client: redis.Redis
+
+    def item(self) -> WorkItem:
+        return asyncio.run(_load(self.redis_url))
+
+    def agent_jobs(self) -> list[str]:
+        return agent_jobs(self.redis_client)
+
+    def review(self, user: str, event: str, body: str, **kw: Any) -> None:
+        submitted = self.fake.review_as(user, REPO, self.number, event, body, deliver=False, **kw)
+        payload = app_events_loop.pull_request_review(self.fake, REPO, submitted.id)
+        self.deliver("pull_request_review", payload)
+
+    def command(self, body: str) -> str:
+        return command(self.fake, self.deliver, "alice", self.number, body)
+
+
 @pytest.fixture
-def agent_pr(github_fake: FakeGitHub, tmp_path: Path, redis_url: str) -> tuple[int, str]:
-    """An agent PR (branch, PR, stored work item awaiting approval); returns (number, head)."""
+def pr(
+    github_fake: FakeGitHub,
+    deliver: Deliver,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+) -> AgentPR:
+    """An agent PR: branch, pull request, and its work item stored awaiting approval."""
     github_fake.create_git_repo(REPO, tmp_path / "remotes", {"app.py": "A = 1\n"})
     issue = github_fake.add_issue(REPO, "Add numbers")
     branch = f"aios/{issue.number}-add-numbers"
     head = github_fake.push_as("aios[bot]", REPO, branch, {"app.py": "A = 1\nB = 2\nC = 3\n"})
     data = {"title": "Add numbers", "head": branch, "base": "main", "body": "Fixes it"}
-    pr = asyncio.run(as_app(github_fake, "/pulls", data))
+    number = int(asyncio.run(as_app(github_fake, "/pulls", data))["number"])
     now = datetime.now(UTC)
     item = WorkItem(
         repo=REPO,
@@ -43,11 +77,11 @@ def agent_pr(github_fake: FakeGitHub, tmp_path: Path, redis_url: str) -> tuple[i
         state=State.AWAITING_APPROVAL,
         roles=("backend",),
         branch=branch,
-        pr_number=int(pr["number"]),
+        pr_number=number,
         extra={"head_sha": head},
     )
     asyncio.run(_save(redis_url, item))
-    return int(pr["number"]), head
+    return AgentPR(github_fake, deliver, number, head, branch, redis_url, redis_client)
 
 
 async def as_app(fake: FakeGitHub, path: str, data: dict[str, Any]) -> Any:
@@ -80,75 +114,37 @@ def agent_jobs(connection: redis.Redis) -> list[str]:
     return [job.func_name for job in Queue(AGENT_QUEUE, connection=connection).get_jobs()]
 
 
-def review(fake: FakeGitHub, user: str, pr: int, event: str, body: str, **kw: Any) -> dict:
-    submitted = fake.review_as(user, REPO, pr, event, body, deliver=False, **kw)
-    return app_events_loop.pull_request_review(fake, REPO, submitted.id)
-
-
-def test_a_request_for_changes_starts_one_fix_round_with_the_review_body(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    pr, _head = agent_pr
+def test_a_request_for_changes_starts_one_fix_round_with_the_review_body(pr: AgentPR) -> None:
     comments = [
         {"path": "app.py", "line": 2, "side": "RIGHT", "body": "B should be 20."},
         {"path": "app.py", "line": 3, "side": "RIGHT", "body": "C too."},
     ]
-    deliver(
-        "pull_request_review",
-        review(github_fake, "alice", pr, "REQUEST_CHANGES", "Numbers are off.", comments=comments),
-    )
-    item = asyncio.run(_load(redis_url))
+    pr.review("alice", "REQUEST_CHANGES", "Numbers are off.", comments=comments)
+    item = pr.item()
     assert item.state is State.IMPLEMENTING and item.fix_rounds == 1
     assert item.extra["fix_requests"] == [{"by": "alice", "text": "Numbers are off."}]
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]  # one job for the whole review
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]  # one job for the whole review
 
 
-def test_a_comment_review_is_feedback_too(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    pr, _head = agent_pr
+def test_a_comment_review_is_feedback_too(pr: AgentPR) -> None:
     comments = [{"path": "app.py", "line": 3, "side": "RIGHT", "body": "Why 3?"}]
-    deliver(
-        "pull_request_review", review(github_fake, "alice", pr, "COMMENT", "", comments=comments)
-    )
-    assert asyncio.run(_load(redis_url)).state is State.IMPLEMENTING
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]
+    pr.review("alice", "COMMENT", "", comments=comments)
+    assert pr.item().state is State.IMPLEMENTING
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
 
 
-def test_a_review_from_a_read_only_user_changes_nothing(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    pr, _head = agent_pr
-    deliver("pull_request_review", review(github_fake, "bob", pr, "REQUEST_CHANGES", "Rewrite it."))
-    assert github_fake.calls("GET", r"/repos/octo-org/hello/collaborators/bob/permission")
-    item = asyncio.run(_load(redis_url))
+def test_a_review_from_a_read_only_user_changes_nothing(pr: AgentPR) -> None:
+    pr.review("bob", "REQUEST_CHANGES", "Rewrite it.")
+    assert pr.fake.calls("GET", r"/repos/octo-org/hello/collaborators/bob/permission")
+    item = pr.item()
     assert item.state is State.AWAITING_APPROVAL and "fix_requests" not in item.extra
-    assert agent_jobs(redis_client) == []
+    assert pr.agent_jobs() == []
 
 
-def test_a_failed_check_suite_on_the_head_starts_a_ci_fix_with_the_failure(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    _pr, head = agent_pr
-    run = github_fake.ci_result(
+def test_a_failed_check_suite_on_the_head_starts_a_ci_fix_with_the_failure(pr: AgentPR) -> None:
+    run = pr.fake.ci_result(
         REPO,
-        head,
+        pr.head,
         name="tests",
         conclusion="failure",
         summary="1 failed",
@@ -164,43 +160,35 @@ def test_a_failed_check_suite_on_the_head_starts_a_ci_fix_with_the_failure(
         deliver=False,
     )
     sender = "github-actions[bot]"
-    deliver(
+    pr.deliver(
         "check_suite",
-        app_events_loop.check_suite(github_fake, REPO, run.check_suite_id, sender=sender),
+        app_events_loop.check_suite(pr.fake, REPO, run.check_suite_id, sender=sender),
     )
-    item = asyncio.run(_load(redis_url))
+    item = pr.item()
     assert item.state is State.IMPLEMENTING and item.ci_fix_attempts == 1
     assert "assert B == 20" in item.extra["ci_failure"]
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
 
     # The workflow run of the same failure arrives too: nothing more starts.
-    deliver(
+    pr.deliver(
         "workflow_run",
         app_events_loop.workflow_run(
-            github_fake, REPO, run.check_suite_id, name="tests", sender=sender
+            pr.fake, REPO, run.check_suite_id, name="tests", sender=sender
         ),
     )
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
 
 
-def test_the_apps_own_check_suite_is_never_ci_to_fix(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    _pr, head = agent_pr
-    data = {"name": "AIOS", "head_sha": head, "status": "completed", "conclusion": "failure"}
-    run = asyncio.run(as_app(github_fake, "/check-runs", data))
+def test_the_apps_own_check_suite_is_never_ci_to_fix(pr: AgentPR) -> None:
+    data = {"name": "AIOS", "head_sha": pr.head, "status": "completed", "conclusion": "failure"}
+    run = asyncio.run(as_app(pr.fake, "/check-runs", data))
     suite_id = int(run["check_suite"]["id"])
-    deliver(
-        "check_suite",
-        app_events_loop.check_suite(github_fake, REPO, suite_id, sender="aios[bot]"),
+    pr.deliver(
+        "check_suite", app_events_loop.check_suite(pr.fake, REPO, suite_id, sender="aios[bot]")
     )
-    assert asyncio.run(_load(redis_url)).state is State.AWAITING_APPROVAL
-    assert not github_fake.calls("GET", r"/repos/octo-org/hello/commits/[^/]+/check-runs")
-    assert agent_jobs(redis_client) == []
+    assert pr.item().state is State.AWAITING_APPROVAL
+    assert not pr.fake.calls("GET", r"/repos/octo-org/hello/commits/[^/]+/check-runs")
+    assert pr.agent_jobs() == []
 
 
 def command(fake: FakeGitHub, deliver: Deliver, user: str, number: int, body: str) -> str:
@@ -212,32 +200,18 @@ def command(fake: FakeGitHub, deliver: Deliver, user: str, number: int, body: st
     return answers[0] if answers else ""
 
 
-def test_aios_fix_on_the_pr_starts_a_fix_round_with_the_request(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    pr, _head = agent_pr
-    assert command(github_fake, deliver, "alice", pr, "/aios fix make C a constant") == ""
-    item = asyncio.run(_load(redis_url))
+def test_aios_fix_on_the_pr_starts_a_fix_round_with_the_request(pr: AgentPR) -> None:
+    assert pr.command("/aios fix make C a constant") == ""
+    item = pr.item()
     assert item.state is State.IMPLEMENTING
     assert item.extra["fix_requests"] == [{"by": "alice", "text": "make C a constant"}]
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
 
 
-def test_aios_review_on_an_agent_pr_runs_the_qa_agent_again(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    pr, _head = agent_pr
-    command(github_fake, deliver, "alice", pr, "/aios review")
-    assert asyncio.run(_load(redis_url)).state is State.IN_REVIEW
-    assert agent_jobs(redis_client) == ["bot.jobs.run_qa_review"]
+def test_aios_review_on_an_agent_pr_runs_the_qa_agent_again(pr: AgentPR) -> None:
+    pr.command("/aios review")
+    assert pr.item().state is State.IN_REVIEW
+    assert pr.agent_jobs() == ["bot.jobs.run_qa_review"]
 
 
 def test_aios_review_and_test_on_a_pr_people_wrote_run_as_their_own_jobs(
@@ -262,21 +236,13 @@ def test_aios_review_and_test_on_a_pr_people_wrote_run_as_their_own_jobs(
     )
 
 
-def test_a_failing_commit_status_on_the_head_starts_a_ci_fix(
-    github_fake: FakeGitHub,
-    deliver: Deliver,
-    redis_client: redis.Redis,
-    redis_url: str,
-    agent_pr: tuple[int, str],
-) -> None:
-    _pr, head = agent_pr
-    github_fake.set_status(REPO, head, "ci/jenkins", "failure", description="3 tests failed")
-    payload = app_events.aim(webhooks.example("status"), github_fake, REPO, None)
-    branch = asyncio.run(_load(redis_url)).branch
-    listed = {**(payload["branches"] or [{}])[0], "name": branch, "commit": {"sha": head}}
-    payload.update(sha=head, state="failure", context="ci/jenkins", branches=[listed])
-    deliver("status", payload)
-    item = asyncio.run(_load(redis_url))
+def test_a_failing_commit_status_on_the_head_starts_a_ci_fix(pr: AgentPR) -> None:
+    pr.fake.set_status(REPO, pr.head, "ci/jenkins", "failure", description="3 tests failed")
+    payload = app_events.aim(webhooks.example("status"), pr.fake, REPO, None)
+    listed = {**(payload["branches"] or [{}])[0], "name": pr.branch, "commit": {"sha": pr.head}}
+    payload.update(sha=pr.head, state="failure", context="ci/jenkins", branches=[listed])
+    pr.deliver("status", payload)
+    item = pr.item()
     assert item.state is State.IMPLEMENTING and item.ci_fix_attempts == 1
     assert "3 tests failed" in item.extra["ci_failure"]
-    assert agent_jobs(redis_client) == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
