@@ -28,7 +28,8 @@ from pathlib import Path
 
 import redis
 
-from bot import deliveries, embedded_redis
+from bot.app import embedded_redis
+from bot.inbox import deliveries
 
 SECRET = "benchmark-secret"
 

@@ -70,9 +70,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bot import deliveries  # noqa: E402
-from bot.embedded_redis import free_port  # noqa: E402
-from bot.queue import AGENT_QUEUE, ROUTE_QUEUE  # noqa: E402
+from bot.app.embedded_redis import free_port  # noqa: E402
+from bot.inbox import deliveries  # noqa: E402
+from bot.runtime.queues import AGENT_QUEUE, ROUTE_QUEUE  # noqa: E402
 from tests.fakes import app_events, webhooks  # noqa: E402
 from tests.fakes.github import FakeGitHub  # noqa: E402
 from tests.fakes.github_dispatch import Recorded  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from bot.logs import configure_logging
+from bot.app.logs import configure_logging
 from bot.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.serve import serve
+    from bot.app.serve import serve
 
     settings = dataclasses.replace(
         settings,
@@ -102,7 +102,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.worker import run_worker
+    from bot.app.worker import run_worker
 
     if settings.redis_url is None:
         print(
@@ -124,13 +124,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
-    from bot.doctor import run_doctor
+    from bot.app.doctor import run_doctor
 
     return asyncio.run(run_doctor(settings))
 
 
 def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.redeliver import redeliver_failed
+    from bot.app.redeliver import redeliver_failed
 
     if not settings.has_app_credentials:
         print(

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot import embedded_redis
+from bot.app import embedded_redis
 
 pytest_plugins = ["tests.fakes.plugin", "tests.serve_harness", "tests.routing_harness"]
 

@@ -14,9 +14,9 @@ import redis
 import redis.asyncio
 from rq import Queue, SimpleWorker
 
-from bot import deliveries
-from bot.pump import DeliveryPump
-from bot.queue import AGENT_QUEUE, JobQueue
+from bot.inbox import deliveries
+from bot.inbox.pump import DeliveryPump
+from bot.runtime.queues import AGENT_QUEUE, JobQueue
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"

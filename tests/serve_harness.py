@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.embedded_redis import free_port
+from bot.app.embedded_redis import free_port
 from tests.fakes import webhooks
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import LoopbackLLM, ScriptedModel

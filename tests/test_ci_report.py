@@ -10,7 +10,7 @@ import pytest
 from gidgethub.abc import GitHubAPI
 from gidgethub.httpx import GitHubAPI as PlainGitHubAPI
 
-from bot.flow.ci_report import CIReport, CIVerdict, FailedCheck, read_ci
+from bot.github.ci import CIReport, CIVerdict, FailedCheck, read_ci
 from bot.github.client import GitHubClient
 from bot.github.job_logs import LOG_TAIL_CHARS, LOG_TAIL_LINES, job_log_tail
 from tests.fakes.github import FakeGitHub

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from rq import Queue
 
-from bot.queue import AGENT_QUEUE
+from bot.runtime.queues import AGENT_QUEUE
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver

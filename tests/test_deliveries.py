@@ -8,9 +8,9 @@ import redis
 import redis.asyncio
 from rq import Queue
 
-from bot import deliveries
-from bot.pump import DeliveryPump
-from bot.queue import ROUTE_QUEUE, JobQueue
+from bot.inbox import deliveries
+from bot.inbox.pump import DeliveryPump
+from bot.runtime.queues import ROUTE_QUEUE, JobQueue
 
 
 async def accept(url: str, delivery_id: str, body: bytes = b"{}") -> bool:

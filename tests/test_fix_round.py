@@ -10,18 +10,18 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from bot.flow.asking import stop_reason
-from bot.flow.engine import PENDING
-from bot.flow.fix import add_fix_request, fix_task, fixer_role, parse_fix_answer, settle
-from bot.flow.review_threads import (
+from bot.engine import PENDING
+from bot.github.client import GitHubClient
+from bot.github.threads import (
     ReviewThread,
     ThreadComment,
     open_threads,
     reply,
     steered_threads,
 )
-from bot.github.client import GitHubClient
-from bot.workflow import CI_REPEATED, State, WorkItem
+from bot.jobs.fix import add_fix_request, fix_task, fixer_role, parse_fix_answer, settle
+from bot.render.stops import stop_reason
+from bot.workitem.rules import CI_REPEATED, State, WorkItem
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"

@@ -16,7 +16,7 @@ from bot.agents import prompts
 from bot.agents.ledger import MemoryLedger, UsageScope
 from bot.agents.loop import run_agent
 from bot.agents.roster import load_roster
-from bot.flow.plan import (
+from bot.briefs.cto import (
     DEV_ROLES,
     MAX_DECISION_CHARS,
     ROLE_GUIDE,
@@ -37,7 +37,7 @@ from bot.flow.plan import (
     role_task,
 )
 from bot.github.workspace import Workspace
-from bot.progress import MAX_OUTPUT_BYTES, Persona
+from bot.render.progress import MAX_OUTPUT_BYTES, Persona
 from tests.fakes.llm import ScriptedModel, Turn, call, finish
 from tests.test_agent_loop import make_runtime
 from tests.test_workspace import git, seed_remote

@@ -9,10 +9,11 @@ import redis
 import redis.asyncio
 from rq import Queue, SimpleWorker
 
-from bot import deliveries, store
-from bot.progress import find_marker
-from bot.queue import AGENT_QUEUE, ROUTE_QUEUE
-from bot.workflow import State, WorkItem
+from bot.inbox import deliveries
+from bot.render.progress import find_marker
+from bot.runtime.queues import AGENT_QUEUE, ROUTE_QUEUE
+from bot.workitem import store
+from bot.workitem.rules import State, WorkItem
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver

@@ -15,9 +15,9 @@ import redis.asyncio
 from gidgethub.httpx import GitHubAPI
 from rq import Queue
 
-from bot import store
-from bot.queue import AGENT_QUEUE
-from bot.workflow import State, WorkItem
+from bot.runtime.queues import AGENT_QUEUE
+from bot.workitem import store
+from bot.workitem.rules import State, WorkItem
 from tests.fakes import app_events, app_events_loop, webhooks
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.doctor import run_doctor
-from bot.redeliver import failed_guids, redeliver_failed
+from bot.app.doctor import run_doctor
+from bot.app.redeliver import failed_guids, redeliver_failed
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 

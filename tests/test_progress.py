@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.progress import (
+from bot.render.progress import (
     MAX_NOTES_SHOWN,
     MAX_OUTPUT_BYTES,
     MAX_STEPS_SHOWN,
@@ -589,7 +589,7 @@ async def test_aclose_drops_what_is_pending() -> None:
 
 
 def test_the_default_interval_matches_the_repo_config_default() -> None:
-    from bot.progress import DEFAULT_MIN_INTERVAL_S
-    from bot.repo_config import RepoConfig
+    from bot.config.schema import RepoConfig
+    from bot.render.progress import DEFAULT_MIN_INTERVAL_S
 
     assert RepoConfig().progress.min_edit_interval_s == DEFAULT_MIN_INTERVAL_S

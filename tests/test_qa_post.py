@@ -14,8 +14,8 @@ import httpx2
 import pytest
 from gidgethub.httpx import GitHubAPI
 
-from bot.flow.qa_post import post_review, review_marker
-from bot.flow.qa_review import ReviewDraft, review_diff
+from bot.review.draft import ReviewDraft, review_diff
+from bot.review.post import post_review, review_marker
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.flow.qa_review import MAX_DRAFT_BYTES, TRUNCATED, qa_chunk_task, review_diff
-from bot.flow.qa_verdict import (
+from bot.briefs.qa import (
     COMMENT_CHARS,
     MAX_COMMENTS,
     QA_VERDICT_HELP,
@@ -30,6 +29,7 @@ from bot.github.diff import (
     chunk_diff,
     path_filter,
 )
+from bot.review.draft import MAX_DRAFT_BYTES, TRUNCATED, qa_chunk_task, review_diff
 from tests.git_change import APP_BASE, APP_HEAD, commit_change, git, lines
 
 ZWJ = "\u200d"

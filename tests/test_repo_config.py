@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.repo_config import (
+from bot.config.schema import (
     MAX_CONFIG_CHARS,
     MAX_LISTED_PROBLEMS,
     ROLES,
@@ -412,7 +412,7 @@ def test_reference_mentions_every_key_with_type_default_and_description() -> Non
 def test_the_readme_documents_every_key_as_generated() -> None:
     from pathlib import Path
 
-    from bot.repo_config import config_reference_markdown
+    from bot.config.schema import config_reference_markdown
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     rows = [line for line in config_reference_markdown().splitlines() if line.startswith("| `")]

@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot import setup_flow
+from bot.app import setup as setup_flow
+from bot.app.setup import load_manifest, setup_routes, write_env
 from bot.settings import Settings
-from bot.setup_flow import load_manifest, setup_routes, write_env
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_state import AppIdentity
 from tests.fakes.openapi import OpenAPIChecker

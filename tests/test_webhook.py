@@ -14,10 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue, Worker
 
-from bot import deliveries, embedded_redis
+from bot.app import embedded_redis
+from bot.app.web import create_app
 from bot.handlers import build_router
+from bot.inbox import deliveries
 from bot.settings import Settings
-from bot.web import create_app
 from tests.fakes import webhooks
 
 SECRET = "webhook-test-secret"

@@ -7,14 +7,14 @@ from typing import Any
 import structlog
 from gidgethub import routing, sansio
 
-from bot import store
 from bot.commands import Command, parse_commands
-from bot.context import WorkerContext
 from bot.github.permissions import can_steer
 from bot.handlers.issues import report
-from bot.payloads import Actor, RepoRef, installation_id_of
-from bot.queue import job_key
-from bot.workflow import Event, State
+from bot.handlers.payloads import Actor, RepoRef, installation_id_of
+from bot.runtime.context import WorkerContext
+from bot.runtime.queues import job_key
+from bot.workitem import store
+from bot.workitem.rules import Event, State
 
 router = routing.Router()
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
 @router.register("issue_comment", action="edited")
 async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
     """A maintainer ticked "Approve this plan" in the plan comment."""
-    from bot.flow.plan import plan_checkbox_ticked
+    from bot.briefs.cto import plan_checkbox_ticked
 
     data = event.data
     comment = data["comment"]

@@ -7,9 +7,9 @@ from typing import Any
 import structlog
 from gidgethub import routing, sansio
 
-from bot.context import WorkerContext
-from bot.queue import job_key
-from bot.store import forget_installation
+from bot.runtime.context import WorkerContext
+from bot.runtime.queues import job_key
+from bot.workitem.store import forget_installation
 
 router = routing.Router()
 log = structlog.get_logger(__name__)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import structlog
 from gidgethub import routing, sansio
 
-from bot import store
-from bot.context import WorkerContext
 from bot.github.permissions import can_steer
-from bot.labels import role_for_label
-from bot.payloads import Actor, IssueLabeled, RepoRef, installation_id_of
-from bot.queue import job_key
-from bot.workflow import Event
+from bot.handlers.payloads import Actor, IssueLabeled, RepoRef, installation_id_of
+from bot.runtime.context import WorkerContext
+from bot.runtime.queues import job_key
+from bot.workitem import store
+from bot.workitem.labels import role_for_label
+from bot.workitem.rules import Event
 
 router = routing.Router()
 log = structlog.get_logger(__name__)

@@ -8,13 +8,13 @@ from typing import Any
 import structlog
 from gidgethub import routing, sansio
 
-from bot import store
-from bot.context import WorkerContext
 from bot.github.permissions import can_steer
 from bot.handlers.issues import report
-from bot.payloads import Actor, RepoRef, installation_id_of
-from bot.queue import job_key
-from bot.workflow import Event, State
+from bot.handlers.payloads import Actor, RepoRef, installation_id_of
+from bot.runtime.context import WorkerContext
+from bot.runtime.queues import job_key
+from bot.workitem import store
+from bot.workitem.rules import Event, State
 
 router = routing.Router()
 log = structlog.get_logger(__name__)

@@ -1,0 +1,135 @@
+"""`aios doctor`: check settings, Redis and the App's credentials, and say how to fix each."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+import redis.asyncio
+from gidgethub import GitHubException
+
+from bot.app.embedded_redis import INSTALL_HINT
+from bot.github.client import app_client
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    what: str
+    fix: str = ""
+
+
+async def check_redis(settings: Settings) -> list[Finding]:
+    if settings.redis_url is None:
+        if shutil.which("redis-server") is None:
+            return [Finding(False, "no REDIS_URL and no redis-server to embed", INSTALL_HINT)]
+        return [Finding(True, "no REDIS_URL: `aios serve` will start its own redis-server")]
+    client = redis.asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+    try:
+        info = await client.info("server")
+        policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
+    except redis.ResponseError:
+        # Managed Redis services often forbid CONFIG; say so rather than failing.
+        return [
+            Finding(
+                True,
+                f"redis {info['redis_version']} reachable (CONFIG not allowed; "
+                "check maxmemory-policy is noeviction in your provider's settings)",
+            )
+        ]
+    except redis.RedisError as exc:
+        return [
+            Finding(
+                False,
+                f"redis unreachable at REDIS_URL: {exc}",
+                "check REDIS_URL, or unset it to let `aios serve` run its own Redis",
+            )
+        ]
+    finally:
+        await client.aclose()
+    findings = [Finding(True, f"redis {info['redis_version']} reachable")]
+    if int(str(info["redis_version"]).split(".")[0]) < 6:
+        findings.append(
+            Finding(False, "redis is older than 6.2", "upgrade to Redis 6.2 or newer (RQ needs it)")
+        )
+    if policy != "noeviction":
+        findings.append(
+            Finding(
+                False,
+                f"redis maxmemory-policy is {policy!r}: Redis may evict queued jobs",
+                "set `maxmemory-policy noeviction` in redis.conf "
+                "(or CONFIG SET maxmemory-policy noeviction)",
+            )
+        )
+    return findings
+
+
+async def check_app(settings: Settings) -> list[Finding]:
+    if not settings.has_app_credentials:
+        return [
+            Finding(
+                False,
+                "no GitHub App credentials (APP_ID, PRIVATE_KEY)",
+                "run `aios serve` and open /setup to register the App, or set them in .env",
+            )
+        ]
+    if settings.redis_url is None:
+        return [
+            Finding(
+                True,
+                "App credentials present (not checked against GitHub: no REDIS_URL "
+                "to cache tokens in; set REDIS_URL to check them)",
+            )
+        ]
+    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    try:
+        async with app_client(settings, client) as gh:
+            app = await gh.getitem("/app")
+    except GitHubException as exc:
+        return [
+            Finding(
+                False,
+                f"GitHub refused the App credentials at {settings.github_api_url}: {exc}",
+                "check APP_ID and that PRIVATE_KEY is the App's current private key",
+            )
+        ]
+    except OSError as exc:
+        return [
+            Finding(
+                False,
+                f"cannot reach {settings.github_api_url}: {exc}",
+                "check GITHUB_API_URL and the network",
+            )
+        ]
+    finally:
+        await client.aclose()
+    return [
+        Finding(
+            True,
+            f"App {app.get('slug')!r} (id {app.get('id')}) authenticated "
+            f"at {settings.github_api_url}",
+        )
+    ]
+
+
+async def run_doctor(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Print every finding; exit status 1 when anything needs fixing."""
+    findings = [Finding(True, "settings valid")]
+    if settings.webhook_secret is None:
+        findings.append(
+            Finding(
+                False,
+                "WEBHOOK_SECRET is not set: deliveries will be refused",
+                "register the App at /setup, or set WEBHOOK_SECRET",
+            )
+        )
+    findings += await check_redis(settings)
+    findings += await check_app(settings)
+    for finding in findings:
+        print(f"{'✓' if finding.ok else '✗'} {finding.what}", file=out)
+        if finding.fix:
+            print(f"    fix: {finding.fix}", file=out)
+    return 0 if all(f.ok for f in findings) else 1

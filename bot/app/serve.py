@@ -1,0 +1,148 @@
+"""`aios serve`: the web process, its workers and (with no REDIS_URL) its own Redis, as one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio
+import structlog
+from aiohttp import web
+
+from bot.app import embedded_redis
+from bot.app.processes import die_with_parent
+from bot.app.web import create_app, setup_routes_if_unregistered
+from bot.handlers import build_router
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+WORKER_STOP_TIMEOUT_S = 30.0
+WORKER_CHECK_INTERVAL_S = 0.5
+"""How long workers get to finish their current job on shutdown before they are killed."""
+
+
+def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
+    """Run until SIGINT/SIGTERM; stops workers and the embedded Redis on the way out."""
+    embedded: embedded_redis.EmbeddedRedis | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if settings.redis_url is None:
+            try:
+                embedded = embedded_redis.start(settings.data_dir / "redis")
+            except embedded_redis.EmbeddedRedisError as exc:
+                print(f"aios: {exc}", file=sys.stderr)
+                return 1
+            settings = dataclasses.replace(settings, redis_url=embedded.url)
+            log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
+        # One worker only for short jobs (routing, commands) whenever there are workers at
+        # all, so maintainers are answered while every other worker runs an agent.
+        children = [_spawn_worker(settings, quick_only=True)] if workers else []
+        children += [_spawn_worker(settings) for _ in range(workers)]
+        _run_loop(_run_web(settings, env_path, children))
+        return 0
+    finally:
+        _stop_workers(children)
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded redis stopped")
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop where it is installed: the receiver's socket work is most of its CPU."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def _run_web(
+    settings: Settings, env_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    assert settings.redis_url is not None
+    client = redis.asyncio.Redis.from_url(settings.redis_url, max_connections=256)
+    extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
+    app = create_app(
+        settings, redis_client=client, router=build_router(), extra_routes=extra_routes
+    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    bound = runner.addresses[0] if runner.addresses else (settings.host, settings.port)
+    log.info(
+        "aios listening",
+        url=f"http://{bound[0]}:{bound[1]}",
+        setup=bool(extra_routes),
+        app_configured=settings.has_app_credentials,
+    )
+    if extra_routes:
+        log.warning(f"no GitHub App configured yet: open http://{bound[0]}:{bound[1]}/setup")
+    # Everything allocated so far lives as long as the process: keep it out of the
+    # collector's full passes, which otherwise rescan it every few thousand requests.
+    gc.freeze()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    supervisor = asyncio.create_task(_supervise(settings, children))
+    try:
+        await stop.wait()
+    finally:
+        supervisor.cancel()
+        log.info("aios shutting down")
+        await runner.cleanup()
+        await client.aclose()
+
+
+async def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:
+    """Start a worker again when one dies (a crash, the OOM killer): serve is the whole App."""
+    restarts = 0
+    while True:
+        await asyncio.sleep(WORKER_CHECK_INTERVAL_S)
+        for index, child in enumerate(children):
+            code = child.poll()
+            if code is None:
+                continue
+            restarts += 1
+            log.error("worker exited; starting another", pid=child.pid, exit_code=code)
+            # Back off when workers keep dying, so a broken setup does not spin.
+            await asyncio.sleep(min(30.0, 0.5 * restarts))
+            children[index] = _spawn_worker(settings, quick_only="--quick-only" in child.args)
+
+
+def _load_setup_routes(
+    settings: Settings, *, env_path: Path, public_url: str | None
+) -> list[web.AbstractRouteDef]:
+    from bot.app.setup import setup_routes
+
+    return list(setup_routes(settings, env_path=env_path, public_url=public_url))
+
+
+def _spawn_worker(settings: Settings, *, quick_only: bool = False) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["REDIS_URL"] = settings.redis_url or ""
+    command = [sys.executable, "-m", "bot.cli", "worker", *(["--quick-only"] if quick_only else [])]
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

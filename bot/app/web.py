@@ -1,0 +1,205 @@
+"""The aiohttp app: /webhook verifies, dedupes and stores deliveries; health, metrics, setup."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio
+import structlog
+from aiohttp import web
+from gidgethub import ValidationFailure, routing, sansio
+
+from bot.app.metrics import WebMetrics
+from bot.inbox.deliveries import DeliveryInbox
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+REDIS_KEY = web.AppKey("redis", redis.asyncio.Redis)
+INBOX_KEY = web.AppKey("inbox", DeliveryInbox)
+METRICS_KEY = web.AppKey("metrics", WebMetrics)
+ROUTER_KEY = web.AppKey("router", routing.Router)
+SETTINGS_KEY = web.AppKey("settings", Settings)
+
+_STATUS_BODIES = {
+    outcome: orjson.dumps({"status": outcome})
+    for outcome in ("accepted", "duplicate", "ignored", "pong")
+}
+
+WORKERS_SET = "rq:workers"
+"""RQ's registry of live workers; /readyz wants at least one."""
+
+
+class WebhookRejected(Exception):
+    """A delivery refused before it was stored; carries the HTTP status and a reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis_client: redis.asyncio.Redis,
+    router: routing.Router,
+    extra_routes: list[web.AbstractRouteDef] | None = None,
+) -> web.Application:
+    """Build the web application; it owns no clients beyond the Redis one handed in."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS_KEY] = settings
+    app[REDIS_KEY] = redis_client
+    app[INBOX_KEY] = DeliveryInbox(redis_client)
+    app[METRICS_KEY] = WebMetrics()
+    app[ROUTER_KEY] = router
+    app.add_routes(
+        [
+            web.post("/webhook", receive_webhook),
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics),
+            *(extra_routes or []),
+        ]
+    )
+    return app
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    """Verify, dedupe and durably store one delivery, answering within milliseconds."""
+    started = time.perf_counter()
+    app = request.app
+    event_name = request.headers.get("X-GitHub-Event", "")
+    action = ""
+    try:
+        body = await _read_body(request)
+        event = _verify_and_parse(app[SETTINGS_KEY], request.headers, body)
+        action = str(event.data.get("action") or "")
+        status, outcome = await _store(app, event, body)
+    except WebhookRejected as rejected:
+        status, outcome = rejected.status, "rejected"
+        log.warning(
+            "webhook rejected",
+            status=status,
+            reason=rejected.reason,
+            delivery_id=request.headers.get("X-GitHub-Delivery"),
+            github_event=event_name or None,
+        )
+        response = web.json_response({"error": rejected.reason}, status=status)
+    else:
+        response = web.Response(
+            body=_STATUS_BODIES[outcome], status=status, content_type="application/json"
+        )
+    app[METRICS_KEY].delivered(event_name, action, outcome, time.perf_counter() - started)
+    return response
+
+
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS_KEY].max_body_bytes
+        raise WebhookRejected(413, f"payload larger than {limit} bytes") from None
+
+
+def _verify_and_parse(settings: Settings, headers: Any, body: bytes) -> sansio.Event:
+    # The signature comes first: nothing about an unauthenticated request is trusted.
+    if settings.webhook_secret is None:
+        raise WebhookRejected(503, "WEBHOOK_SECRET is not configured; register the App at /setup")
+    signature = headers.get("X-Hub-Signature-256")
+    if not signature:
+        raise WebhookRejected(401, "missing X-Hub-Signature-256 header")
+    try:
+        sansio.validate_event(body, signature=signature, secret=settings.webhook_secret)
+    except ValidationFailure:
+        raise WebhookRejected(401, "signature does not match the payload") from None
+    # aiohttp's headers are case-insensitive already, as HTTP says they are.
+    for required in ("X-GitHub-Event", "X-GitHub-Delivery"):
+        if not headers.get(required):
+            raise WebhookRejected(400, f"missing {required} header")
+    content_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise WebhookRejected(
+            415, "expected content type application/json; set it in the App's webhook settings"
+        )
+    try:
+        # orjson: the payload is parsed on the event loop, and it is 3x faster than json.
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WebhookRejected(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected(400, "payload must be a JSON object")
+    return sansio.Event(
+        data, event=headers["X-GitHub-Event"], delivery_id=headers["X-GitHub-Delivery"]
+    )
+
+
+async def _store(app: web.Application, event: sansio.Event, body: bytes) -> tuple[int, str]:
+    if event.event == "ping":
+        return 200, "pong"
+    if not app[ROUTER_KEY].fetch(event):
+        return 200, "ignored"
+    installation = event.data.get("installation") or {}
+    try:
+        accepted = await app[INBOX_KEY].accept(
+            delivery_id=event.delivery_id,
+            event=event.event,
+            action=str(event.data.get("action") or ""),
+            installation_id=installation.get("id"),
+            body=body,
+        )
+    except redis.RedisError as exc:
+        log.error(
+            "redis unavailable, delivery not accepted",
+            error=str(exc),
+            delivery_id=event.delivery_id,
+        )
+        raise WebhookRejected(
+            503, "storage unavailable; GitHub will show this delivery as failed"
+        ) from None
+    if not accepted:
+        return 200, "duplicate"
+    return 202, "accepted"
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready means deliveries can be stored and something will route them."""
+    client = request.app[REDIS_KEY]
+    problems: list[str] = []
+    try:
+        await client.ping()
+        workers = await client.scard(WORKERS_SET)
+    except redis.RedisError as exc:
+        problems.append(f"redis unreachable: {exc}")
+    else:
+        if workers == 0:
+            problems.append("no worker alive: start one with `aios worker`")
+    if problems:
+        return web.json_response({"status": "unready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready", "workers": workers})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    try:
+        text = await request.app[METRICS_KEY].render(request.app[REDIS_KEY])
+    except redis.RedisError as exc:
+        return web.Response(status=503, text=f"redis unreachable: {exc}\n")
+    return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+def setup_routes_if_unregistered(
+    settings: Settings, env_path: Path, load: Callable[..., list[web.AbstractRouteDef]]
+) -> list[web.AbstractRouteDef]:
+    """The /setup pages exist only until the App has credentials, and never in production."""
+    if settings.has_app_credentials or settings.is_production:
+        return []
+    return load(settings, env_path=env_path, public_url=settings.public_url)

@@ -1,1 +1,0 @@
-"""The labeled-issue-to-pull-request flow."""

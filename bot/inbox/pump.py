@@ -1,0 +1,96 @@
+"""Moves stored deliveries from the inbox stream into RQ route jobs, inside each worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+import structlog
+from rq.registry import StartedJobRegistry
+
+from bot.inbox import deliveries
+from bot.runtime.queues import JobQueue
+
+log = structlog.get_logger(__name__)
+
+CLAIM_IDLE_MS = 30_000
+"""An entry read but not acknowledged for this long belongs to a dead pump; take it over."""
+
+HOUSEKEEPING_EVERY_S = 10.0
+"""How often stale stream entries and abandoned RQ jobs are looked for."""
+
+
+class DeliveryPump:
+    """Reads the inbox as one consumer of the group and enqueues one route job per entry.
+
+    An entry is acknowledged only after its route job is enqueued; the job id is derived
+    from the delivery id and enqueued with `unique=True`, so a pump that dies between the
+    two steps costs nothing but a re-claim.
+    """
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        jobs: JobQueue,
+        consumer: str,
+        *,
+        batch: int = 100,
+        block_ms: int = 1000,
+    ) -> None:
+        self._connection = connection
+        self._jobs = jobs
+        self._consumer = consumer
+        self._batch = batch
+        self._block_ms = block_ms
+        self._next_housekeeping = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except redis.RedisError as exc:
+                log.warning("delivery pump cannot reach redis; retrying", error=str(exc))
+                stop.wait(1.0)
+
+    def run_once(self) -> int:
+        """Move what is waiting (blocking up to `block_ms` when nothing is); returns the count."""
+        try:
+            return self._move_waiting()
+        except redis.ResponseError as exc:
+            # A fresh (or flushed) Redis has no group yet; create it and go on.
+            if "NOGROUP" not in str(exc):
+                raise
+            deliveries.ensure_group(self._connection)
+            return self._move_waiting()
+
+    def _move_waiting(self) -> int:
+        moved = 0
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY_S
+            moved += self._move(
+                deliveries.claim_stale(
+                    self._connection, self._consumer, min_idle_ms=CLAIM_IDLE_MS, count=self._batch
+                )
+            )
+            self._requeue_abandoned_jobs()
+        moved += self._move(
+            deliveries.read_new(
+                self._connection, self._consumer, count=self._batch, block_ms=self._block_ms
+            )
+        )
+        return moved
+
+    def _move(self, batch: list[deliveries.Delivery]) -> int:
+        for delivery in batch:
+            self._jobs.enqueue_route(delivery.entry_id, delivery.delivery_id)
+        deliveries.acknowledge(self._connection, [d.entry_id for d in batch])
+        if batch:
+            log.debug("deliveries queued for routing", count=len(batch))
+        return len(batch)
+
+    def _requeue_abandoned_jobs(self) -> None:
+        # RQ notices a job whose worker died (its heartbeat lapsed) when a registry is
+        # cleaned; it then retries the job if it has retries left.
+        for queue in (self._jobs.route, self._jobs.agents):
+            StartedJobRegistry(queue=queue).cleanup()

@@ -1,0 +1,60 @@
+"""The small typed context handed to handlers and jobs: settings, Redis, queue, GitHub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx2
+import redis
+import redis.asyncio
+
+from bot.github.auth import AppCredentials, TokenCache
+from bot.github.client import GitHubClient, app_client, installation_client
+from bot.runtime.queues import JobQueue
+from bot.settings import Settings
+
+
+@dataclass
+class WorkerContext:
+    """What a handler or job may use; built per job, so nothing outlives its event loop."""
+
+    settings: Settings
+    redis: redis.asyncio.Redis
+    jobs: JobQueue
+
+    def github_app(self) -> AbstractAsyncContextManager[GitHubClient]:
+        """A client authenticated as the App itself (JWT)."""
+        return app_client(self.settings, self.redis)
+
+    def github(self, installation_id: int) -> AbstractAsyncContextManager[GitHubClient]:
+        """A client authenticated as one installation (cached installation token)."""
+        return installation_client(self.settings, self.redis, installation_id)
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token for git, which takes it in an extra header, never a URL."""
+        creds = AppCredentials.from_settings(self.settings)
+        async with httpx2.AsyncClient() as http:
+            minter = GitHubClient(http, base_url=self.settings.github_api_url)
+            return await TokenCache(self.redis, creds, minter).token(installation_id)
+
+
+def redis_url_of(settings: Settings) -> str:
+    if settings.redis_url is None:
+        raise RuntimeError("REDIS_URL is not set; workers are started with the Redis they must use")
+    return settings.redis_url
+
+
+@asynccontextmanager
+async def open_context(settings: Settings | None = None) -> AsyncIterator[WorkerContext]:
+    """Open the clients a job needs and close them when it ends."""
+    settings = settings or Settings.from_env()
+    url = redis_url_of(settings)
+    async_client = redis.asyncio.Redis.from_url(url)
+    sync_client = redis.Redis.from_url(url)
+    try:
+        yield WorkerContext(settings=settings, redis=async_client, jobs=JobQueue(sync_client))
+    finally:
+        await async_client.aclose()
+        sync_client.close()

@@ -1,0 +1,123 @@
+"""Redis persistence of work items and their audit trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio
+
+from bot.github.auth import TOKEN_KEY
+from bot.workitem.rules import AuditEntry, WorkItem
+
+ITEM_KEY = "aios:item:{key}"
+"""JSON of one work item (`WorkItem.to_dict`), keyed `owner/repo#number`."""
+
+AUDIT_KEY = "aios:audit:{key}"
+"""Stream of the work item's transitions and rejected events: who, what, when, cost so far."""
+
+PR_ITEM_KEY = "aios:pr:{repo}#{pr_number}"
+"""The issue number of the work item whose pull request this is (commands, reviews on PRs)."""
+
+INSTALLATION_ITEMS_KEY = "aios:installation:{installation_id}:items"
+"""Set of the work-item keys of one installation, so uninstalling forgets them all."""
+
+ITEM_LOCK_KEY = "aios:lock:item:{key}"
+PUBLISH_LOCK_KEY = "aios:lock:publish:{key}"
+ITEM_LOCK_TIMEOUT_S = 120
+"""A job that dies holding an item's lock frees it after this long."""
+
+
+def item_key(repo: str, number: int) -> str:
+    return f"{repo}#{number}"
+
+
+async def load_item(client: redis.asyncio.Redis, repo: str, number: int) -> WorkItem | None:
+    raw = await client.get(ITEM_KEY.format(key=item_key(repo, number)))
+    return None if raw is None else WorkItem.from_dict(json.loads(raw))
+
+
+async def item_for_pr(client: redis.asyncio.Redis, repo: str, pr_number: int) -> WorkItem | None:
+    """The work item that opened pull request `pr_number`, or None for other PRs."""
+    number = await client.get(PR_ITEM_KEY.format(repo=repo, pr_number=pr_number))
+    if number is None:
+        return None
+    item = await load_item(client, repo, int(number))
+    return item if item is not None and item.pr_number == pr_number else None
+
+
+async def load_steerable(client: redis.asyncio.Redis, repo: str, number: int) -> WorkItem | None:
+    """The work item of issue `number`, or of the pull request `number` when it is an agent PR."""
+    return await load_item(client, repo, number) or await item_for_pr(client, repo, number)
+
+
+async def save_item(
+    client: redis.asyncio.Redis, item: WorkItem, audit: AuditEntry | None = None
+) -> None:
+    """Store the item, and append its audit entry, in one transaction."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set(ITEM_KEY.format(key=item.key), json.dumps(item.to_dict(), sort_keys=True))
+        if item.pr_number is not None:
+            pipe.set(PR_ITEM_KEY.format(repo=item.repo, pr_number=item.pr_number), item.number)
+        pipe.sadd(INSTALLATION_ITEMS_KEY.format(installation_id=item.installation_id), item.key)
+        if audit is not None:
+            entry = {**audit.to_dict(), "cost_usd": f"{item.cost_usd:.4f}"}
+            pipe.xadd(AUDIT_KEY.format(key=item.key), entry)  # type: ignore[arg-type]
+        await pipe.execute()
+
+
+async def append_audit(client: redis.asyncio.Redis, key: str, audit: AuditEntry) -> None:
+    """Record an event that changed nothing (a rejection), so the trail is complete."""
+    await client.xadd(AUDIT_KEY.format(key=key), audit.to_dict())  # type: ignore[arg-type]
+
+
+async def audit_entries(
+    client: redis.asyncio.Redis, repo: str, number: int
+) -> list[dict[str, str]]:
+    entries = await client.xrange(AUDIT_KEY.format(key=item_key(repo, number)))
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _id, fields in entries]
+
+
+@asynccontextmanager
+async def item_lock(client: redis.asyncio.Redis, repo: str, number: int) -> AsyncIterator[None]:
+    """Serialise the jobs that change one work item (load, transition, save, upserts)."""
+    lock = client.lock(
+        ITEM_LOCK_KEY.format(key=item_key(repo, number)),
+        timeout=ITEM_LOCK_TIMEOUT_S,
+        blocking_timeout=ITEM_LOCK_TIMEOUT_S,
+    )
+    async with lock:
+        yield
+
+
+@asynccontextmanager
+async def publish_lock(client: redis.asyncio.Redis, key: str) -> AsyncIterator[None]:
+    """One writer at a time for an item's progress comment and check run: two jobs finding
+    no check run on a new head at once would each create one."""
+    lock = client.lock(
+        PUBLISH_LOCK_KEY.format(key=key),
+        timeout=ITEM_LOCK_TIMEOUT_S,
+        blocking_timeout=ITEM_LOCK_TIMEOUT_S,
+    )
+    async with lock:
+        yield
+
+
+async def forget_installation(client: redis.asyncio.Redis, installation_id: int) -> int:
+    """Delete the cached token and every work item of an uninstalled installation.
+
+    Returns how many work items were forgotten.
+    """
+    members_key = INSTALLATION_ITEMS_KEY.format(installation_id=installation_id)
+    keys = [k.decode() for k in await client.smembers(members_key)]
+    stored = await client.mget([ITEM_KEY.format(key=key) for key in keys]) if keys else []
+    async with client.pipeline(transaction=True) as pipe:
+        for key, raw in zip(keys, stored, strict=True):
+            pipe.delete(ITEM_KEY.format(key=key), AUDIT_KEY.format(key=key))
+            data = json.loads(raw) if raw else {}
+            if data.get("pr_number") is not None:
+                pipe.delete(PR_ITEM_KEY.format(repo=data["repo"], pr_number=data["pr_number"]))
+        pipe.delete(members_key, TOKEN_KEY.format(installation_id=installation_id))
+        await pipe.execute()
+    return len(keys)
