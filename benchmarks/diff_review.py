@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import unidiff
 
-from bot.github.diff import ParsedDiff, ProposedComment, chunk_diff
+from bot.github.diff import ParsedDiff, ProposedComment
+from bot.review.chunks import chunk_diff
 
 TARGET_SECONDS = 1.0
 TARGET_MB = 200.0

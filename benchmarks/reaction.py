@@ -72,7 +72,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bot.app.embedded_redis import free_port  # noqa: E402
 from bot.inbox import deliveries  # noqa: E402
-from bot.runtime.queues import AGENT_QUEUE, ROUTE_QUEUE  # noqa: E402
+from bot.runtime.catalog import QueueName  # noqa: E402
 from tests.fakes import app_events, webhooks  # noqa: E402
 from tests.fakes.github import FakeGitHub  # noqa: E402
 from tests.fakes.github_dispatch import Recorded  # noqa: E402
@@ -209,7 +209,7 @@ class Worker:
     def __init__(self, url: str) -> None:
         self._connection = redis.Redis.from_url(url)
         self._queues = [
-            Queue(name, connection=self._connection) for name in (ROUTE_QUEUE, AGENT_QUEUE)
+            Queue(name, connection=self._connection) for name in (QueueName.QUICK, QueueName.AGENTS)
         ]
 
     def close(self) -> None:

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import structlog
 
+from bot.agents import cli as agent_cli
+from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
+from bot.app.redeliver import redeliver_failed
+from bot.app.serve import serve
+from bot.app.worker import run_worker
 from bot.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -65,12 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redeliver.set_defaults(run=_redeliver)
 
-    try:
-        from bot.agents import cli as agent_cli
-    except ImportError:  # the agent runtime is optional for the web-only image
-        pass
-    else:
-        agent_cli.register(commands)
+    agent_cli.register(commands)
     return parser
 
 
@@ -87,8 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.serve import serve
-
     settings = dataclasses.replace(
         settings,
         host=args.host or settings.host,
@@ -102,8 +100,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.worker import run_worker
-
     if settings.redis_url is None:
         print(
             "aios: configuration error: REDIS_URL: is required by `aios worker` "
@@ -124,14 +120,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.doctor import run_doctor
-
     return asyncio.run(run_doctor(settings))
 
 
 def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.redeliver import redeliver_failed
-
     if not settings.has_app_credentials:
         print(
             "aios: configuration error: APP_ID: redeliver authenticates as the App", file=sys.stderr

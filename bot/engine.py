@@ -1,8 +1,10 @@
-"""Apply an event to a work item under its lock, store the transition, carry out its effects.
+"""The only writer of work-item state: apply an event, store the transition, carry out effects.
 
-Handlers and jobs never change a work item's state themselves: they report what
-happened (`Event`) here, `bot.workitem.rules.transition` decides, and the effects of the
-transition are carried out by `bot.effects` after the new state is stored.
+Handlers and jobs never change a work item's state themselves: they report what happened
+(an `Event`) here. Under the item's lock `bot.workitem.rules.transition` decides and the new
+state is stored with its pending effects; the effects (`bot.effects.EFFECTS`) are carried
+out in order, each handing back data to record and events that follow, which are applied
+the same way once the transition's own effects are done.
 """
 
 from __future__ import annotations
@@ -13,27 +15,19 @@ from datetime import UTC, datetime
 
 import structlog
 
-from bot.config.load import stored_policy
+from bot.effects import EFFECTS
+from bot.effects.done import FollowUp
 from bot.runtime.context import WorkerContext
 from bot.workitem import store
-from bot.workitem.rules import (
-    Effect,
-    Event,
-    Rejected,
-    Transition,
-    WorkflowPolicy,
-    WorkItem,
-    transition,
-)
+from bot.workitem.item import WorkItem
+from bot.workitem.parts import PendingEffects
+from bot.workitem.rules import Rejected, Transition, WorkflowPolicy, transition
+from bot.workitem.states import Effect, Event, State
 
 log = structlog.get_logger(__name__)
 
-PENDING = "pending_effects"
-"""`WorkItem.extra` entry naming the effects of the last transition not yet carried out.
-
-A job killed between storing a transition and carrying out its effects leaves them
-here; the retried job finds the event already applied and carries them out then.
-"""
+MAX_FOLLOW_UPS = 8
+"""Events one report may lead to through effects; the table has chains of two at most."""
 
 
 @dataclass(frozen=True)
@@ -66,51 +60,85 @@ async def apply(
         create: builds a new item when there is none (or the last one ended); labels use it.
         update: changes the item's data (a plan, questions, handoff notes) in the same
             locked step as the transition, so the effects see them.
+        policy: overrides the item's own settings (tests of the table use it).
 
     Returns:
         The transition or rejection, or None when there is no item and `create` is None.
     """
-    from bot.effects import carry_out
+    outcome = await _decide(ctx, repo, number, event, actor, detail, create, update, policy)
+    if outcome is None or isinstance(outcome, Rejected):
+        return outcome
+    follow_ups = await _carry_out(ctx, outcome.item, outcome.effects)
+    async with store.item_lock(ctx.redis, repo, number):
+        latest = await store.load_item(ctx.redis, repo, number)
+        if latest is not None and latest.pending == outcome.item.pending:
+            await store.save_item(ctx.redis, replace(latest, pending=None))
+    for follow_up in follow_ups[:MAX_FOLLOW_UPS]:
+        await apply(
+            ctx, repo, number, follow_up.event, actor=follow_up.actor, detail=follow_up.detail
+        )
+    return outcome
 
+
+async def _decide(
+    ctx: WorkerContext,
+    repo: str,
+    number: int,
+    event: Event,
+    actor: str,
+    detail: str,
+    create: Callable[[], WorkItem] | None,
+    update: Callable[[WorkItem], WorkItem] | None,
+    policy: WorkflowPolicy | None,
+) -> Outcome | None:
+    """Under the item's lock: the transition, stored with its effects marked pending."""
     now = datetime.now(UTC)
     async with store.item_lock(ctx.redis, repo, number):
         item = await store.load_item(ctx.redis, repo, number)
-        if create is not None and (item is None or item.state.value in ("merged", "cancelled")):
+        if create is not None and (item is None or item.state in (State.MERGED, State.CANCELLED)):
             item = create()
         if item is None:
             return None
-        pending = item.extra.get(PENDING)
-        if pending and pending.get("event") == event.value and pending.get("actor") == actor:
+        pending = item.pending
+        if pending and pending.event == event.value and pending.actor == actor:
             # The same report again: a retried job. Finish what its first run started.
             log.info("resuming effects of an applied event", work_event=event.value)
-            outcome: Outcome = Resumed(item, tuple(Effect(e) for e in pending["effects"]))
-        else:
-            if update is not None:
-                item = update(item)
-            # The policy the item started with: a config change mid-way never changes its rules.
-            rules = policy if policy is not None else stored_policy(item.extra)
-            outcome = transition(item, event, actor=actor, at=now, policy=rules, detail=detail)
-            if isinstance(outcome, Rejected):
-                await store.append_audit(ctx.redis, item.key, outcome.audit)
-                log.info("event rejected", work_event=event.value, reason=outcome.reason)
-                return outcome
-            marker = {"event": event.value, "actor": actor, "effects": list(outcome.effects)}
-            stored = replace(outcome.item, extra={**outcome.item.extra, PENDING: marker})
-            await store.save_item(ctx.redis, stored, outcome.audit)
-            outcome = replace(outcome, item=stored)
-            log.info(
-                "work item transition",
-                work_event=event.value,
-                state=outcome.item.state.value,
-                effects=[e.value for e in outcome.effects],
-            )
-    await carry_out(ctx, outcome.item, outcome.effects)
-    async with store.item_lock(ctx.redis, repo, number):
-        latest = await store.load_item(ctx.redis, repo, number)
-        if latest is not None and latest.extra.get(PENDING) == outcome.item.extra.get(PENDING):
-            extra = {k: v for k, v in latest.extra.items() if k != PENDING}
-            await store.save_item(ctx.redis, replace(latest, extra=extra))
-    return outcome
+            return Resumed(item, tuple(Effect(e) for e in pending.effects))
+        if update is not None:
+            item = update(item)
+        # The settings the item started with: a config change mid-way never changes its rules.
+        outcome = transition(item, event, actor=actor, at=now, policy=policy, detail=detail)
+        if isinstance(outcome, Rejected):
+            await store.append_audit(ctx.redis, item.key, outcome.audit)
+            log.info("event rejected", work_event=event.value, reason=outcome.reason)
+            return outcome
+        marker = PendingEffects(event.value, actor, tuple(e.value for e in outcome.effects))
+        stored = replace(outcome.item, pending=marker)
+        await store.save_item(ctx.redis, stored, outcome.audit)
+        log.info(
+            "work item transition",
+            work_event=event.value,
+            state=stored.state.value,
+            effects=[e.value for e in outcome.effects],
+        )
+        return replace(outcome, item=stored)
+
+
+async def _carry_out(
+    ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, ...]
+) -> list[FollowUp]:
+    """Run each effect in order, recording what each learned before the next one runs."""
+    follow_ups: list[FollowUp] = []
+    async with ctx.github(item.installation_id) as gh:
+        for effect in effects:
+            log.debug("effect", effect=effect.value, item=item.key)
+            done = await EFFECTS[effect](ctx, gh, item)
+            if done.change is not None:
+                change = done.change
+                item = await update_item(ctx, item.repo, item.number, change) or change(item)
+            if done.follow_up is not None:
+                follow_ups.append(done.follow_up)
+    return follow_ups
 
 
 async def update_item(
@@ -125,3 +153,14 @@ async def update_item(
         if changed != item:
             await store.save_item(ctx.redis, changed)
         return changed
+
+
+async def load(ctx: WorkerContext, repo: str, number: int) -> WorkItem | None:
+    """The work item as stored now (a read; writers go through `apply` and `update_item`)."""
+    return await store.load_item(ctx.redis, repo, number)
+
+
+async def fail(ctx: WorkerContext, item: WorkItem, why: str) -> None:
+    """A job gave up: the item fails with `why`, shown to maintainers with `/aios retry`."""
+    log.warning("work item failed", why=why)
+    await apply(ctx, item.repo, item.number, Event.JOB_FAILED, actor="aios", detail=why)

@@ -16,7 +16,15 @@ from rq import Queue, SimpleWorker
 
 from bot.inbox import deliveries
 from bot.inbox.pump import DeliveryPump
-from bot.runtime.queues import AGENT_QUEUE, JobQueue
+from bot.runtime.catalog import (
+    ENSURE_LABELS,
+    REFUSE_COMMAND,
+    REPORT_EVENT,
+    RUN_COMMAND,
+    START_WORK_ITEM,
+    QueueName,
+)
+from bot.runtime.queues import JobQueue
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
@@ -36,11 +44,11 @@ def worker_env(
 
 FIRST_JOBS = frozenset(
     {
-        "bot.jobs.start_work_item",
-        "bot.jobs.ensure_labels",
-        "bot.jobs.run_command",
-        "bot.jobs.refuse_command",
-        "bot.jobs.report_event",
+        START_WORK_ITEM.path,
+        ENSURE_LABELS.path,
+        RUN_COMMAND.path,
+        REFUSE_COMMAND.path,
+        REPORT_EVENT.path,
     }
 )
 """The jobs handlers enqueue; the agent jobs they lead to need a model and are not run here."""
@@ -64,7 +72,7 @@ def deliver(worker_env: None, redis_client: redis.Redis, redis_url: str) -> Iter
 
 def run_queued(connection: redis.Redis, functions: frozenset[str]) -> list[str]:
     """Run the queued agent-queue jobs of `functions`, one by one, through a real worker."""
-    agents = Queue(AGENT_QUEUE, connection=connection)
+    agents = Queue(QueueName.AGENTS, connection=connection)
     ran = []
     for job in agents.get_jobs():
         if job.func_name not in functions:

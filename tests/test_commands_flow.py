@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from rq import Queue
 
-from bot.runtime.queues import AGENT_QUEUE
+from bot.runtime.catalog import RUN_TRIAGE, QueueName
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver
@@ -80,8 +80,8 @@ def test_cancel_stops_the_queued_work_and_cancels_the_item(
 ) -> None:
     issue = github_fake.add_issue(REPO, "Never mind")
     deliver("issues", app_events.issue_labeled(github_fake, REPO, issue.number, "aios"))
-    (triage,) = Queue(AGENT_QUEUE, connection=redis_client).get_jobs()
-    assert triage.func_name == "bot.jobs.run_triage"
+    (triage,) = Queue(QueueName.AGENTS, connection=redis_client).get_jobs()
+    assert triage.func_name == RUN_TRIAGE.path
     command(github_fake, deliver, "alice", issue.number, "/aios cancel")
     assert triage.get_status(refresh=True) == "canceled"
     (progress,) = [

@@ -10,7 +10,8 @@ from rq import Queue
 
 from bot.inbox import deliveries
 from bot.inbox.pump import DeliveryPump
-from bot.runtime.queues import ROUTE_QUEUE, JobQueue
+from bot.runtime.catalog import QueueName
+from bot.runtime.queues import JobQueue
 
 
 async def accept(url: str, delivery_id: str, body: bytes = b"{}") -> bool:
@@ -47,7 +48,7 @@ async def test_pump_enqueues_one_route_job_per_delivery(redis_url: str) -> None:
     pump = DeliveryPump(connection, JobQueue(connection), consumer="test", block_ms=10)
     assert pump.run_once() == 3
     assert pump.run_once() == 0
-    queue = Queue(ROUTE_QUEUE, connection=connection)
+    queue = Queue(QueueName.QUICK, connection=connection)
     jobs = queue.get_jobs()
     assert [job.args[1] for job in jobs] == ["d-0", "d-1", "d-2"]
     assert connection.xpending(deliveries.STREAM_KEY, deliveries.GROUP)["pending"] == 0
@@ -64,7 +65,7 @@ async def test_a_dead_pumps_entries_are_claimed_and_not_enqueued_twice(redis_url
     reclaimed = deliveries.claim_stale(connection, "live-pump", min_idle_ms=0, count=10)
     assert [d.delivery_id for d in reclaimed] == ["d-lost"]
     assert jobs.enqueue_route(reclaimed[0].entry_id, reclaimed[0].delivery_id).id == first.id
-    assert len(Queue(ROUTE_QUEUE, connection=connection).get_jobs()) == 1
+    assert len(Queue(QueueName.QUICK, connection=connection).get_jobs()) == 1
 
 
 async def test_routed_deliveries_are_marked_and_their_body_dropped(redis_url: str) -> None:

@@ -13,16 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.github.diff import (
-    DEFAULT_GENERATED_PATTERNS,
-    MIN_CHUNK_TOKENS,
     Anchor,
-    ChunkPlan,
     DiffParseError,
     FileStatus,
     LineKind,
     ParsedDiff,
     ProposedComment,
     Side,
+)
+from bot.review.chunks import (
+    DEFAULT_GENERATED_PATTERNS,
+    MIN_CHUNK_TOKENS,
+    ChunkPlan,
     chunk_diff,
     estimate_tokens,
     generated_marker,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from bot.engine import PENDING
+from bot.briefs.fixer import fix_task, fixer_role, parse_fix_answer
 from bot.github.client import GitHubClient
 from bot.github.threads import (
     ReviewThread,
@@ -19,9 +19,12 @@ from bot.github.threads import (
     reply,
     steered_threads,
 )
-from bot.jobs.fix import add_fix_request, fix_task, fixer_role, parse_fix_answer, settle
+from bot.jobs.fix import Taken, settle, with_fix_request
 from bot.render.stops import stop_reason
-from bot.workitem.rules import CI_REPEATED, State, WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.parts import CIState, Feedback, FixRequest, PendingEffects
+from bot.workitem.plan import Plan, PlanTask
+from bot.workitem.states import State
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
@@ -82,7 +85,7 @@ def test_the_task_delimits_every_piece_and_asks_for_one_reply_per_thread() -> No
     task = fix_task(
         item(),
         [thread(("alice", False, hostile, False)), thread(("aios", True, "QA remark", False))],
-        [{"by": "alice", "text": "make C a constant"}],
+        [FixRequest(by="alice", text="make C a constant")],
         "`tests` failed: assert B == 20",
         "",
     )
@@ -110,24 +113,23 @@ def test_the_agents_answer_is_read_leniently(
 
 
 def test_requests_accumulate_and_the_last_coder_fixes() -> None:
-    current = add_fix_request(add_fix_request(item(), "alice", "one"), "carol", "  two ")
-    assert current.extra["fix_requests"] == [
-        {"by": "alice", "text": "one"},
-        {"by": "carol", "text": "two"},
-    ]
-    assert add_fix_request(current, "alice", "   ") is current
-    planned = item(plan={"tasks": [{"role": "backend"}, {"role": "frontend"}, {"role": "qa"}]})
+    current = with_fix_request(with_fix_request(item(), "alice", "one"), "carol", "  two ")
+    assert current.feedback.requests == (
+        FixRequest(by="alice", text="one"),
+        FixRequest(by="carol", text="two"),
+    )
+    assert with_fix_request(current, "alice", "   ") is current
+    tasks = (PlanTask("backend", "a"), PlanTask("frontend", "b"), PlanTask("qa", "c"))
+    planned = item(plan=Plan("Split the work.", tasks))
     assert fixer_role(planned) == "frontend"
     assert fixer_role(item(roles=("cto",))) == "backend"
 
 
 def test_the_reason_for_stopping_names_the_setting_to_change() -> None:
     def stopped(event: str, **changes: object) -> str | None:
-        marker = {"event": event, "actor": "ci", "effects": []}
-        extra = {PENDING: marker, **changes.pop("extra", {})}  # type: ignore[dict-item]
-        return stop_reason(item(extra=extra, **changes))
+        return stop_reason(item(pending=PendingEffects(event, "ci", ()), **changes))
 
-    same = stopped("ci_failed", extra={CI_REPEATED: True, "ci_failed_checks": "`tests`"})
+    same = stopped("ci_failed", ci=CIState(repeated=True, failed_checks="`tests`"))
     assert same is not None and "same way twice" in same and "`tests`" in same
     assert "max_ci_fix_attempts" in (stopped("ci_failed", ci_fix_attempts=3) or "")
     assert "max_fix_rounds" in (stopped("changes_requested", fix_rounds=3) or "")
@@ -187,11 +189,12 @@ async def test_open_threads_skips_resolved_and_answered_ones_and_replies_land_in
 
 
 def test_a_round_forgets_only_what_it_addressed() -> None:
-    before = add_fix_request(item(extra={"ci_failure": "tests failed"}), "alice", "one")
-    read = {"fix_requests": list(before.extra["fix_requests"]), "ci_failure": "tests failed"}
-    during = add_fix_request(before, "carol", "two")  # arrived while the agent worked
+    before = with_fix_request(item(ci=CIState(failure="tests failed")), "alice", "one")
+    read = Taken(before.feedback.requests, ci_failure="tests failed")
+    during = with_fix_request(before, "carol", "two")  # arrived while the agent worked
     after = settle(during, read)
-    assert after.extra == {"fix_requests": [{"by": "carol", "text": "two"}]}
-    assert settle(before, read).extra == {}
-    newer_ci = replace(before, extra={**before.extra, "ci_failure": "lint failed"})
-    assert settle(newer_ci, read).extra == {"ci_failure": "lint failed"}
+    assert (after.feedback, after.ci) == (Feedback((FixRequest("carol", "two"),)), CIState())
+    assert (settle(before, read).feedback, settle(before, read).ci) == (Feedback(), CIState())
+    newer_ci = replace(before, ci=CIState(failure="lint failed"))
+    settled = settle(newer_ci, read)
+    assert (settled.feedback, settled.ci) == (Feedback(), CIState(failure="lint failed"))

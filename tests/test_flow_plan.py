@@ -16,28 +16,15 @@ from bot.agents import prompts
 from bot.agents.ledger import MemoryLedger, UsageScope
 from bot.agents.loop import run_agent
 from bot.agents.roster import load_roster
-from bot.briefs.cto import (
-    DEV_ROLES,
-    MAX_DECISION_CHARS,
-    ROLE_GUIDE,
-    CommentView,
-    IssueView,
-    Plan,
-    PlanFormatError,
-    PlanTask,
-    Questions,
-    comment_marker,
-    cto_task,
-    direct_plan,
-    find_comment_marker,
-    parse_cto_decision,
-    plan_checkbox_ticked,
-    render_plan,
-    render_questions,
-    role_task,
-)
+from bot.briefs.coder import role_task
+from bot.briefs.cto import MAX_DECISION_CHARS, ROLE_GUIDE, cto_task, direct_plan, parse_cto_decision
+from bot.briefs.views import CommentView, IssueView
 from bot.github.workspace import Workspace
-from bot.render.progress import MAX_OUTPUT_BYTES, Persona
+from bot.render.markdown import MAX_OUTPUT_BYTES
+from bot.render.plan import plan_checkbox_ticked, render_plan, render_questions
+from bot.render.progress import Persona
+from bot.workitem.names import comment_marker, find_comment_marker
+from bot.workitem.plan import DEV_ROLES, Plan, PlanFormatError, PlanTask, Questions
 from tests.fakes.llm import ScriptedModel, Turn, call, finish
 from tests.test_agent_loop import make_runtime
 from tests.test_workspace import git, seed_remote

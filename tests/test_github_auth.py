@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.github.auth import TOKEN_KEY, AppCredentials, AuthError, TokenCache, app_jwt
-from bot.github.client import GitHubClient, installation_client
+from bot.github.client import GitHubClient
+from bot.github.sessions import installation_client
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 

@@ -15,14 +15,8 @@ import redis.asyncio
 import structlog
 import structlog.tracebacks
 
-from bot.github.client import (
-    GitHubClient,
-    GitHubUnreachable,
-    RetryPolicy,
-    app_client,
-    graphql_url,
-    installation_client,
-)
+from bot.github.client import GitHubClient, GitHubUnreachable, RetryPolicy, graphql_url
+from bot.github.sessions import app_client, installation_client
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 

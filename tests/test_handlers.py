@@ -10,10 +10,11 @@ import redis.asyncio
 from rq import Queue, SimpleWorker
 
 from bot.inbox import deliveries
-from bot.render.progress import find_marker
-from bot.runtime.queues import AGENT_QUEUE, ROUTE_QUEUE
+from bot.runtime.catalog import RUN_TASK, QueueName
 from bot.workitem import store
-from bot.workitem.rules import State, WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.names import find_progress_marker
+from bot.workitem.states import State
 from tests.fakes import app_events
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver
@@ -34,13 +35,13 @@ def test_a_permitted_label_reacts_and_creates_one_progress_comment(
     assert reactions(github_fake, issue.number) == [("aios[bot]", "eyes")]
     (comment,) = github_fake.comments(REPO, issue.number)
     assert comment.user == "aios[bot]"
-    assert find_marker(comment.body) == (REPO, issue.number)
+    assert find_progress_marker(comment.body) == (REPO, issue.number)
     assert "implementing" in comment.body and "Bea (Backend)" in comment.body
     item = asyncio.run(_load_item(redis_client, issue.number))
     assert item is not None and item.progress_comment_id == comment.id
     assert item.roles == ("backend",) and item.state is State.IMPLEMENTING
-    queued = [job.func_name for job in Queue(AGENT_QUEUE, connection=redis_client).get_jobs()]
-    assert queued == ["bot.jobs.run_task"]  # the backend agent's one task, then the hand-over
+    queued = [job.func_name for job in Queue(QueueName.AGENTS, connection=redis_client).get_jobs()]
+    assert queued == [RUN_TASK.path]  # the backend agent's one task, then the hand-over
 
     # The same label event delivered again (a new delivery id): still one of each.
     deliver("issues", app_events.issue_labeled(github_fake, REPO, issue.number, "aios:backend"))
@@ -70,7 +71,7 @@ def test_a_user_without_write_permission_starts_nothing(
     assert github_fake.calls("GET", r"/repos/octo-org/hello/collaborators/bob/permission")
     assert reactions(github_fake, issue.number) == []
     assert github_fake.comments(REPO, issue.number) == []
-    assert Queue(AGENT_QUEUE, connection=redis_client).count == 0
+    assert Queue(QueueName.AGENTS, connection=redis_client).count == 0
 
 
 def test_a_bot_adding_the_label_starts_nothing_and_costs_no_call(
@@ -128,8 +129,8 @@ def test_a_delivery_is_routed_once_even_if_its_route_job_runs_again(
         "issues", app_events.issue_labeled(github_fake, REPO, issue.number, "aios")
     )
     assert deliveries.ROUTED_KEY.format(delivery_id=delivery_id).encode() in redis_client.keys("*")
-    route_jobs = Queue(ROUTE_QUEUE, connection=redis_client).finished_job_registry.get_job_ids()
-    queue = Queue(ROUTE_QUEUE, connection=redis_client)
+    route_jobs = Queue(QueueName.QUICK, connection=redis_client).finished_job_registry.get_job_ids()
+    queue = Queue(QueueName.QUICK, connection=redis_client)
     (job,) = [
         j for j in map(queue.fetch_job, route_jobs) if j and j.func_name.endswith("route_delivery")
     ]
@@ -163,4 +164,4 @@ def test_an_invalid_repo_config_is_reported_and_the_defaults_apply(
     ]
     assert "| 2 | `workflow.merge_method` |" in report and "fell back to the default" in report
     item = asyncio.run(_load_item(redis_client, issue.number))
-    assert item is not None and item.extra["needs_approval"] is True  # not the half-read file's
+    assert item is not None and item.settings.require_plan_approval  # not the half-read file's

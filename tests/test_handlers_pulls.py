@@ -15,9 +15,17 @@ import redis.asyncio
 from gidgethub.httpx import GitHubAPI
 from rq import Queue
 
-from bot.runtime.queues import AGENT_QUEUE
+from bot.runtime.catalog import (
+    REVIEW_PULL_REQUEST,
+    RUN_FIX,
+    RUN_QA_REVIEW,
+    TEST_PULL_REQUEST,
+    QueueName,
+)
 from bot.workitem import store
-from bot.workitem.rules import State, WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.parts import FixRequest, PullRequestState
+from bot.workitem.states import State
 from tests.fakes import app_events, app_events_loop, webhooks
 from tests.fakes.github import FakeGitHub
 from tests.routing_harness import REPO, Deliver
@@ -78,7 +86,7 @@ def pr(
         roles=("backend",),
         branch=branch,
         pr_number=number,
-        extra={"head_sha": head},
+        pr=PullRequestState(head_sha=head),
     )
     asyncio.run(_save(redis_url, item))
     return AgentPR(github_fake, deliver, number, head, branch, redis_url, redis_client)
@@ -111,7 +119,7 @@ async def _load(url: str) -> WorkItem:
 
 
 def agent_jobs(connection: redis.Redis) -> list[str]:
-    return [job.func_name for job in Queue(AGENT_QUEUE, connection=connection).get_jobs()]
+    return [job.func_name for job in Queue(QueueName.AGENTS, connection=connection).get_jobs()]
 
 
 def test_a_request_for_changes_starts_one_fix_round_with_the_review_body(pr: AgentPR) -> None:
@@ -122,22 +130,22 @@ def test_a_request_for_changes_starts_one_fix_round_with_the_review_body(pr: Age
     pr.review("alice", "REQUEST_CHANGES", "Numbers are off.", comments=comments)
     item = pr.item()
     assert item.state is State.IMPLEMENTING and item.fix_rounds == 1
-    assert item.extra["fix_requests"] == [{"by": "alice", "text": "Numbers are off."}]
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]  # one job for the whole review
+    assert item.feedback.requests == (FixRequest("alice", "Numbers are off."),)
+    assert pr.agent_jobs() == [RUN_FIX.path]  # one job for the whole review
 
 
 def test_a_comment_review_is_feedback_too(pr: AgentPR) -> None:
     comments = [{"path": "app.py", "line": 3, "side": "RIGHT", "body": "Why 3?"}]
     pr.review("alice", "COMMENT", "", comments=comments)
     assert pr.item().state is State.IMPLEMENTING
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == [RUN_FIX.path]
 
 
 def test_a_review_from_a_read_only_user_changes_nothing(pr: AgentPR) -> None:
     pr.review("bob", "REQUEST_CHANGES", "Rewrite it.")
     assert pr.fake.calls("GET", r"/repos/octo-org/hello/collaborators/bob/permission")
     item = pr.item()
-    assert item.state is State.AWAITING_APPROVAL and "fix_requests" not in item.extra
+    assert item.state is State.AWAITING_APPROVAL and not item.feedback.requests
     assert pr.agent_jobs() == []
 
 
@@ -166,8 +174,8 @@ def test_a_failed_check_suite_on_the_head_starts_a_ci_fix_with_the_failure(pr: A
     )
     item = pr.item()
     assert item.state is State.IMPLEMENTING and item.ci_fix_attempts == 1
-    assert "assert B == 20" in item.extra["ci_failure"]
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
+    assert "assert B == 20" in (item.ci.failure or "")
+    assert pr.agent_jobs() == [RUN_FIX.path]
 
     # The workflow run of the same failure arrives too: nothing more starts.
     pr.deliver(
@@ -176,7 +184,7 @@ def test_a_failed_check_suite_on_the_head_starts_a_ci_fix_with_the_failure(pr: A
             pr.fake, REPO, run.check_suite_id, name="tests", sender=sender
         ),
     )
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
+    assert pr.agent_jobs() == [RUN_FIX.path]
 
 
 def test_the_apps_own_check_suite_is_never_ci_to_fix(pr: AgentPR) -> None:
@@ -204,14 +212,14 @@ def test_aios_fix_on_the_pr_starts_a_fix_round_with_the_request(pr: AgentPR) -> 
     assert pr.command("/aios fix make C a constant") == ""
     item = pr.item()
     assert item.state is State.IMPLEMENTING
-    assert item.extra["fix_requests"] == [{"by": "alice", "text": "make C a constant"}]
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
+    assert item.feedback.requests == (FixRequest("alice", "make C a constant"),)
+    assert pr.agent_jobs() == [RUN_FIX.path]
 
 
 def test_aios_review_on_an_agent_pr_runs_the_qa_agent_again(pr: AgentPR) -> None:
     pr.command("/aios review")
     assert pr.item().state is State.IN_REVIEW
-    assert pr.agent_jobs() == ["bot.jobs.run_qa_review"]
+    assert pr.agent_jobs() == [RUN_QA_REVIEW.path]
 
 
 def test_aios_review_and_test_on_a_pr_people_wrote_run_as_their_own_jobs(
@@ -224,8 +232,8 @@ def test_aios_review_and_test_on_a_pr_people_wrote_run_as_their_own_jobs(
     assert "will review the diff" in command(github_fake, deliver, "alice", pr, "/aios review")
     assert "will run the tests" in command(github_fake, deliver, "alice", pr, "/aios test")
     assert agent_jobs(redis_client) == [
-        "bot.jobs.review_pull_request",
-        "bot.jobs.test_pull_request",
+        REVIEW_PULL_REQUEST.path,
+        TEST_PULL_REQUEST.path,
     ]
     issue = github_fake.add_issue(REPO, "Not a PR")
     assert "works on pull requests" in command(
@@ -244,5 +252,5 @@ def test_a_failing_commit_status_on_the_head_starts_a_ci_fix(pr: AgentPR) -> Non
     pr.deliver("status", payload)
     item = pr.item()
     assert item.state is State.IMPLEMENTING and item.ci_fix_attempts == 1
-    assert "3 tests failed" in item.extra["ci_failure"]
-    assert pr.agent_jobs() == ["bot.jobs.run_fix"]
+    assert "3 tests failed" in (item.ci.failure or "")
+    assert pr.agent_jobs() == [RUN_FIX.path]

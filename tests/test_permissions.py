@@ -10,8 +10,9 @@ import gidgethub
 import pytest
 import redis.asyncio
 
-from bot.github.client import GitHubClient, RetryPolicy, installation_client
+from bot.github.client import GitHubClient, RetryPolicy
 from bot.github.permissions import can_steer, has_write_access, is_bot
+from bot.github.sessions import installation_client
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_state import AppIdentity

@@ -13,27 +13,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.render.progress import (
-    MAX_NOTES_SHOWN,
+from bot.render.markdown import (
     MAX_OUTPUT_BYTES,
-    MAX_STEPS_SHOWN,
-    Action,
-    Note,
-    PacedWriter,
-    Pacer,
-    Persona,
-    ProgressView,
-    Step,
-    find_marker,
     fit,
     format_cost,
     format_duration,
     format_tokens,
     neutralize,
-    progress_marker,
+)
+from bot.render.pacing import Action, PacedWriter, Pacer
+from bot.render.progress import (
+    MAX_NOTES_SHOWN,
+    MAX_STEPS_SHOWN,
+    Note,
+    Persona,
+    ProgressView,
+    Step,
     render_check_run,
     render_progress,
 )
+from bot.workitem.names import find_progress_marker, progress_marker
 
 ZWJ = "\u200d"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -140,8 +139,8 @@ def test_format_cost() -> None:
 def test_marker_round_trips() -> None:
     marker = progress_marker("octo-org/my.repo_1", 7)
     assert marker == "<!-- aios:progress item=octo-org/my.repo_1#7 -->"
-    assert find_marker(marker + "\nbody") == ("octo-org/my.repo_1", 7)
-    assert find_marker(render_progress(VIEW)) == ("octo/app", 42)
+    assert find_progress_marker(marker + "\nbody") == ("octo-org/my.repo_1", 7)
+    assert find_progress_marker(render_progress(VIEW)) == ("octo/app", 42)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +156,7 @@ def test_marker_round_trips() -> None:
     ],
 )
 def test_find_marker_only_reads_a_marker_opening_the_body(body: str | None) -> None:
-    assert find_marker(body) is None
+    assert find_progress_marker(body) is None
 
 
 @pytest.mark.parametrize(
@@ -222,7 +221,7 @@ def test_untrusted_text_cannot_fake_a_marker_or_structure() -> None:
         assert body.count("<details>") == body.count("</details>") <= 1
         assert "@everyone" not in body
         assert "\n- ✅" not in body
-    assert find_marker(render_progress(view)) == ("octo/app", 42)
+    assert find_progress_marker(render_progress(view)) == ("octo/app", 42)
 
 
 def code_spans_and_text(markdown: str) -> tuple[list[str], str]:
@@ -279,7 +278,7 @@ def test_any_text_renders_with_the_marker_first(titles: list[str], note: str) ->
         handoff_notes=(Note(BEA, note),),
     )
     body = render_progress(view)
-    assert find_marker(body) == ("octo/app", 42)
+    assert find_progress_marker(body) == ("octo/app", 42)
     assert body.count("<!--") == 1
     assert body.count("<details>") == body.count("</details>") == 1
 
@@ -301,7 +300,7 @@ def test_huge_views_fit_githubs_limits() -> None:
     for text in (body, output["summary"], output["text"]):
         assert len(text.encode()) <= MAX_OUTPUT_BYTES
         assert text.count("<details>") == text.count("</details>")
-    assert find_marker(body) == ("octo/app", 42)
+    assert find_progress_marker(body) == ("octo/app", 42)
     assert f"- … and {1000 - MAX_STEPS_SHOWN} more steps" in body
     assert f"{500 - MAX_NOTES_SHOWN} earlier notes left out" in body
     assert "Handoff notes (500)" in body
@@ -589,7 +588,7 @@ async def test_aclose_drops_what_is_pending() -> None:
 
 
 def test_the_default_interval_matches_the_repo_config_default() -> None:
-    from bot.config.schema import RepoConfig
-    from bot.render.progress import DEFAULT_MIN_INTERVAL_S
+    from bot.config.model import RepoConfig
+    from bot.render.pacing import DEFAULT_MIN_INTERVAL_S
 
     assert RepoConfig().progress.min_edit_interval_s == DEFAULT_MIN_INTERVAL_S

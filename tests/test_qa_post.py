@@ -15,7 +15,8 @@ import pytest
 from gidgethub.httpx import GitHubAPI
 
 from bot.review.draft import ReviewDraft, review_diff
-from bot.review.post import post_review, review_marker
+from bot.review.post import post_review
+from bot.workitem.names import qa_review_marker
 from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
@@ -111,7 +112,7 @@ async def test_the_review_is_posted_once_with_comments_on_its_lines(
 async def test_a_marker_pasted_by_a_person_does_not_count_and_pages_are_followed(
     github_fake: FakeGitHub, pull: Pull, gh: GitHubAPI
 ) -> None:
-    marker = review_marker(pull.number, pull.head)
+    marker = qa_review_marker(pull.number, pull.head)
     for _ in range(100):
         github_fake.review_as("alice", REPO, pull.number, "COMMENT", f"{marker}\nme", deliver=False)
     draft = ReviewDraft("### 🔍 Quinn (QA) · review\n\nAll good.\n", [], False, 0)
@@ -151,7 +152,7 @@ async def test_refused_inline_comments_are_posted_in_the_body(
     (review,) = github_fake.reviews(REPO, pull.number)
     assert review.id == review_id and review.state == "COMMENTED"
     assert github_fake.review_comments(REPO, pull.number) == []
-    assert review.body.startswith(review_marker(pull.number, pull.head) + "\n### 🔍 Quinn")
+    assert review.body.startswith(qa_review_marker(pull.number, pull.head) + "\n### 🔍 Quinn")
     assert (
         "GitHub did not accept these comments on the diff (the pull request probably changed "
         "since this review started), so here they are:\n\n"
@@ -180,7 +181,7 @@ async def test_other_refusals_are_raised(
 
 def test_the_marker_names_the_pull_request_and_the_commit() -> None:
     sha = "0123456789abcdef0123456789abcdef01234567"
-    assert review_marker(7, sha) == f"<!-- aios:qa-review pr=7 sha={sha} -->"
+    assert qa_review_marker(7, sha) == f"<!-- aios:qa-review pr=7 sha={sha} -->"
     for number, commit in [(0, sha), (True, sha), (7, "HEAD"), (7, sha.upper()), (7, sha + "\n")]:
         with pytest.raises(ValueError):
-            review_marker(number, commit)
+            qa_review_marker(number, commit)

@@ -19,17 +19,11 @@ from bot.briefs.qa import (
     ChunkVerdict,
     QAFormatError,
     parse_qa_verdict,
+    qa_chunk_task,
 )
-from bot.github.diff import (
-    DEFAULT_GENERATED_PATTERNS,
-    DiffParseError,
-    ParsedDiff,
-    ProposedComment,
-    SkippedFile,
-    chunk_diff,
-    path_filter,
-)
-from bot.review.draft import MAX_DRAFT_BYTES, TRUNCATED, qa_chunk_task, review_diff
+from bot.github.diff import DiffParseError, ParsedDiff, ProposedComment
+from bot.review.chunks import DEFAULT_GENERATED_PATTERNS, SkippedFile, chunk_diff, path_filter
+from bot.review.draft import MAX_DRAFT_BYTES, TRUNCATED, review_diff
 from tests.git_change import APP_BASE, APP_HEAD, commit_change, git, lines
 
 ZWJ = "\u200d"

@@ -10,19 +10,10 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.config.schema import (
-    MAX_CONFIG_CHARS,
-    MAX_LISTED_PROBLEMS,
-    ROLES,
-    SCHEMA,
-    AgentModels,
-    ConfigProblem,
-    MergeMethod,
-    RepoConfig,
-    config_reference_markdown,
-    parse_repo_config,
-    render_problems_markdown,
-)
+from bot.config.docs import config_reference_markdown, render_problems_markdown
+from bot.config.model import AgentModels, RepoConfig
+from bot.config.parse import ConfigProblem, parse_repo_config
+from bot.config.schema import MAX_CONFIG_CHARS, MAX_LISTED_PROBLEMS, ROLES, SCHEMA, MergeMethod
 
 DEFAULTS = RepoConfig()
 
@@ -412,7 +403,7 @@ def test_reference_mentions_every_key_with_type_default_and_description() -> Non
 def test_the_readme_documents_every_key_as_generated() -> None:
     from pathlib import Path
 
-    from bot.config.schema import config_reference_markdown
+    from bot.config.docs import config_reference_markdown
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     rows = [line for line in config_reference_markdown().splitlines() if line.startswith("| `")]

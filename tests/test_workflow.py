@@ -14,30 +14,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.workitem.rules import (
-    ACTIVE_STATES,
-    CI_REPEATED,
-    REGENERATE_DOCS,
-    RESUME,
-    RULES,
-    SLUG_MAX_CHARS,
-    AuditEntry,
-    Check,
-    Counter,
-    Effect,
-    Event,
-    Rejected,
-    Rule,
-    State,
-    Transition,
-    WorkflowConfig,
-    WorkItem,
-    branch_name,
-    mermaid_diagram,
-    slugify,
-    transition,
-    workflow_markdown,
+from bot.workitem.audit import AuditEntry
+from bot.workitem.docs import REGENERATE_DOCS, mermaid_diagram, workflow_markdown
+from bot.workitem.item import SCHEMA_VERSION, WorkItem
+from bot.workitem.names import SLUG_MAX_CHARS, branch_name, slugify
+from bot.workitem.parts import (
+    CIState,
+    Feedback,
+    FixRequest,
+    Handoff,
+    ItemSettings,
+    Narration,
+    PendingEffects,
+    Planning,
+    PullRequestState,
+    Work,
 )
+from bot.workitem.plan import Plan, PlanTask
+from bot.workitem.rules import RESUME, RULES, Check, Rejected, Rule, Transition, transition
+from bot.workitem.states import ACTIVE_STATES, Counter, Effect, Event, State
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "workflow.md"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -172,10 +167,10 @@ def make_item(state: State = State.QUEUED, **changes: object) -> WorkItem:
     return replace(item, state=state, **changes)
 
 
-def satisfying(rule: Rule) -> tuple[WorkItem, WorkflowConfig]:
+def satisfying(rule: Rule) -> tuple[WorkItem, ItemSettings]:
     """An item in the rule's state and a policy under which every guard of the rule holds."""
     changes: dict[str, object] = {}
-    policy = WorkflowConfig()
+    policy = ItemSettings()
     for guard in rule.when:
         match guard.check:
             case Check.PLAN_APPROVAL_REQUIRED | Check.PLAN_APPROVAL_SKIPPED:
@@ -193,7 +188,7 @@ def satisfying(rule: Rule) -> tuple[WorkItem, WorkflowConfig]:
             case Check.FAILED_IN:
                 changes["failed_from"] = guard.state
             case Check.REPEATED_FAILURE:
-                changes["extra"] = {CI_REPEATED: True}
+                changes["ci"] = CIState(repeated=True)
     if rule.state is State.FAILED and "failed_from" not in changes:
         changes["failed_from"] = State.IMPLEMENTING
     return make_item(rule.state, **changes), policy
@@ -235,7 +230,7 @@ def test_row(row: tuple[str, str, str, str, str, str | None]) -> None:
 
 def test_guards_of_one_pair_never_match_together() -> None:
     policies = [
-        WorkflowConfig(require_plan_approval=flag, max_review_rounds=2, max_fix_rounds=2,
+        ItemSettings(require_plan_approval=flag, max_review_rounds=2, max_fix_rounds=2,
                        max_ci_fix_attempts=2)
         for flag in (True, False)
     ]  # fmt: skip
@@ -361,14 +356,14 @@ def test_plan_approval_policy_decides_where_a_plan_goes() -> None:
     assert gated.new_state is State.AWAITING_PLAN_APPROVAL
     straight = transition(
         item, Event.PLAN_PROPOSED, actor="job", at=T1,
-        policy=WorkflowConfig(require_plan_approval=False),
+        policy=ItemSettings(require_plan_approval=False),
     )  # fmt: skip
     assert isinstance(straight, Transition)
     assert straight.new_state is State.IMPLEMENTING
     assert Effect.START_IMPLEMENTATION in straight.effects
 
 
-def run(item: WorkItem, policy: WorkflowConfig, *events: Event) -> Transition:
+def run(item: WorkItem, policy: ItemSettings, *events: Event) -> Transition:
     result: Transition | Rejected | None = None
     for event in events:
         result = transition(item, event, actor="someone", at=T1, policy=policy)
@@ -390,7 +385,7 @@ def run(item: WorkItem, policy: WorkflowConfig, *events: Event) -> Transition:
 def test_loops_are_bounded_then_hand_over_to_a_human(
     counter: Counter, state: State, event: Event, bound: int
 ) -> None:
-    policy = WorkflowConfig(max_review_rounds=bound, max_fix_rounds=bound,
+    policy = ItemSettings(max_review_rounds=bound, max_fix_rounds=bound,
                             max_ci_fix_attempts=bound)  # fmt: skip
     back_to = {State.IN_REVIEW: (Event.IMPLEMENTATION_DONE, Event.CI_PASSED),
                State.VERIFYING: (Event.IMPLEMENTATION_DONE,),
@@ -460,14 +455,14 @@ items = st.builds(
     branch=st.none() | st.text(max_size=30),
     pr_number=st.none() | st.integers(1, 10**6),
     plan=st.none()
-    | st.dictionaries(
-        st.text(max_size=10),
-        st.recursive(
-            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-            lambda inner: st.lists(inner, max_size=3),
-            max_leaves=5,
-        ),
-        max_size=4,
+    | st.builds(
+        Plan,
+        summary=st.just("Fix it."),
+        tasks=st.lists(
+            st.builds(PlanTask, st.sampled_from(["backend", "qa"]), st.just("Do the thing")),
+            min_size=1,
+            max_size=3,
+        ).map(tuple),
     ),
     review_rounds=st.integers(0, 9),
     fix_rounds=st.integers(0, 9),
@@ -477,6 +472,53 @@ items = st.builds(
     tokens=st.integers(0, 10**8),
     cost_usd=st.floats(0, 1000, allow_nan=False),
     progress_comment_id=st.none() | st.integers(1, 10**10),
+    settings=st.builds(
+        ItemSettings,
+        require_plan_approval=st.booleans(),
+        max_fix_rounds=st.integers(0, 9),
+        min_edit_interval_s=st.floats(1, 300),
+        budget_usd=st.none() | st.floats(0.01, 100),
+    ),
+    planning=st.builds(
+        Planning,
+        questions=st.lists(st.text(max_size=20), max_size=3).map(tuple),
+        feedback=st.none() | st.text(max_size=20),
+        approved_by=st.none() | logins,
+    ),
+    work=st.builds(
+        Work,
+        tasks_done=st.integers(0, 5),
+        handoffs=st.lists(st.builds(Handoff, logins, st.text(max_size=20)), max_size=2).map(tuple),
+        narration=st.none() | st.builds(Narration, logins, st.text(max_size=20)),
+    ),
+    pr=st.builds(
+        PullRequestState,
+        node_id=st.none() | st.text(max_size=10),
+        head_sha=st.none() | st.from_regex(r"[0-9a-f]{40}", fullmatch=True),
+        merge_waiting=st.booleans(),
+    ),
+    feedback=st.builds(
+        Feedback,
+        requests=st.lists(st.builds(FixRequest, logins, st.text(max_size=20)), max_size=2).map(
+            tuple
+        ),
+        qa_notes=st.none() | st.text(max_size=20),
+        more=st.booleans(),
+    ),
+    ci=st.builds(
+        CIState,
+        failure=st.none() | st.text(max_size=20),
+        failed_checks=st.text(max_size=10),
+        repeated=st.booleans(),
+        fingerprint=st.none() | st.text(max_size=16),
+    ),
+    pending=st.none()
+    | st.builds(
+        PendingEffects,
+        st.sampled_from([e.value for e in Event]),
+        logins,
+        st.lists(st.sampled_from([e.value for e in Effect]), max_size=3).map(tuple),
+    ),
 )
 
 
@@ -489,7 +531,7 @@ def test_json_round_trip(item: WorkItem) -> None:
 
 def test_to_dict_is_plain_json_with_a_version() -> None:
     data = make_item(State.FAILED, failed_from=State.VERIFYING, roles=("backend",)).to_dict()
-    assert data["v"] == 1
+    assert data["v"] == SCHEMA_VERSION == 2
     assert data["state"] == "failed"
     assert data["failed_from"] == "verifying"
     assert data["roles"] == ["backend"]
@@ -501,7 +543,7 @@ def test_to_dict_is_plain_json_with_a_version() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"v": 2}, "schema version 2"),
+        ({"v": 3}, "schema version 3"),
         ({"surprise": 1}, "unknown work item field(s): surprise"),
         ({"state": "dancing"}, "'dancing' is not a valid State"),
         ({"repo": "no-slash"}, "repo must be 'owner/name'"),
@@ -603,7 +645,7 @@ def test_docs_are_generated_from_the_table() -> None:
 
 def test_the_module_prints_the_docs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.workitem.rules"],
+        [sys.executable, "-m", "bot.workitem.docs"],
         capture_output=True, text=True, timeout=60, check=True, cwd=DOCS.parents[1],
     )  # fmt: skip
     assert done.stdout == workflow_markdown()
@@ -632,12 +674,12 @@ def test_diagram_changes_when_the_table_does() -> None:
 
 
 def test_the_repo_config_workflow_section_is_a_policy_with_the_same_defaults() -> None:
-    from bot.config.schema import RepoConfig
+    from bot.config.model import RepoConfig
 
     section = RepoConfig().workflow
     for name in ("require_plan_approval", "max_review_rounds", "max_fix_rounds",
                  "max_ci_fix_attempts"):  # fmt: skip
-        assert getattr(section, name) == getattr(WorkflowConfig(), name), name
+        assert getattr(section, name) == getattr(ItemSettings(), name), name
     item = make_item(State.TRIAGE)
     result = transition(item, Event.PLAN_PROPOSED, actor="job", at=T1, policy=section)
     assert isinstance(result, Transition)

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def agent_run(args: argparse.Namespace) -> int:
+    # Here, not at the top: `aios serve` and `aios --help` must not load the LLM SDKs.
     from bot.agents.local_run import agent_run as run
 
     return run(args)

@@ -11,7 +11,7 @@ import redis.asyncio
 from gidgethub import GitHubException
 
 from bot.app.embedded_redis import INSTALL_HINT
-from bot.github.client import app_client
+from bot.github.sessions import app_client
 from bot.settings import Settings
 
 

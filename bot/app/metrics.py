@@ -16,13 +16,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-JOB_OUTCOMES_KEY = "aios:metrics:job-outcomes"
-"""Hash of `<function>|<outcome>` → count, incremented by workers."""
+from bot.inbox.deliveries import STREAM_KEY
+from bot.runtime.catalog import QueueName
+from bot.runtime.counters import GITHUB_CALLS_KEY, JOB_OUTCOMES_KEY
 
-GITHUB_CALLS_KEY = "aios:metrics:github-calls"
-"""Hash of `<method>|<status>` → count, incremented by workers."""
-
-QUEUE_NAMES = ("aios-route", "aios-agents")
+QUEUE_NAMES = tuple(QueueName)
 
 MAX_LABEL_SETS = 500
 """Distinct (event, action, outcome) series kept; unsigned requests can name any event."""
@@ -72,7 +70,7 @@ class WebMetrics:
         async with client.pipeline(transaction=False) as pipe:
             for name in QUEUE_NAMES:
                 pipe.llen(f"rq:queue:{name}")
-            pipe.xlen("aios:deliveries")
+            pipe.xlen(STREAM_KEY)
             pipe.hgetall(JOB_OUTCOMES_KEY)
             pipe.hgetall(GITHUB_CALLS_KEY)
             *depths, stream_length, jobs, calls = await pipe.execute()
@@ -107,11 +105,3 @@ class _RedisCounters(Collector):
             method, _, status = field.decode().partition("|")
             github.add_metric([method, status], float(count))
         yield github
-
-
-def count_job_outcome(client: redis.Redis, function: str, outcome: str) -> None:
-    client.hincrby(JOB_OUTCOMES_KEY, f"{function}|{outcome}", 1)
-
-
-async def count_github_call(client: redis.asyncio.Redis, method: str, status: int) -> None:
-    await client.hincrby(GITHUB_CALLS_KEY, f"{method}|{status}", 1)

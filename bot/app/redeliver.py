@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio
 import structlog
 
-from bot.github.client import app_client
+from bot.github.sessions import app_client
 from bot.runtime.context import redis_url_of
 from bot.settings import Settings
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.app import embedded_redis
 from bot.app.processes import die_with_parent
+from bot.app.setup import setup_routes
 from bot.app.web import create_app, setup_routes_if_unregistered
 from bot.handlers import build_router
 from bot.settings import Settings
@@ -124,8 +125,6 @@ async def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]
 def _load_setup_routes(
     settings: Settings, *, env_path: Path, public_url: str | None
 ) -> list[web.AbstractRouteDef]:
-    from bot.app.setup import setup_routes
-
     return list(setup_routes(settings, env_path=env_path, public_url=public_url))
 
 

@@ -7,9 +7,12 @@ import threading
 import redis
 import structlog
 from rq import SimpleWorker, Worker
+from rq.utils import import_attribute
 
 from bot.app.recovery import recover_dead_local_workers, worker_name
+from bot.github.sessions import tls_context
 from bot.inbox.pump import DeliveryPump
+from bot.runtime.catalog import CATALOG
 from bot.runtime.context import redis_url_of
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
@@ -61,13 +64,6 @@ def _preload() -> None:
     Measured with benchmarks/reaction.py: without it each job spent ~1.7 s importing
     (the LLM SDKs, mostly) and a labeled issue waited ~3.7 s for its 👀.
     """
-    import bot.effects.merge
-    import bot.jobs
-    import bot.jobs.agent_run
-    import bot.jobs.ci
-    import bot.jobs.commands
-    import bot.jobs.fix
-    import bot.jobs.qa  # noqa: F401
-    from bot.github.client import tls_context
-
+    for spec in CATALOG:
+        import_attribute(spec.path)
     tls_context()

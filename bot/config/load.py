@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import structlog
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.config.schema import CONFIG_PATH, ConfigResult, parse_repo_config, render_problems_markdown
+from bot.config.docs import render_problems_markdown
+from bot.config.parse import ConfigResult, parse_repo_config
+from bot.config.schema import CONFIG_PATH
 from bot.github.comments import upsert_marked_comment
-from bot.workitem.rules import WorkflowConfig
+from bot.workitem.names import config_problems_marker
+from bot.workitem.parts import ItemSettings
 
 log = structlog.get_logger(__name__)
 
@@ -33,30 +35,23 @@ async def read_repo_config(gh: GitHubAPI, repo: str) -> ConfigResult:
     return result
 
 
-def policy_snapshot(result: ConfigResult) -> dict[str, Any]:
-    """What a work item keeps of the config for its whole life (in `WorkItem.extra`)."""
-    workflow = result.config.workflow
-    return {
-        "policy": {
-            "require_plan_approval": workflow.require_plan_approval,
-            "max_review_rounds": workflow.max_review_rounds,
-            "max_fix_rounds": workflow.max_fix_rounds,
-            "max_ci_fix_attempts": workflow.max_ci_fix_attempts,
-        },
-        "needs_approval": workflow.require_plan_approval,
-        "min_edit_interval_s": result.config.progress.min_edit_interval_s,
-        "budget_usd": result.config.budgets.per_work_item_usd,
-    }
-
-
-def stored_policy(extra: dict[str, Any]) -> WorkflowConfig:
-    return WorkflowConfig(**extra.get("policy", {}))
+def settings_snapshot(result: ConfigResult) -> ItemSettings:
+    """What a work item keeps of the config for its whole life."""
+    config = result.config
+    return ItemSettings(
+        require_plan_approval=config.workflow.require_plan_approval,
+        max_review_rounds=config.workflow.max_review_rounds,
+        max_fix_rounds=config.workflow.max_fix_rounds,
+        max_ci_fix_attempts=config.workflow.max_ci_fix_attempts,
+        min_edit_interval_s=config.progress.min_edit_interval_s,
+        budget_usd=config.budgets.per_work_item_usd,
+    )
 
 
 async def report_config_problems(
     gh: GitHubAPI, repo: str, number: int, result: ConfigResult
 ) -> None:
     """Say on the issue which keys of `.github/aios.yml` are wrong (AIOS uses the defaults)."""
-    marker = f"<!-- aios:config-problems item={repo}#{number} -->"
+    marker = config_problems_marker(repo, number)
     body = f"{marker}\n{render_problems_markdown(result.errors, result.warnings)}"
     await upsert_marked_comment(gh, repo, number, marker=marker, body=body)

@@ -1,4 +1,5 @@
-"""Merge an agent's pull request when, and only when, the policy holds at its head commit.
+"""The merge effect: merge an agent's pull request when, and only when, the policy holds at
+its head commit; otherwise say what blocks it, or wait for the checks still running.
 
 The policy: enough approvals of the *current* head commit from people with write access
 (not bots, and not the requester when `require_independent_approval`), the required
@@ -8,16 +9,22 @@ approval makes that approval stale. AIOS never approves anything itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.config.schema import WorkflowConfig
+from bot.config.load import read_repo_config
+from bot.config.model import WorkflowConfig
+from bot.effects.done import Done, FollowUp
+from bot.github.checks import CHECK_RUN_NAME
+from bot.github.comments import upsert_marked_comment
 from bot.github.permissions import can_steer
 from bot.runtime.context import WorkerContext
-from bot.workitem.rules import WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.names import merge_blocked_marker
+from bot.workitem.states import Event
 
 OK_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 
@@ -131,7 +138,7 @@ async def _required_contexts(gh: GitHubAPI, repo: str, branch: str) -> list[str]
     return list(contexts) if data.get("protected") and contexts is not None else None
 
 
-async def merge(gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, head_sha: str) -> None:
+async def merge_at(gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, head_sha: str) -> None:
     """Merge with the configured method at exactly `head_sha`, then delete the branch."""
     await gh.put(
         "/repos/{+repo}/pulls/{number}/merge",
@@ -146,3 +153,30 @@ async def merge(gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, head_sha:
         except BadRequest as exc:
             if exc.status_code != 422:  # already deleted (GitHub's auto-delete setting)
                 raise
+
+
+async def merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
+    """Merge if the policy holds now; otherwise say what blocks it, or wait for the checks."""
+    config = (await read_repo_config(gh, item.repo)).config.workflow
+    check = await check_merge(ctx, gh, item, config, app_check=CHECK_RUN_NAME)
+    waiting = bool(check.waiting) and not check.blockers
+
+    def note(current: WorkItem) -> WorkItem:
+        seen = replace(current.pr, head_sha=check.head_sha, merge_waiting=waiting)
+        return replace(current, pr=seen)
+
+    if check.ready:
+        await merge_at(gh, item, config, check.head_sha)
+        approvers = ", ".join(check.approvers)
+        return Done(note, FollowUp(Event.MERGED, "aios", f"approved by {approvers}"))
+    reasons = check.blockers or check.waiting
+    if check.blockers:
+        marker = merge_blocked_marker(item.key)
+        body = (
+            f"{marker}\nAIOS will merge this pull request once nothing blocks it. Right now:\n\n"
+            + "\n".join(f"- {reason}" for reason in check.blockers)
+        )
+        await upsert_marked_comment(
+            gh, item.repo, item.pr_number or item.number, marker=marker, body=body
+        )
+    return Done(note, FollowUp(Event.MERGE_BLOCKED, "aios", "; ".join(reasons)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -12,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import certifi
 import gidgethub
 import gidgethub.httpx
 import httpx2
@@ -22,7 +19,6 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
-from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +29,6 @@ MUTATING_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 WRITE_LOCK_KEY = "aios:gh:write-lock:{scope}"
 WRITE_GAP_KEY = "aios:gh:write-gap:{scope}"
-
-HTTP_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 
 Sleep = Callable[[float], Awaitable[None]]
 OnResponse = Callable[[str, int], None]
@@ -373,98 +367,12 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
             self._on_response(method, status)
 
 
-@asynccontextmanager
-async def app_client(
-    settings: Settings,
-    redis: redis.asyncio.Redis,
-    *,
-    policy: RetryPolicy | None = None,
-    sleep: Sleep | None = None,
-    on_response: OnResponse | None = None,
-    http: httpx2.AsyncClient | None = None,
-) -> AsyncIterator[GitHubClient]:
-    """A client authenticated as the App (JWT): installations, hook deliveries, tokens.
-
-    Raises:
-        AuthError: the settings carry no App credentials.
-    """
-    creds = AppCredentials.from_settings(settings)
-    async with _session(http) as session:
-        yield GitHubClient(
-            session,
-            base_url=settings.github_api_url,
-            auth=AppAuth(creds),
-            policy=policy,
-            sleep=sleep,
-            redis=redis,
-            write_scope="app",
-            on_response=on_response,
-        )
-
-
-@asynccontextmanager
-async def installation_client(
-    settings: Settings,
-    redis: redis.asyncio.Redis,
-    installation_id: int,
-    *,
-    policy: RetryPolicy | None = None,
-    sleep: Sleep | None = None,
-    on_response: OnResponse | None = None,
-    http: httpx2.AsyncClient | None = None,
-    renew_before_s: int = 300,
-) -> AsyncIterator[GitHubClient]:
-    """A client acting as one installation, its token shared with every worker via Redis.
-
-    Raises:
-        AuthError: the settings carry no App credentials.
-    """
-    creds = AppCredentials.from_settings(settings)
-    async with _session(http) as session:
-        # Minting is already one-at-a-time per installation (TokenCache's lock), so the
-        # minter stays out of the write queue: a burst of mints must not wait 1 s each.
-        minter = GitHubClient(
-            session,
-            base_url=settings.github_api_url,
-            policy=policy,
-            sleep=sleep,
-            on_response=on_response,
-        )
-        tokens = TokenCache(redis, creds, minter, renew_before_s=renew_before_s)
-        yield GitHubClient(
-            session,
-            base_url=settings.github_api_url,
-            auth=InstallationAuth(tokens, installation_id),
-            policy=policy,
-            sleep=sleep,
-            redis=redis,
-            write_scope=f"installation:{installation_id}",
-            on_response=on_response,
-        )
-
-
 def graphql_url(api_url: str) -> str:
     """github.com serves GraphQL at api.github.com/graphql; GHES at /api/graphql."""
     base = api_url.rstrip("/")
     if base.endswith("/api/v3"):
         return base.removesuffix("/v3") + "/graphql"
     return base + "/graphql"
-
-
-@asynccontextmanager
-async def _session(http: httpx2.AsyncClient | None) -> AsyncIterator[httpx2.AsyncClient]:
-    if http is not None:
-        yield http  # the caller's pool: the caller closes it
-        return
-    async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT, verify=tls_context()) as session:
-        yield session
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One TLS context per process: loading the CA bundle costs 20-40 ms, and every job
-    opens a client. Built in the worker before it forks, so work horses inherit it."""
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _origin(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Issue comments: answers to the CTO, `/aios approve`, `/aios plan`, a ticked plan box."""
+"""Issue comments: `/aios` commands, answers to the CTO's questions, a ticked plan box."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import structlog
 from gidgethub import routing, sansio
 
 from bot.commands import Command, parse_commands
-from bot.github.permissions import can_steer
-from bot.handlers.issues import report
 from bot.handlers.payloads import Actor, RepoRef, installation_id_of
+from bot.handlers.steer import may_steer, report
+from bot.render.plan import plan_checkbox_ticked
+from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
 from bot.workitem import store
-from bot.workitem.rules import Event, State
+from bot.workitem.names import find_comment_marker
+from bot.workitem.states import Event, State
 
 router = routing.Router()
 log = structlog.get_logger(__name__)
-
-PLAN_MARKER_PREFIX = "<!-- aios:plan item="
 
 
 @router.register("issue_comment", action="created")
@@ -35,13 +35,12 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
     comment_id = int(data["comment"]["id"])
     entries = parse_commands(str(data["comment"].get("body") or ""))
     if entries:
-        if not await _permitted(ctx, installation_id, repo, sender):
+        if not await may_steer(ctx, installation_id, repo, sender):
             log.info("command from a user without write permission", sender=sender.login)
-            _enqueue(
-                ctx,
-                "bot.jobs.refuse_command",
+            ctx.jobs.enqueue(
+                catalog.REFUSE_COMMAND,
                 installation_id,
-                repo,
+                repo.full_name,
                 number,
                 comment_id,
                 sender.login,
@@ -52,11 +51,10 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
             name = entry.name.value if isinstance(entry, Command) else ""
             argument = entry.argument if isinstance(entry, Command) else ""
             error = "" if isinstance(entry, Command) else entry.reason
-            _enqueue(
-                ctx,
-                "bot.jobs.run_command",
+            ctx.jobs.enqueue(
+                catalog.RUN_COMMAND,
                 installation_id,
-                repo,
+                repo.full_name,
                 number,
                 comment_id,
                 name,
@@ -69,19 +67,18 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
         return
     if not await _awaits_answers(ctx, repo, number):
         return
-    if _is_issue_author(data, sender) or await _permitted(ctx, installation_id, repo, sender):
+    if _is_issue_author(data, sender) or await may_steer(ctx, installation_id, repo, sender):
         report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
 
 
 @router.register("issue_comment", action="edited")
 async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
     """A maintainer ticked "Approve this plan" in the plan comment."""
-    from bot.briefs.cto import plan_checkbox_ticked
-
     data = event.data
     comment = data["comment"]
     body = str(comment.get("body") or "")
-    if not body.startswith(PLAN_MARKER_PREFIX) or Actor.of(comment.get("user")).type != "Bot":
+    marker = find_comment_marker(body)
+    if marker is None or marker[0] != "plan" or Actor.of(comment.get("user")).type != "Bot":
         return
     before = ((data.get("changes") or {}).get("body") or {}).get("from")
     if not plan_checkbox_ticked(before, body):
@@ -91,7 +88,7 @@ async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
     repo = RepoRef.of(data["repository"])
     if sender.is_bot or installation_id is None:
         return
-    if not await _permitted(ctx, installation_id, repo, sender):
+    if not await may_steer(ctx, installation_id, repo, sender):
         log.info("plan box ticked by a user without write permission; ignored", sender=sender.login)
         return
     number = int(data["issue"]["number"])
@@ -105,37 +102,3 @@ async def _awaits_answers(ctx: WorkerContext, repo: RepoRef, number: int) -> boo
 
 def _is_issue_author(data: dict[str, Any], sender: Actor) -> bool:
     return str((data["issue"].get("user") or {}).get("login", "")) == sender.login
-
-
-async def _permitted(
-    ctx: WorkerContext, installation_id: int, repo: RepoRef, sender: Actor
-) -> bool:
-    async with ctx.github(installation_id) as gh:
-        return await can_steer(
-            gh,
-            ctx.redis,
-            owner=repo.owner,
-            repo=repo.name,
-            login=sender.login,
-            user_type=sender.type,
-        )
-
-
-def _enqueue(
-    ctx: WorkerContext,
-    func: str,
-    installation_id: int,
-    repo: RepoRef,
-    number: int,
-    *args: object,
-    key: str,
-) -> None:
-    ctx.jobs.enqueue_quick_job(
-        func,
-        installation_id,
-        repo.full_name,
-        number,
-        *args,
-        key=key,
-        timeout=300,
-    )

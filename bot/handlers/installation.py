@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from gidgethub import routing, sansio
 
+from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
 from bot.workitem.store import forget_installation
@@ -41,10 +42,9 @@ def _enqueue_labels(
     for repository in repositories:
         full_name = str(repository["full_name"])
         # One job per repository, so one archived or failing repo does not hold up the rest.
-        ctx.jobs.enqueue_quick_job(
-            "bot.jobs.ensure_labels",
+        ctx.jobs.enqueue(
+            catalog.ENSURE_LABELS,
             installation_id,
             full_name,
             key=job_key("labels", event.delivery_id, full_name),
-            timeout=120,
         )

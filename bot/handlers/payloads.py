@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.github.permissions import is_bot
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -18,7 +20,7 @@ class Actor:
 
     @property
     def is_bot(self) -> bool:
-        return self.type == "Bot" or self.login.endswith("[bot]")
+        return is_bot(self.login, self.type)
 
 
 @dataclass(frozen=True)

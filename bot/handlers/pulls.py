@@ -2,40 +2,38 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
 from gidgethub import routing, sansio
 
-from bot.github.permissions import can_steer
-from bot.handlers.issues import report
 from bot.handlers.payloads import Actor, RepoRef, installation_id_of
+from bot.handlers.steer import may_steer, report
+from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
 from bot.workitem import store
-from bot.workitem.rules import Event, State
+from bot.workitem.item import WorkItem
+from bot.workitem.names import issue_of_branch
+from bot.workitem.states import Event, State
 
 router = routing.Router()
 log = structlog.get_logger(__name__)
 
-AGENT_BRANCH = re.compile(r"^aios/(?P<issue>\d+)-")
-
-
-async def _item_of_pr(ctx: WorkerContext, repo: RepoRef, pr: dict[str, Any]) -> Any:
-    """The work item whose pull request this is, or None for PRs AIOS did not open."""
-    match = AGENT_BRANCH.match(str((pr.get("head") or {}).get("ref") or ""))
-    if match is None:
-        return None
-    item = await store.load_item(ctx.redis, repo.full_name, int(match["issue"]))
-    if item is None or item.pr_number != int(pr["number"]):
-        return None
-    return item
-
-
 REVIEW_EVENTS = {"approved": Event.APPROVED, "changes_requested": Event.CHANGES_REQUESTED}
 """What a person's review means for the work item; a plain comment review asks for changes too:
 its inline comments are threads the developer agent answers."""
+
+
+async def _item_of_pr(ctx: WorkerContext, repo: RepoRef, pr: dict[str, Any]) -> WorkItem | None:
+    """The work item whose pull request this is, or None for PRs AIOS did not open."""
+    issue = issue_of_branch(str((pr.get("head") or {}).get("ref") or ""))
+    if issue is None:
+        return None
+    item = await store.load_item(ctx.redis, repo.full_name, issue)
+    if item is None or item.pr_number != int(pr["number"]):
+        return None
+    return item
 
 
 @router.register("pull_request_review", action="submitted")
@@ -53,16 +51,7 @@ async def on_review(event: sansio.Event, ctx: WorkerContext) -> None:
     item = await _item_of_pr(ctx, repo, data["pull_request"])
     if item is None:
         return
-    async with ctx.github(installation_id) as gh:
-        permitted = await can_steer(
-            gh,
-            ctx.redis,
-            owner=repo.owner,
-            repo=repo.name,
-            login=reviewer.login,
-            user_type=reviewer.type,
-        )
-    if not permitted:
+    if not await may_steer(ctx, installation_id, repo, reviewer):
         log.info("review from a user without write permission; ignored", reviewer=reviewer.login)
         return
     body = str(review.get("body") or "") if what is Event.CHANGES_REQUESTED else ""
@@ -101,27 +90,26 @@ async def on_status(event: sansio.Event, ctx: WorkerContext) -> None:
 async def _ci_finished(ctx: WorkerContext, event: sansio.Event, branch: str, sha: str) -> None:
     data = event.data
     installation_id = installation_id_of(data)
-    match = AGENT_BRANCH.match(branch)
-    if installation_id is None or match is None:
+    issue = issue_of_branch(branch)
+    if installation_id is None or issue is None:
         return
     repo = RepoRef.of(data["repository"])
-    item = await store.load_item(ctx.redis, repo.full_name, int(match["issue"]))
+    item = await store.load_item(ctx.redis, repo.full_name, issue)
     if item is None or item.pr_number is None:
         return
-    if item.state is State.AWAITING_APPROVAL and item.extra.get("merge_waiting"):
+    if item.state is State.AWAITING_APPROVAL and item.pr.merge_waiting:
         # Any head: a person may have pushed; the merge check reads the PR's head itself.
         report(ctx, event, installation_id, repo, item.number, Event.APPROVED, "aios")
-    if item.extra.get("head_sha") != sha:
+    if item.pr.head_sha != sha:
         return  # an older commit, or one a person pushed: not the agents' to fix
     if item.state in (State.VERIFYING, State.IN_REVIEW, State.AWAITING_APPROVAL):
-        ctx.jobs.enqueue_quick_job(
-            "bot.jobs.evaluate_ci",
+        ctx.jobs.enqueue(
+            catalog.EVALUATE_CI,
             installation_id,
             repo.full_name,
             item.number,
             sha,
             key=job_key("ci", item.key, sha, event.delivery_id),
-            timeout=300,
         )
 
 

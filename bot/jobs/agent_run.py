@@ -1,4 +1,4 @@
-"""Run one role's agent for a work item: runtime, ledger, narration into the progress comment."""
+"""Run one role's agent for a work item: its checkout, runtime, ledger and paced narration."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from bot.agents.memory import list_memories
 from bot.agents.runtime import AgentRuntime
 from bot.effects.progress import publish_current
 from bot.github.workspace import Workspace
-from bot.render.progress import PacedWriter
+from bot.render.pacing import PacedWriter
 from bot.runtime.context import WorkerContext
-from bot.workitem.rules import WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.parts import Narration
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,7 @@ async def run_role(
         async def write(_body: str) -> None:
             await publish_current(gh, ctx.redis, item.repo, item.number)
 
-        writer = PacedWriter(write, min_interval_s=item.extra.get("min_edit_interval_s", 3.0))
+        writer = PacedWriter(write, min_interval_s=item.settings.min_edit_interval_s)
 
         async def narrate(step: Step) -> None:
             text = _narration(step)
@@ -77,12 +78,11 @@ async def run_role(
             totals = await ledger.work_item(item.key)
 
             def record(current: WorkItem) -> WorkItem:
-                narration = {"role": role, "text": text}
                 return replace(
                     current,
                     tokens=totals.usage.prompt_tokens + totals.usage.output_tokens,
                     cost_usd=totals.cost_usd,
-                    extra={**current.extra, "narration": narration},
+                    work=replace(current.work, narration=Narration(role, text)),
                 )
 
             await engine.update_item(ctx, item.repo, item.number, record)

@@ -1,4 +1,4 @@
-"""Carry out one `/aios` command from a comment: acknowledge it, act, answer in one reply."""
+"""The command jobs: one `/aios` line from a comment acknowledged, carried out, answered once."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ from bot.agents import memory as memories
 from bot.agents.ledger import RedisLedger
 from bot.commands import CommandName, render_help
 from bot.github.comments import upsert_marked_comment
-from bot.jobs import steps
+from bot.jobs.intake import report
 from bot.redact import redact
-from bot.render.progress import format_cost, neutralize
+from bot.render.markdown import format_cost, neutralize
+from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
+from bot.runtime.scope import job_scope
 from bot.workitem import store
-from bot.workitem.rules import Event, WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.names import reply_marker
+from bot.workitem.states import Event, State
 
 EVENTS = {
     CommandName.APPROVE: Event.APPROVED,
@@ -45,11 +49,6 @@ REFUSAL = (
 )
 
 
-def reply_marker(comment_id: int, line: int) -> str:
-    """Line 0 is the comment as a whole (a refusal); line n its command on line n."""
-    return f"<!-- aios:reply comment={comment_id} line={line} -->"
-
-
 async def reply(
     gh: GitHubAPI, repo: str, number: int, comment_id: int, text: str, *, line: int = 0
 ) -> None:
@@ -70,18 +69,20 @@ async def acknowledge(gh: GitHubAPI, repo: str, comment_id: int) -> None:
     )
 
 
-async def refuse(
-    ctx: WorkerContext, installation_id: int, repo: str, number: int, comment_id: int, login: str
+async def refuse_command(
+    installation_id: int, repo: str, issue_number: int, comment_id: int, login: str
 ) -> None:
-    async with ctx.github(installation_id) as gh:
-        await reply(gh, repo, number, comment_id, REFUSAL.format(login=neutralize(login)))
+    """The one polite reply to a command from someone without write access."""
+    async with job_scope("refuse_command", installation_id=installation_id, repo=repo) as ctx:
+        async with ctx.github(installation_id) as gh:
+            text = REFUSAL.format(login=neutralize(login))
+            await reply(gh, repo, issue_number, comment_id, text)
 
 
-async def run(
-    ctx: WorkerContext,
+async def run_command(
     installation_id: int,
     repo: str,
-    number: int,
+    issue_number: int,
     comment_id: int,
     name: str,
     argument: str,
@@ -89,18 +90,23 @@ async def run(
     error: str,
     line: int = 0,
 ) -> None:
-    """`name` is a `CommandName` value, or "" with `error` set for a line that did not parse."""
-    async with ctx.github(installation_id) as gh:
-        await acknowledge(gh, repo, comment_id)
-        if not name:
-            text = f"⚠️ {neutralize(error)}\n\n{render_help()}"
-            await reply(gh, repo, number, comment_id, text, line=line)
-            return
-        command = CommandName(name)
-        where = CommandLine(number, comment_id, line)
-        answer = await _answer(ctx, installation_id, repo, where, command, argument, actor)
-        if answer:
-            await reply(gh, repo, number, comment_id, answer, line=line)
+    """One `/aios` command line of a comment by a permitted user.
+
+    `name` is a `CommandName` value, or "" with `error` set for a line that did not parse.
+    """
+    async with job_scope("run_command", installation_id=installation_id, repo=repo) as ctx:
+        number = issue_number
+        async with ctx.github(installation_id) as gh:
+            await acknowledge(gh, repo, comment_id)
+            if not name:
+                text = f"⚠️ {neutralize(error)}\n\n{render_help()}"
+                await reply(gh, repo, number, comment_id, text, line=line)
+                return
+            command = CommandName(name)
+            where = CommandLine(number, comment_id, line)
+            answer = await _answer(ctx, installation_id, repo, where, command, argument, actor)
+            if answer:
+                await reply(gh, repo, number, comment_id, answer, line=line)
 
 
 async def _answer(
@@ -137,9 +143,9 @@ async def _answer(
     event = EVENTS[command]
     if item is None:
         return "There is no AIOS work item here yet: add the `aios` label to start one."
-    outcome = await steps.report(ctx, repo, item.number, event, actor, argument)
+    outcome = await report(ctx, repo, item.number, event, actor, argument)
     if outcome is not None and not outcome.accepted:
-        if command is CommandName.FIX and outcome.item.state.value == "implementing":
+        if command is CommandName.FIX and outcome.item.state is State.IMPLEMENTING:
             if outcome.item.pr_number is not None:
                 return "📝 Noted: a fix round is running; yours follows it."
         return f"⚠️ {neutralize(getattr(outcome, 'reason', 'not possible now'))}"
@@ -166,8 +172,11 @@ async def _standalone(
             if exc.status_code != 404:
                 raise
             return f"`/aios {command.value}` works on pull requests; #{number} is an issue."
-    ctx.jobs.enqueue_agent_job(
-        f"bot.jobs.{command.value}_pull_request",
+    spec = (
+        catalog.REVIEW_PULL_REQUEST if command is CommandName.REVIEW else catalog.TEST_PULL_REQUEST
+    )
+    ctx.jobs.enqueue(
+        spec,
         installation_id,
         repo,
         pr_number,
@@ -176,7 +185,6 @@ async def _standalone(
         where.line,
         key=job_key(command.value, repo, pr_number, where.comment_id, where.line),
         installation_id=installation_id,
-        timeout=3600,
     )
     what = "review the diff" if command is CommandName.REVIEW else "run the tests"
     return f"🔍 The QA agent will {what} of #{pr_number} and answer here."
@@ -205,6 +213,6 @@ async def _cost(ctx: WorkerContext, repo: str, item: WorkItem | None) -> str:
     lines = [f"**This repository this month:** {format_cost(month.cost_usd, None)}"]
     if item is not None:
         spent = await ledger.work_item(item.key)
-        budget = item.extra.get("budget_usd")
+        budget = item.settings.budget_usd
         lines.insert(0, f"**This work item:** {format_cost(spent.cost_usd, budget)}")
     return "\n".join(lines)

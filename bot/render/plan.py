@@ -1,4 +1,4 @@
-"""The plan and questions comments on an issue: rendering, their hidden markers, the approval box.
+"""The plan and questions comments on an issue: rendering, and reading the approval box.
 
 All text from the model or the issue is untrusted: it goes through `neutralize` (no mentions,
 HTML or Markdown structure) and `redact` (no secrets) before it reaches a comment.
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from bot.redact import redact
-from bot.render.progress import Persona, fit, neutralize
-
-if TYPE_CHECKING:  # bot.briefs.cto re-exports this module: no import back at run time
-    from bot.briefs.cto import Plan, PlanTask, Questions
+from bot.render.markdown import fit, neutralize
+from bot.render.progress import Persona
+from bot.workitem.names import comment_marker, find_comment_marker
+from bot.workitem.plan import Plan, PlanTask, Questions
 
 APPROVE_LINE = "- [ ] Approve this plan"
 APPROVE_HINT = "Tick the box, or comment `/aios approve`; `/aios plan <feedback>` for a revision."
@@ -26,36 +25,9 @@ ANSWER_HINT = (
     "I'll write the plan as soon as you do."
 )
 
-_MARKER = "<!-- aios:{kind} item={repo}#{number} -->"
-_MARKER_RE = re.compile(
-    r"<!-- aios:(?P<kind>plan|questions) "
-    r"item=(?P<repo>[A-Za-z0-9-]+/[A-Za-z0-9._-]+)#(?P<number>[1-9][0-9]*) -->"
-)
-_REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 _APPROVE_BOX = re.compile(
     r"^[ \t]*[-*+][ \t]+\[(?P<mark>[ xX])\][ \t]+Approve this plan[ \t\r]*$", re.M
 )
-
-
-def comment_marker(kind: str, repo: str, number: int) -> str:
-    """The hidden first line of the plan (`kind="plan"`) or questions comment of `repo#number`."""
-    if kind not in ("plan", "questions"):
-        raise ValueError(f"kind must be 'plan' or 'questions', got {kind!r}")
-    if not _REPO_RE.fullmatch(repo):
-        raise ValueError(f"repo must be 'owner/name', got {repo!r}")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise ValueError(f"number must be a positive integer, got {number!r}")
-    return _MARKER.format(kind=kind, repo=repo, number=number)
-
-
-def find_comment_marker(body: str | None) -> tuple[str, str, int] | None:
-    """`(kind, repo, number)` if `body` opens with a plan or questions marker, else None.
-
-    Rendered text can never carry one (it is escaped), but anyone can paste one into their
-    own comment: also check that the author is the App.
-    """
-    match = _MARKER_RE.match(body or "")
-    return (match["kind"], match["repo"], int(match["number"])) if match else None
 
 
 def _inert(text: str, limit: int, mentions: Iterable[str] = ()) -> str:

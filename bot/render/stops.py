@@ -1,19 +1,18 @@
-"""Why the agents handed a pull request to the maintainers, in words they can act on."""
+"""Why the agents handed a pull request to the maintainers, in words they can act on (pure)."""
 
 from __future__ import annotations
 
-from bot.config.load import stored_policy
-from bot.engine import PENDING
-from bot.workitem.rules import CI_REPEATED, Event, WorkItem
+from bot.workitem.item import WorkItem
+from bot.workitem.states import Event
 
 
 def stop_reason(item: WorkItem) -> str | None:
     """The message for the event that made the item stop; None when another comment says it
     (a blocked merge writes its own)."""
-    event = (item.extra.get(PENDING) or {}).get("event")
-    policy = stored_policy(item.extra)
-    checks = item.extra.get("ci_failed_checks") or "the failing checks"
-    if event == Event.CI_FAILED and item.extra.get(CI_REPEATED):
+    event = item.pending.event if item.pending else None
+    policy = item.settings
+    checks = item.ci.failed_checks or "the failing checks"
+    if event == Event.CI_FAILED and item.ci.repeated:
         return (
             f"🛑 CI failed the same way twice in a row ({checks}), so the agents stopped "
             "fixing it: it needs a human look. Push a fix yourself, or give the agents a hint "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,23 +11,13 @@ from gidgethub.abc import GitHubAPI
 
 from bot.github.diff import ReviewComment
 from bot.review.draft import ReviewDraft, cap_markdown, code_path
+from bot.workitem.names import qa_review_marker
 
 log = structlog.get_logger(__name__)
 
 MAX_REVIEW_BYTES = 65_000
 """GitHub refuses a review body over 65,536 characters; counting UTF-8 bytes stays under however
 GitHub counts."""
-
-_SHA = re.compile(r"[0-9a-f]{7,64}")
-
-
-def review_marker(pr_number: int, commit_id: str) -> str:
-    """The hidden first line of AIOS's QA review of pull request `pr_number` at `commit_id`."""
-    if isinstance(pr_number, bool) or not isinstance(pr_number, int) or pr_number < 1:
-        raise ValueError(f"pr_number must be a positive integer, got {pr_number!r}")
-    if not isinstance(commit_id, str) or not _SHA.fullmatch(commit_id):
-        raise ValueError(f"commit_id must be a lowercase hex commit sha, got {commit_id!r}")
-    return f"<!-- aios:qa-review pr={pr_number} sha={commit_id} -->"
 
 
 async def find_review(gh: GitHubAPI, repo: str, pr_number: int, marker: str) -> int | None:
@@ -56,7 +45,7 @@ async def post_review(
     If GitHub refuses the inline comments (422: the head moved, a line left the diff), the
     review is posted again once with those comments listed in its body.
     """
-    marker = review_marker(pr_number, commit_id)
+    marker = qa_review_marker(pr_number, commit_id)
     existing = await find_review(gh, repo, pr_number, marker)
     if existing is not None:
         log.info("qa review already posted", repo=repo, pr=pr_number, review_id=existing)

@@ -11,7 +11,8 @@ import redis
 import redis.asyncio
 
 from bot.github.auth import AppCredentials, TokenCache
-from bot.github.client import GitHubClient, app_client, installation_client
+from bot.github.client import GitHubClient
+from bot.github.sessions import app_client, installation_client
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -13,16 +12,8 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.rate_limit import RateLimit
 
-ROUTE_QUEUE = "aios-route"
-"""Short jobs: routing a delivery, commands, reports, labels, opening the PR. `aios serve`
-keeps one worker on this queue alone, so a maintainer's `/aios cancel` is not stuck behind
-an agent that works for twenty minutes."""
+from bot.runtime.catalog import ROUTE_DELIVERY, JobSpec, QueueName
 
-AGENT_QUEUE = "aios-agents"
-"""Agent runs (the CTO's triage, the plan's tasks): long, and limited per installation."""
-
-ROUTE_TIMEOUT_S = 120
-AGENT_TIMEOUT_S = 3600
 RESULT_TTL_S = 7 * 24 * 3600
 """Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
 
@@ -45,72 +36,49 @@ class JobQueue:
 
     def __init__(self, connection: redis.Redis) -> None:
         self.connection = connection
-        self.route = Queue(ROUTE_QUEUE, connection=connection)
-        self.agents = Queue(AGENT_QUEUE, connection=connection)
+        self.route = Queue(QueueName.QUICK, connection=connection)
+        self.agents = Queue(QueueName.AGENTS, connection=connection)
 
-    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job:
-        return self._enqueue_once(
-            self.route,
-            "bot.jobs.route_delivery",
-            (entry_id, delivery_id),
-            key=job_key("route", delivery_id),
-            timeout=ROUTE_TIMEOUT_S,
-            # A worker killed mid-route leaves the job abandoned; RQ re-runs it. No interval:
-            # a delayed retry needs RQ's scheduler, whose lock a dead worker may still hold.
-            retry=Retry(max=3),
-        )
-
-    def enqueue_agent_job(
+    def enqueue(
         self,
-        func: str | Callable[..., Any],
+        spec: JobSpec,
         *args: Any,
         key: str,
-        installation_id: int,
-        timeout: int = AGENT_TIMEOUT_S,
-        retry: Retry | None = None,
+        installation_id: int | None = None,
         depends_on: Job | str | None = None,
     ) -> Job:
-        """Enqueue an agent run `func(*args)` once per `key`; the existing job if there is one.
+        """Enqueue `spec`'s function with `args` once per `key`; the existing job if there is one.
 
         Args are primitives only (ids, names, numbers): a worker authenticates itself, so
-        no token ever sits in Redis as a job argument.
+        no token ever sits in Redis as a job argument. Agent jobs need `installation_id`,
+        the key of their per-installation concurrency limit.
         """
-        return self._enqueue_once(
-            self.agents,
-            func,
-            args,
-            key=key,
-            timeout=timeout,
-            retry=retry or Retry(max=2),
-            depends_on=depends_on,
-            rate_limit=RateLimit(
+        options: dict[str, Any] = {
+            "timeout": spec.timeout_s,
+            # No interval: a delayed retry needs RQ's scheduler, whose lock a dead worker may
+            # still hold.
+            "retry": Retry(max=spec.retries),
+            "depends_on": depends_on,
+        }
+        if spec.limited_per_installation:
+            if installation_id is None:
+                raise ValueError(f"{spec.name} is an agent job: pass installation_id")
+            options["rate_limit"] = RateLimit(
                 key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
-            ),
-        )
+            )
+        queue = self.agents if spec.queue is QueueName.AGENTS else self.route
+        return self._enqueue_once(queue, spec.path, args, key=key, **options)
 
-    def enqueue_quick_job(
-        self,
-        func: str | Callable[..., Any],
-        *args: Any,
-        key: str,
-        timeout: int = 300,
-        depends_on: Job | str | None = None,
-    ) -> Job:
-        """Enqueue a short job once per `key` on the route queue (no per-installation limit)."""
-        return self._enqueue_once(
-            self.route,
-            func,
-            args,
-            key=key,
-            timeout=timeout,
-            retry=Retry(max=2),
-            depends_on=depends_on,
+    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job:
+        """The route job of one stored delivery; its id comes from the delivery id."""
+        return self.enqueue(
+            ROUTE_DELIVERY, entry_id, delivery_id, key=job_key("route", delivery_id)
         )
 
     def _enqueue_once(
         self,
         queue: Queue,
-        func: str | Callable[..., Any],
+        func: str,
         args: tuple[Any, ...],
         *,
         key: str,

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import redis.asyncio
 
 from bot.github.auth import TOKEN_KEY
-from bot.workitem.rules import AuditEntry, WorkItem
+from bot.workitem.audit import AuditEntry
+from bot.workitem.item import WorkItem
 
 ITEM_KEY = "aios:item:{key}"
 """JSON of one work item (`WorkItem.to_dict`), keyed `owner/repo#number`."""

@@ -1,0 +1,67 @@
+"""The implementation jobs: each plan task by its role's agent, then the hand-over to the PR."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot import engine
+from bot.agents.roster import load_roster
+from bot.briefs.coder import role_task
+from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.reading import read_issue
+from bot.jobs.scope import item_scope
+from bot.workitem.item import WorkItem
+from bot.workitem.parts import Handoff
+from bot.workitem.states import Event, State
+
+
+async def run_task(installation_id: int, repo: str, issue_number: int, index: int) -> None:
+    """Plan task `index`: its role's agent works on the item's branch and leaves a handoff note."""
+    async with item_scope("run_task", installation_id, repo, issue_number) as ctx:
+        item = await engine.load(ctx, repo, issue_number)
+        if item is None or item.state is not State.IMPLEMENTING or item.plan is None:
+            return  # failed or cancelled meanwhile: the tasks after it do not run
+        if item.work.tasks_done > index:
+            return  # a re-run after this task was recorded: nothing to redo
+        plan = item.plan
+        role = plan.tasks[index].role
+        async with ctx.github(installation_id) as gh:
+            issue_view, _comments = await read_issue(ctx, gh, item)
+        handoffs = [(h.role, h.note) for h in item.work.handoffs]
+        async with checkout(ctx, item) as workspace:
+            assert item.branch is not None
+            await workspace.start_branch(issue_number, item.title, name=item.branch)
+            task = role_task(issue_view, plan, index, handoffs)
+            result = await run_role(ctx, item, role, task, workspace.path)
+            if not result.ok:
+                await engine.fail(ctx, item, f"the {role} agent stopped: {result.summary}")
+                return
+            sha = await workspace.commit(
+                f"{plan.tasks[index].title}\n\n{result.summary}",
+                agent=load_roster().get(role).persona,
+            )
+            if sha is not None:
+                await workspace.push()
+
+        def record(current: WorkItem) -> WorkItem:
+            work = replace(
+                current.work,
+                handoffs=(*current.work.handoffs, Handoff(role, result.summary)),
+                tasks_done=index + 1,
+                narration=None,
+            )
+            return replace(current, work=work)
+
+        await engine.update_item(ctx, repo, issue_number, record)
+
+
+async def finish_implementation(installation_id: int, repo: str, issue_number: int) -> None:
+    """All tasks done: report it, which opens the draft PR and hands it over."""
+    async with item_scope("finish_implementation", installation_id, repo, issue_number) as ctx:
+        item = await engine.load(ctx, repo, issue_number)
+        if item is None or item.state is not State.IMPLEMENTING:
+            return
+        tasks = item.plan.tasks if item.plan else ()
+        if item.work.tasks_done < len(tasks):
+            return  # a task failed and reported it; nothing to hand over
+        await engine.apply(ctx, repo, issue_number, Event.IMPLEMENTATION_DONE, actor="aios")

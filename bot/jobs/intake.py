@@ -1,0 +1,114 @@
+"""Jobs that bring people's actions to a work item: a label starts it, a report moves it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import structlog
+
+from bot import engine
+from bot.briefs.cto import direct_plan
+from bot.briefs.views import IssueView
+from bot.config.load import read_repo_config, report_config_problems, settings_snapshot
+from bot.jobs.fix import with_fix_request
+from bot.jobs.reading import login_of
+from bot.jobs.scope import item_scope
+from bot.runtime.context import WorkerContext
+from bot.runtime.scope import job_scope
+from bot.workitem.item import WorkItem
+from bot.workitem.states import Event, State
+
+log = structlog.get_logger(__name__)
+
+
+async def start_work_item(
+    installation_id: int, repo: str, issue_number: int, role: str, requested_by: str
+) -> None:
+    """A permitted AIOS label (the router already reacted 👀): the work item starts, or restarts."""
+    async with job_scope(
+        "start_work_item", installation_id=installation_id, repo=repo, issue=issue_number
+    ) as ctx:
+        number = issue_number
+        async with ctx.github(installation_id) as gh:
+            issue, config = await asyncio.gather(
+                gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number}),
+                read_repo_config(gh, repo),
+            )
+            if config.errors:
+                await report_config_problems(gh, repo, number, config)
+        title = str(issue.get("title") or f"issue {number}")
+
+        def create() -> WorkItem:
+            return WorkItem.new(
+                repo,
+                number,
+                installation_id,
+                title=title,
+                created_by=requested_by,
+                at=datetime.now(UTC),
+                roles=(role,),
+                settings=settings_snapshot(config),
+            )
+
+        if role == "cto":
+            await engine.apply(
+                ctx, repo, number, Event.LABELED_CTO, actor=requested_by, create=create
+            )
+            return
+        body, author = str(issue.get("body") or ""), login_of(issue.get("user"))
+        view = IssueView(repo, number, title, body, author)
+
+        def with_plan(item: WorkItem) -> WorkItem:
+            return replace(item, plan=direct_plan(role, view))
+
+        await engine.apply(
+            ctx,
+            repo,
+            number,
+            Event.LABELED_ROLE,
+            actor=requested_by,
+            create=create,
+            update=with_plan,
+        )
+
+
+async def report_event(
+    installation_id: int, repo: str, issue_number: int, event: str, actor: str, detail: str
+) -> None:
+    """Something a person did (an answer, an approval, feedback) reaches the work item."""
+    async with item_scope("report_event", installation_id, repo, issue_number) as ctx:
+        await report(ctx, repo, issue_number, Event(event), actor, detail)
+
+
+async def report(
+    ctx: WorkerContext, repo: str, number: int, event: Event, actor: str, detail: str
+) -> engine.Outcome | None:
+    """A person's action: record what the effects need (who approved, the feedback) with it."""
+
+    def note(item: WorkItem) -> WorkItem:
+        if event is Event.APPROVED and item.state is State.AWAITING_PLAN_APPROVAL:
+            return replace(item, planning=replace(item.planning, approved_by=actor))
+        if event is Event.PLAN_FEEDBACK:
+            return replace(item, planning=replace(item.planning, feedback=detail))
+        if event is Event.CHANGES_REQUESTED:
+            return with_fix_request(item, actor, detail)
+        return item
+
+    outcome = await engine.apply(ctx, repo, number, event, actor=actor, detail=detail, update=note)
+    if outcome is not None and not outcome.accepted:
+        running_fix = outcome.item.state is State.IMPLEMENTING and outcome.item.pr_number
+        if event is Event.CHANGES_REQUESTED and running_fix:
+            # A fix round is running: keep the feedback, and run one more round after it.
+            def later(item: WorkItem) -> WorkItem:
+                noted = with_fix_request(item, actor, detail)
+                return replace(noted, feedback=replace(noted.feedback, more=True))
+
+            await engine.update_item(ctx, repo, number, later)
+            log.info("feedback kept for the round after the running fix")
+            return outcome
+        log.info(
+            "event not accepted", work_event=event.value, reason=getattr(outcome, "reason", "")
+        )
+    return outcome

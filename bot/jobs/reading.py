@@ -1,0 +1,65 @@
+"""What agents read from GitHub: an issue with its comments, a pull request, as briefs' views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gidgethub.abc import GitHubAPI
+
+from bot.briefs.views import CommentView, IssueView, PullRequestView
+from bot.github.permissions import can_steer
+from bot.runtime.context import WorkerContext
+from bot.workitem.item import WorkItem
+
+MAX_COMMENTS = 50
+"""Comments of an issue the CTO reads: the latest ones, when a thread is longer."""
+
+
+async def read_issue(
+    ctx: WorkerContext, gh: GitHubAPI, item: WorkItem
+) -> tuple[IssueView, list[CommentView]]:
+    """The issue and its comments, each comment marked permitted or not (untrusted context)."""
+    owner, name = item.repo.split("/")
+    issue = await gh.getitem(
+        "/repos/{+repo}/issues/{number}", {"repo": item.repo, "number": item.number}
+    )
+    view = IssueView(
+        item.repo,
+        item.number,
+        str(issue.get("title") or ""),
+        str(issue.get("body") or ""),
+        login_of(issue.get("user")),
+    )
+    comments: list[CommentView] = []
+    async for comment in gh.getiter(
+        "/repos/{+repo}/issues/{number}/comments{?per_page}",
+        {"repo": item.repo, "number": item.number, "per_page": 100},
+    ):
+        user = comment.get("user") or {}
+        if user.get("type") == "Bot":
+            continue  # our own comments (plan, questions, progress) and other bots'
+        login = login_of(user)
+        permitted = login == view.author or await can_steer(
+            gh, ctx.redis, owner=owner, repo=name, login=login, user_type=user.get("type")
+        )
+        comments.append(CommentView(login, str(comment.get("body") or ""), permitted))
+    return view, comments[-MAX_COMMENTS:]
+
+
+async def read_pull_request(gh: GitHubAPI, repo: str, number: int) -> PullRequestView:
+    pr = await gh.getitem("/repos/{+repo}/pulls/{number}", {"repo": repo, "number": number})
+    head_repo = (pr["head"].get("repo") or {}).get("full_name") or repo
+    return PullRequestView(
+        number=number,
+        title=str(pr.get("title") or ""),
+        body=str(pr.get("body") or ""),
+        base=str(pr["base"]["ref"]),
+        head_ref=str(pr["head"]["ref"]),
+        head_sha=str(pr["head"]["sha"]),
+        head_repo=str(head_repo),
+        head_clone_url=str((pr["head"].get("repo") or {}).get("clone_url") or ""),
+    )
+
+
+def login_of(user: Any) -> str:
+    return str((user or {}).get("login") or "")

@@ -1,0 +1,61 @@
+"""The `run_triage` job: the CTO agent reads the issue and the repository, then asks or plans."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot import engine
+from bot.briefs.cto import cto_task, parse_cto_decision
+from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.reading import read_issue
+from bot.jobs.scope import item_scope
+from bot.workitem.item import WorkItem
+from bot.workitem.plan import PlanFormatError, Questions
+from bot.workitem.states import Event
+
+
+async def run_triage(installation_id: int, repo: str, issue_number: int) -> None:
+    """The CTO agent triages the issue: questions or a plan."""
+    async with item_scope("run_triage", installation_id, repo, issue_number) as ctx:
+        item = await engine.load(ctx, repo, issue_number)
+        if item is None:
+            return
+        async with ctx.github(installation_id) as gh:
+            issue_view, comments = await read_issue(ctx, gh, item)
+        asked = item.planning.questions
+        task = cto_task(
+            issue_view,
+            comments,
+            feedback=item.planning.feedback,
+            previous_plan=item.plan,
+            # Our own comments are skipped when reading the issue: say what was asked.
+            asked=Questions(asked) if asked else None,
+        )
+        async with checkout(ctx, item) as workspace:
+            result = await run_role(ctx, item, "cto", task, workspace.path, task_kind="plan")
+        if not result.ok:
+            await engine.fail(ctx, item, f"the CTO agent stopped: {result.summary}")
+            return
+        try:
+            decision = parse_cto_decision(result.summary)
+        except PlanFormatError as exc:
+            await engine.fail(ctx, item, f"the CTO's answer was not a plan or questions: {exc}")
+            return
+        if isinstance(decision, Questions):
+
+            def ask(current: WorkItem) -> WorkItem:
+                planning = replace(current.planning, questions=decision.questions)
+                return replace(current, planning=planning)
+
+            await engine.apply(
+                ctx, repo, issue_number, Event.TRIAGE_ASKED_QUESTIONS, actor="cto", update=ask
+            )
+            return
+
+        def with_plan(current: WorkItem) -> WorkItem:
+            planning = replace(current.planning, feedback=None)
+            return replace(current, plan=decision, planning=planning)
+
+        await engine.apply(
+            ctx, repo, issue_number, Event.PLAN_PROPOSED, actor="cto", update=with_plan
+        )

@@ -1,0 +1,169 @@
+"""The job catalog: every RQ job AIOS runs, with its queue, timeout, retries and purpose.
+
+Handlers and effects enqueue through these entries (`JobQueue.enqueue(RUN_FIX, …)`), never
+by a dotted path written at the call site. The paths are strings resolved by the worker that
+runs the job, so the web process, which imports the handlers to ask "is this event wanted?",
+loads no job module, no agent and no LLM SDK.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class QueueName(enum.StrEnum):
+    QUICK = "aios-route"
+    """Short jobs: routing a delivery, commands, reports, labels, opening the PR. `aios serve`
+    keeps one worker on this queue alone, so a maintainer's `/aios cancel` is not stuck behind
+    an agent that works for twenty minutes."""
+    AGENTS = "aios-agents"
+    """Agent runs (the CTO's triage, the plan's tasks, QA, fixes): long, and limited per
+    installation."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job: the RQ function that is the step, where it runs and how it is retried."""
+
+    name: str
+    path: str
+    """`module.function` of the coroutine RQ runs; a test checks that each one resolves."""
+    queue: QueueName
+    timeout_s: int
+    doc: str
+    retries: int = 2
+    """RQ `Retry(max=…)`: a worker killed mid-job leaves the job abandoned and RQ runs it
+    again; every job is idempotent (hidden markers, lookups before creates)."""
+
+    @property
+    def limited_per_installation(self) -> bool:
+        """Agent jobs of one installation run at most a few at a time (RQ `RateLimit`)."""
+        return self.queue is QueueName.AGENTS
+
+
+_QUICK, _AGENTS = QueueName.QUICK, QueueName.AGENTS
+AGENT_TIMEOUT_S = 3600
+
+ROUTE_DELIVERY = JobSpec(
+    "route_delivery",
+    "bot.inbox.route.route_delivery",
+    _QUICK,
+    120,
+    "run one stored webhook delivery through every handler that wants it, once",
+    retries=3,
+)
+ENSURE_LABELS = JobSpec(
+    "ensure_labels",
+    "bot.jobs.labels.ensure_labels",
+    _QUICK,
+    120,
+    "create the AIOS labels a repository lacks (one job per repository)",
+)
+START_WORK_ITEM = JobSpec(
+    "start_work_item",
+    "bot.jobs.intake.start_work_item",
+    _QUICK,
+    300,
+    "a permitted AIOS label: read the issue and `.github/aios.yml`, start the work item",
+)
+REPORT_EVENT = JobSpec(
+    "report_event",
+    "bot.jobs.intake.report_event",
+    _QUICK,
+    300,
+    "what a person did (an answer, an approval, feedback, a closed PR) reaches the work item",
+)
+RUN_COMMAND = JobSpec(
+    "run_command",
+    "bot.jobs.commands.run_command",
+    _QUICK,
+    300,
+    "one `/aios` command line from someone with write access: 👍, act, answer",
+)
+REFUSE_COMMAND = JobSpec(
+    "refuse_command",
+    "bot.jobs.commands.refuse_command",
+    _QUICK,
+    300,
+    "the one polite reply to a command from someone without write access",
+)
+EVALUATE_CI = JobSpec(
+    "evaluate_ci",
+    "bot.jobs.ci.evaluate_ci",
+    _QUICK,
+    300,
+    "read CI on the agent PR's head and report ci_passed or ci_failed",
+)
+FINISH_IMPLEMENTATION = JobSpec(
+    "finish_implementation",
+    "bot.jobs.implement.finish_implementation",
+    _QUICK,
+    300,
+    "every plan task ran: report implementation_done (the draft PR opens)",
+)
+RUN_TRIAGE = JobSpec(
+    "run_triage",
+    "bot.jobs.triage.run_triage",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "the CTO agent reads the issue and the repository, then asks or plans",
+)
+RUN_TASK = JobSpec(
+    "run_task",
+    "bot.jobs.implement.run_task",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "one plan task by its role's agent on the work item's branch; commit, push, hand off",
+)
+RUN_QA_REVIEW = JobSpec(
+    "run_qa_review",
+    "bot.jobs.qa.run_qa_review",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "the QA agent reviews the agent PR's diff: one review, inline comments",
+)
+RUN_FIX = JobSpec(
+    "run_fix",
+    "bot.jobs.fix.run_fix",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "a fix round: threads, CI failures and requests in; one push and a reply per thread out",
+)
+REVIEW_PULL_REQUEST = JobSpec(
+    "review_pull_request",
+    "bot.jobs.qa.review_pull_request",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "`/aios review` on a pull request people wrote: one QA review, nothing else changes",
+)
+TEST_PULL_REQUEST = JobSpec(
+    "test_pull_request",
+    "bot.jobs.qa.test_pull_request",
+    _AGENTS,
+    AGENT_TIMEOUT_S,
+    "`/aios test`: the QA agent runs the tests on the pull request's head and replies",
+)
+
+CATALOG: tuple[JobSpec, ...] = (
+    ROUTE_DELIVERY,
+    ENSURE_LABELS,
+    START_WORK_ITEM,
+    REPORT_EVENT,
+    RUN_COMMAND,
+    REFUSE_COMMAND,
+    EVALUATE_CI,
+    FINISH_IMPLEMENTATION,
+    RUN_TRIAGE,
+    RUN_TASK,
+    RUN_QA_REVIEW,
+    RUN_FIX,
+    REVIEW_PULL_REQUEST,
+    TEST_PULL_REQUEST,
+)
+
+BY_NAME = {spec.name: spec for spec in CATALOG}
+
+LEGACY_PREFIX = "bot.jobs."
+"""AIOS 0.1 queued every job as `bot.jobs.<name>`; `bot.jobs` resolves those names to the
+catalog's functions, so jobs queued before an upgrade still run. Drop after 0.2."""

@@ -1,0 +1,120 @@
+"""The typed parts of a work item: what each step records for the steps after it.
+
+Every field a job reads back is declared here, so a misspelt name is an AttributeError at
+once instead of a silent `None` from a dictionary. All parts are frozen: change one with
+`dataclasses.replace` inside `bot.engine.update_item`, under the item's lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ItemSettings:
+    """What a work item keeps of `.github/aios.yml` for its whole life: editing the file
+    changes the next work items, never the rules of a running one. Also the policy the
+    transition table's guards read (`bot.workitem.rules.WorkflowPolicy`)."""
+
+    require_plan_approval: bool = True
+    max_review_rounds: int = 2
+    max_fix_rounds: int = 3
+    max_ci_fix_attempts: int = 3
+    min_edit_interval_s: float = 3.0
+    budget_usd: float | None = None
+    """The work item's budget shown in its progress comment; None: not shown."""
+
+
+@dataclass(frozen=True)
+class Planning:
+    """The CTO's side of the conversation on the issue."""
+
+    questions: tuple[str, ...] = ()
+    """The questions the CTO posted (numbered from 1 in the comment)."""
+    feedback: str | None = None
+    """`/aios plan <feedback>` waiting for the next triage run."""
+    approved_by: str | None = None
+    """Who approved the plan, once someone did."""
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """An agent's note for the agents after it: its `finish` summary."""
+
+    role: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Narration:
+    """What the acting agent is doing now, as shown under the progress checklist."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """The implementation so far: tasks done, the agents' notes, the current narration."""
+
+    tasks_done: int = 0
+    handoffs: tuple[Handoff, ...] = ()
+    narration: Narration | None = None
+
+
+@dataclass(frozen=True)
+class PullRequestState:
+    """The agents' pull request as AIOS last saw it (its number is `WorkItem.pr_number`)."""
+
+    node_id: str | None = None
+    """GraphQL id, for marking the draft ready for review."""
+    head_sha: str | None = None
+    """The head commit AIOS pushed or read last: CI and the check run are about this one."""
+    merge_waiting: bool = False
+    """An approved merge waits for running checks; their completion asks for the merge again."""
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """A maintainer's request for the next fix round (a review body, `/aios fix <text>`)."""
+
+    by: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What the next fix round must address besides the open review threads."""
+
+    requests: tuple[FixRequest, ...] = ()
+    qa_notes: str | None = None
+    """The QA review's summary when it asked for changes."""
+    more: bool = False
+    """Feedback arrived while a fix round ran: one more round follows it."""
+
+
+@dataclass(frozen=True)
+class CIState:
+    """CI on the head commit as the next fix round and the stop messages need it."""
+
+    failure: str | None = None
+    """The digest of the failing checks (summaries, annotations, log tails)."""
+    failed_checks: str = ""
+    """The failing checks' names, for messages (`tests`, `lint`)."""
+    repeated: bool = False
+    """The failure being reported is the one the last fix round was for."""
+    fingerprint: str | None = None
+    """The fingerprint of the last failure a fix round was started for."""
+
+
+@dataclass(frozen=True)
+class PendingEffects:
+    """The effects of the last transition not carried out yet.
+
+    A job killed between storing a transition and carrying out its effects leaves them here;
+    the retried job finds the event already applied and carries them out then.
+    """
+
+    event: str
+    actor: str
+    effects: tuple[str, ...]
