@@ -73,11 +73,11 @@ if str(REPO_ROOT) not in sys.path:
 from bot.app.embedded_redis import free_port  # noqa: E402
 from bot.inbox import deliveries  # noqa: E402
 from bot.runtime.catalog import QueueName  # noqa: E402
-from tests.fakes import app_events, webhooks  # noqa: E402
-from tests.fakes.github import FakeGitHub  # noqa: E402
-from tests.fakes.github_dispatch import Recorded  # noqa: E402
+from tests.fakes import webhooks  # noqa: E402
+from tests.fakes.github import FakeGitHub, app_events  # noqa: E402
+from tests.fakes.github.dispatch import Recorded  # noqa: E402
+from tests.fakes.github.openapi import OpenAPIChecker  # noqa: E402
 from tests.fakes.llm import LoopbackLLM, ScriptedModel, finish  # noqa: E402
-from tests.fakes.openapi import OpenAPIChecker  # noqa: E402
 
 AIOS = REPO_ROOT / ".venv" / "bin" / "aios"
 LABEL = "aios"

@@ -8,8 +8,7 @@ import redis
 from rq import Queue
 
 from bot.runtime.catalog import RUN_TRIAGE, QueueName
-from tests.fakes import app_events
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, Deliver
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from tests.fakes import app_events
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, app_events
 from tests.fakes.llm import ScriptedModel, Turn, call, finish
 from tests.serve_harness import REPO, processes_in, wait_for, workers_of
 

@@ -20,12 +20,12 @@ from gidgethub.httpx import GitHubAPI
 
 from tests.fakes import octokit, webhooks
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_auth import generate_app
-from tests.fakes.github_routes_app import routes as app_routes
-from tests.fakes.github_routes_issues import routes as issue_routes
-from tests.fakes.github_state import AppIdentity
+from tests.fakes.github.auth import generate_app
+from tests.fakes.github.openapi import OpenAPIChecker
+from tests.fakes.github.routes.app import routes as app_routes
+from tests.fakes.github.routes.issues import routes as issue_routes
+from tests.fakes.github.state import AppIdentity
 from tests.fakes.loopback import LoopbackServer
-from tests.fakes.openapi import OpenAPIChecker
 
 REPO = "octo-org/hello"
 

@@ -16,10 +16,10 @@ from gidgethub import sansio
 from gidgethub.httpx import GitHubAPI
 
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_routes_checks import routes as check_routes
-from tests.fakes.github_routes_pulls import routes as pull_routes
-from tests.fakes.github_state import AppIdentity
-from tests.fakes.openapi import OpenAPIChecker
+from tests.fakes.github.openapi import OpenAPIChecker
+from tests.fakes.github.routes.checks import routes as check_routes
+from tests.fakes.github.routes.pulls import routes as pull_routes
+from tests.fakes.github.state import AppIdentity
 
 REPO = "octo-org/hello"
 FILES = {

@@ -13,8 +13,8 @@ from gidgethub import sansio
 from gidgethub.httpx import GitHubAPI
 
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_routes_ci import routes as ci_routes
-from tests.fakes.github_routes_reviews import routes as review_routes
+from tests.fakes.github.routes.ci import routes as ci_routes
+from tests.fakes.github.routes.reviews import routes as review_routes
 
 REPO = "octo-org/hello"
 API = "/repos/octo-org/hello"

@@ -15,8 +15,7 @@ from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.names import find_progress_marker
 from bot.workitem.states import State
-from tests.fakes import app_events
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, Deliver
 
 

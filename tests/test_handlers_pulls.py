@@ -26,8 +26,8 @@ from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest, PullRequestState
 from bot.workitem.states import State
-from tests.fakes import app_events, app_events_loop, webhooks
-from tests.fakes.github import FakeGitHub
+from tests.fakes import webhooks
+from tests.fakes.github import FakeGitHub, app_events, app_events_loop
 from tests.routing_harness import REPO, Deliver
 
 

@@ -22,8 +22,8 @@ from bot.app import setup as setup_flow
 from bot.app.setup import load_manifest, setup_routes, write_env
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_state import AppIdentity
-from tests.fakes.openapi import OpenAPIChecker
+from tests.fakes.github.openapi import OpenAPIChecker
+from tests.fakes.github.state import AppIdentity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "https://aios.example.com"

@@ -12,10 +12,10 @@ from gidgethub import sansio
 
 from tests.fakes import webhooks
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_auth import generate_app
-from tests.fakes.github_state import AppIdentity
+from tests.fakes.github.auth import generate_app
+from tests.fakes.github.openapi import OpenAPIChecker
+from tests.fakes.github.state import AppIdentity
 from tests.fakes.loopback import LoopbackServer
-from tests.fakes.openapi import OpenAPIChecker
 
 INSTALLATION_ID = 1
 REPO = "octo-org/hello"

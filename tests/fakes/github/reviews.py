@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes.github_diff import RIGHT, SIDES, DiffCache, FileDiff
-from tests.fakes.github_state import (
+from tests.fakes.github.diff import RIGHT, SIDES, DiffCache, FileDiff
+from tests.fakes.github.state import (
     PullRequest,
     Repo,
     Review,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes.github_routes import (
+from tests.fakes.github.routes.toolkit import (
     Call,
     HTTPError,
     Reply,
@@ -14,7 +14,7 @@ from tests.fakes.github_routes import (
     paginate,
     validation_failed,
 )
-from tests.fakes.github_state import Comment, Issue, Label, Reaction, Repo, State, iso
+from tests.fakes.github.state import Comment, Issue, Label, Reaction, Repo, State, iso
 
 routes = RouteTable()
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.github_diff import DiffCache
-from tests.fakes.github_git import BareRepo
-from tests.fakes.github_graphql_parse import Unsupported
-from tests.fakes.github_json import node_id
-from tests.fakes.github_reviews import thread_comments, threads_of, where
-from tests.fakes.github_routes_pulls import refresh
-from tests.fakes.github_state import PullRequest, Repo, ReviewThread, State, iso
+from tests.fakes.github.diff import DiffCache
+from tests.fakes.github.git import BareRepo
+from tests.fakes.github.graphql.parse import Unsupported
+from tests.fakes.github.rest_json.renderer import node_id
+from tests.fakes.github.reviews import thread_comments, threads_of, where
+from tests.fakes.github.routes.pulls import refresh
+from tests.fakes.github.state import PullRequest, Repo, ReviewThread, State, iso
 
 MAX_PAGE = 100
 

@@ -9,7 +9,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.github_state import AppIdentity, State, Token
+from tests.fakes.github.state import AppIdentity, State, Token
 
 # GitHub refuses App JWTs valid for more than 10 minutes; allow gidgethub's 60 s backdating.
 MAX_JWT_LIFETIME_S = 600

@@ -14,25 +14,25 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tests.fakes import github_auth
-from tests.fakes.github_dispatch import Dispatcher, Fault, Incoming, Recorded
-from tests.fakes.github_hooks import SEND_TIMEOUT_S, HookSender, delivery_status
-from tests.fakes.github_json import Renderer
-from tests.fakes.github_people import People
-from tests.fakes.github_people_ci import CIResults
-from tests.fakes.github_people_reviews import Reviewers
-from tests.fakes.github_routes import RouteTable
-from tests.fakes.github_routes_app import new_token
-from tests.fakes.github_routes_app import routes as app_routes
-from tests.fakes.github_routes_checks import routes as check_routes
-from tests.fakes.github_routes_ci import routes as ci_routes
-from tests.fakes.github_routes_issues import routes as issue_routes
-from tests.fakes.github_routes_pulls import routes as pull_routes
-from tests.fakes.github_routes_reviews import routes as review_routes
-from tests.fakes.github_seed import Seeding
-from tests.fakes.github_state import ROLES, AppIdentity, HookDelivery, State, Token
+from tests.fakes.github import auth as github_auth
+from tests.fakes.github.dispatch import Dispatcher, Fault, Incoming, Recorded
+from tests.fakes.github.hooks import SEND_TIMEOUT_S, HookSender, delivery_status
+from tests.fakes.github.openapi import OpenAPIChecker
+from tests.fakes.github.people.ci import CIResults
+from tests.fakes.github.people.issues import People
+from tests.fakes.github.people.reviews import Reviewers
+from tests.fakes.github.rest_json.renderer import Renderer
+from tests.fakes.github.routes.app import new_token
+from tests.fakes.github.routes.app import routes as app_routes
+from tests.fakes.github.routes.checks import routes as check_routes
+from tests.fakes.github.routes.ci import routes as ci_routes
+from tests.fakes.github.routes.issues import routes as issue_routes
+from tests.fakes.github.routes.pulls import routes as pull_routes
+from tests.fakes.github.routes.reviews import routes as review_routes
+from tests.fakes.github.routes.toolkit import RouteTable
+from tests.fakes.github.seed import Seeding
+from tests.fakes.github.state import ROLES, AppIdentity, HookDelivery, State, Token
 from tests.fakes.loopback import LoopbackServer
-from tests.fakes.openapi import OpenAPIChecker
 
 DEFAULT_ROUTES = RouteTable(
     app_routes, issue_routes, pull_routes, check_routes, review_routes, ci_routes

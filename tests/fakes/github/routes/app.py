@@ -8,8 +8,15 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
-from tests.fakes.github_state import HookDelivery, Installation, Token, iso
+from tests.fakes.github.routes.toolkit import (
+    Call,
+    HTTPError,
+    Reply,
+    RouteTable,
+    not_found,
+    paginate,
+)
+from tests.fakes.github.state import HookDelivery, Installation, Token, iso
 
 routes = RouteTable()
 

@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.github_ci import combined_state, suite_runs, suite_status
-from tests.fakes.github_git import CommitInfo
-from tests.fakes.github_json import Renderer, node_id
-from tests.fakes.github_reviews import Where
-from tests.fakes.github_state import (
+from tests.fakes.github.ci import combined_state, suite_runs, suite_status
+from tests.fakes.github.git import CommitInfo
+from tests.fakes.github.rest_json.renderer import Renderer, node_id
+from tests.fakes.github.reviews import Where
+from tests.fakes.github.state import (
     CheckRun,
     CheckSuite,
     CommitStatus,

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tests.fakes.github_graphql_parse import Field, Parser, Unsupported, resolve
-from tests.fakes.github_graphql_values import ROOT_VALUES, Context, FieldError
-from tests.fakes.github_state import State
+from tests.fakes.github.graphql.parse import Field, Parser, Unsupported, resolve
+from tests.fakes.github.graphql.values import ROOT_VALUES, Context, FieldError
+from tests.fakes.github.state import State
 
 DOCS = "https://docs.github.com/graphql"
 

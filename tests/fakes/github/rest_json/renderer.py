@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.github_state import (
+from tests.fakes.github.state import (
     LEGACY_PERMISSION,
     REACTIONS,
     ROLES,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes import github_json_pulls, webhooks
-from tests.fakes.github_json import node_id
-from tests.fakes.github_routes_pulls import facts, refresh
+from tests.fakes import webhooks
+from tests.fakes.github.rest_json import pulls as github_json_pulls
+from tests.fakes.github.rest_json.renderer import node_id
+from tests.fakes.github.routes.pulls import facts, refresh
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub

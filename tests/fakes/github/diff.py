@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from unidiff import Hunk
 
-from tests.fakes.github_git import BareRepo
+from tests.fakes.github.git import BareRepo
 
 RIGHT, LEFT = "RIGHT", "LEFT"
 SIDES = (LEFT, RIGHT)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
-from tests.fakes import app_events_loop
-from tests.fakes.github_ci import LOG_PATH, BlobRequest, JobLogStorage, suite_for
-from tests.fakes.github_state import GITHUB_ACTIONS, CheckRun, CommitStatus, OtherApp, iso
+from tests.fakes.github import app_events_loop
+from tests.fakes.github.ci import LOG_PATH, BlobRequest, JobLogStorage, suite_for
+from tests.fakes.github.state import GITHUB_ACTIONS, CheckRun, CommitStatus, OtherApp, iso
 from tests.fakes.loopback import LoopbackServer
 
 if TYPE_CHECKING:

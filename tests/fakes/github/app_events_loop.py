@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes import github_json_pulls, github_json_reviews, webhooks
-from tests.fakes.app_events import aim
-from tests.fakes.github_diff import DiffCache
-from tests.fakes.github_git import BareRepo
-from tests.fakes.github_json import node_id
-from tests.fakes.github_reviews import where
-from tests.fakes.github_routes_ci import pulls_at, suite_json
-from tests.fakes.github_routes_pulls import refresh
-from tests.fakes.github_state import Repo
+from tests.fakes import webhooks
+from tests.fakes.github.app_events import aim
+from tests.fakes.github.diff import DiffCache
+from tests.fakes.github.git import BareRepo
+from tests.fakes.github.rest_json import pulls as github_json_pulls
+from tests.fakes.github.rest_json import reviews as github_json_reviews
+from tests.fakes.github.rest_json.renderer import node_id
+from tests.fakes.github.reviews import where
+from tests.fakes.github.routes.ci import pulls_at, suite_json
+from tests.fakes.github.routes.pulls import refresh
+from tests.fakes.github.state import Repo
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from tests.fakes import app_events
-from tests.fakes.github_git import BareRepo, GitCommit
-from tests.fakes.github_routes_pulls import refresh
-from tests.fakes.github_state import (
+from tests.fakes.github import app_events
+from tests.fakes.github.git import BareRepo, GitCommit
+from tests.fakes.github.routes.pulls import refresh
+from tests.fakes.github.state import (
     ROLES,
     AppIdentity,
     CheckRun,

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes import github_json_pulls as render_pulls
-from tests.fakes import github_json_reviews as render_ci
-from tests.fakes.github_ci import latest_statuses
-from tests.fakes.github_json import Renderer
-from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
-from tests.fakes.github_routes_checks import resolve_ref
-from tests.fakes.github_routes_pulls import bare, refresh
-from tests.fakes.github_state import CheckSuite, Repo, iso
+from tests.fakes.github.ci import latest_statuses
+from tests.fakes.github.rest_json import pulls as render_pulls
+from tests.fakes.github.rest_json import reviews as render_ci
+from tests.fakes.github.rest_json.renderer import Renderer
+from tests.fakes.github.routes.checks import resolve_ref
+from tests.fakes.github.routes.pulls import bare, refresh
+from tests.fakes.github.routes.toolkit import (
+    Call,
+    HTTPError,
+    Reply,
+    RouteTable,
+    not_found,
+    paginate,
+)
+from tests.fakes.github.state import CheckSuite, Repo, iso
 
 routes = RouteTable()
 

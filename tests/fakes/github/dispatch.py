@@ -8,11 +8,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
-from tests.fakes import github_auth, github_graphql
-from tests.fakes.github_json import Renderer
-from tests.fakes.github_routes import Call, HTTPError, Reply, Route, RouteTable
-from tests.fakes.github_state import HookDelivery, Installation, State, Token
-from tests.fakes.openapi import NOT_JSON, CheckResult, OpenAPIChecker
+from tests.fakes.github import auth as github_auth
+from tests.fakes.github.graphql import endpoint as github_graphql
+from tests.fakes.github.openapi import NOT_JSON, CheckResult, OpenAPIChecker
+from tests.fakes.github.rest_json.renderer import Renderer
+from tests.fakes.github.routes.toolkit import Call, HTTPError, Reply, Route, RouteTable
+from tests.fakes.github.state import HookDelivery, Installation, State, Token
 
 REDACTED = "<redacted>"
 GIT_OVER_HTTP = re.compile(r"/[^/]+/[^/]+\.git(/|$)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fakes.github_ci import JobLogStorage
+    from tests.fakes.github.ci import JobLogStorage
 
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
 # The collaborator-permission endpoint reports legacy base roles (documented mapping).

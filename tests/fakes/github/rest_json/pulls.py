@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.github_git import FileChange, TreeEntry
-from tests.fakes.github_json import Renderer, node_id
-from tests.fakes.github_json_reviews import app_of
-from tests.fakes.github_reviews import comments_of
-from tests.fakes.github_state import CheckRun, PullRequest, Repo
+from tests.fakes.github.git import FileChange, TreeEntry
+from tests.fakes.github.rest_json.renderer import Renderer, node_id
+from tests.fakes.github.rest_json.reviews import app_of
+from tests.fakes.github.reviews import comments_of
+from tests.fakes.github.state import CheckRun, PullRequest, Repo
 
 BASE64_LINE = 60  # GitHub wraps `content` at 60 characters, each line ending in "\n"
 

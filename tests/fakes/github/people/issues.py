@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from tests.fakes import app_events
-from tests.fakes.github_routes_issues import ensure_label
-from tests.fakes.github_state import Comment, Issue, iso
+from tests.fakes.github import app_events
+from tests.fakes.github.routes.issues import ensure_label
+from tests.fakes.github.state import Comment, Issue, iso
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from tests.fakes.github_json import Renderer
-from tests.fakes.github_state import HookDelivery, Installation, Issue, Repo, State
+from tests.fakes.github.rest_json.renderer import Renderer
+from tests.fakes.github.state import HookDelivery, Installation, Issue, Repo, State
 
 Auth = Literal["jwt", "installation", "none"]
 DOCS = "https://docs.github.com/rest"

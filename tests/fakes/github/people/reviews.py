@@ -6,11 +6,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from tests.fakes import app_events_loop
-from tests.fakes.github_diff import DiffCache
-from tests.fakes.github_git import BareRepo
-from tests.fakes.github_json import node_id
-from tests.fakes.github_reviews import (
+from tests.fakes.github import app_events_loop
+from tests.fakes.github.diff import DiffCache
+from tests.fakes.github.git import BareRepo
+from tests.fakes.github.rest_json.renderer import node_id
+from tests.fakes.github.reviews import (
     EVENTS,
     Unanchored,
     add_reply,
@@ -22,8 +22,8 @@ from tests.fakes.github_reviews import (
     threads_of,
     where,
 )
-from tests.fakes.github_routes_pulls import refresh
-from tests.fakes.github_state import Review, ReviewComment
+from tests.fakes.github.routes.pulls import refresh
+from tests.fakes.github.state import Review, ReviewComment
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub

@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes import github_json_pulls as render_pulls
-from tests.fakes.github_ci import latest_runs, suite_for
-from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
-from tests.fakes.github_routes_pulls import bare, refresh
-from tests.fakes.github_state import CheckRun, Repo, iso
+from tests.fakes.github.ci import latest_runs, suite_for
+from tests.fakes.github.rest_json import pulls as render_pulls
+from tests.fakes.github.routes.pulls import bare, refresh
+from tests.fakes.github.routes.toolkit import (
+    Call,
+    HTTPError,
+    Reply,
+    RouteTable,
+    not_found,
+    paginate,
+)
+from tests.fakes.github.state import CheckRun, Repo, iso
 
 routes = RouteTable()
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from tests.fakes import webhooks
-from tests.fakes.github_state import HookDelivery, State
+from tests.fakes.github.state import HookDelivery, State
 
 SEND_TIMEOUT_S = 30.0
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from tests.fakes.github_git import BareRepo
-from tests.fakes.github_state import CheckRun, CheckSuite, CommitStatus, Repo, State, iso
+from tests.fakes.github.git import BareRepo
+from tests.fakes.github.state import CheckRun, CheckSuite, CommitStatus, Repo, State, iso
 
 PASSING = frozenset({"success", "neutral", "skipped"})
 LOG_LINK_TTL_S = 60.0

@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes import github_json_pulls as render_pulls
-from tests.fakes.github_ci import checks_state, merge_block_message, required_failures
-from tests.fakes.github_git import BareRepo
-from tests.fakes.github_json_pulls import PullFacts
-from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
-from tests.fakes.github_state import Issue, PullRequest, Repo, iso
+from tests.fakes.github.ci import checks_state, merge_block_message, required_failures
+from tests.fakes.github.git import BareRepo
+from tests.fakes.github.rest_json import pulls as render_pulls
+from tests.fakes.github.rest_json.pulls import PullFacts
+from tests.fakes.github.routes.toolkit import (
+    Call,
+    HTTPError,
+    Reply,
+    RouteTable,
+    not_found,
+    paginate,
+)
+from tests.fakes.github.state import Issue, PullRequest, Repo, iso
 
 routes = RouteTable()
 

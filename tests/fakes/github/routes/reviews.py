@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes import github_json_reviews as render_reviews
-from tests.fakes.github_diff import DiffCache
-from tests.fakes.github_reviews import (
+from tests.fakes.github.diff import DiffCache
+from tests.fakes.github.rest_json import reviews as render_reviews
+from tests.fakes.github.reviews import (
     OWN_PULL,
     Draft,
     Unanchored,
@@ -24,9 +24,16 @@ from tests.fakes.github_reviews import (
     submit,
     where,
 )
-from tests.fakes.github_routes import Call, HTTPError, Reply, RouteTable, not_found, paginate
-from tests.fakes.github_routes_pulls import bare, find_pull, refresh
-from tests.fakes.github_state import PullRequest, Repo, Review, ReviewComment
+from tests.fakes.github.routes.pulls import bare, find_pull, refresh
+from tests.fakes.github.routes.toolkit import (
+    Call,
+    HTTPError,
+    Reply,
+    RouteTable,
+    not_found,
+    paginate,
+)
+from tests.fakes.github.state import PullRequest, Repo, Review, ReviewComment
 
 routes = RouteTable()
 
