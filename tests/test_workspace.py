@@ -13,7 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.github.git import GitError
-from bot.github.workspace import Workspace, WorkspaceError, branch_name
+from bot.github.workspace import Workspace, WorkspaceError
+from bot.workitem.names import branch_name
 
 TOKEN = "ghs_WorkspaceTestToken0123456789abcdefghij"
 
@@ -56,7 +57,7 @@ async def workspace(remote: str) -> Iterator[Workspace]:
 def test_branch_names_are_slugged() -> None:
     assert branch_name(42, "Add pagination to GET /users!") == "aios/42-add-pagination-to-get-users"
     assert branch_name(7, "$(rm -rf /); `id`") == "aios/7-rm-rf-id"
-    assert branch_name(8, "???") == "aios/8-work"
+    assert branch_name(8, "???") == "aios/8-issue"  # one slug for branches everywhere
 
 
 async def test_clone_branch_commit_push_round_trip(

@@ -22,8 +22,9 @@ from bot.agents.roster import Role, RosterError, load_roster
 from bot.agents.routing import ModelRef, RoutingConfig
 from bot.agents.runtime import AgentRuntime
 from bot.agents.sandbox import detect_isolation
-from bot.github.workspace import BRANCH_PREFIX, Workspace, WorkspaceError, slugify
+from bot.github.workspace import Workspace, WorkspaceError
 from bot.settings import SettingsError
+from bot.workitem.names import BRANCH_PREFIX, slugify
 
 EXIT_OK = 0
 EXIT_STOPPED = 1

@@ -13,35 +13,18 @@ import structlog
 
 from bot.github.git import GitError, GitResult, auth_env, base_env, run_git
 from bot.redact import redact
+from bot.workitem.names import BRANCH_PREFIX, branch_name
 
 log = structlog.get_logger(__name__)
 
-BRANCH_PREFIX = "aios/"
 DEFAULT_BOT_NAME = "aios[bot]"
 DEFAULT_BOT_EMAIL = "aios[bot]@users.noreply.github.com"
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-MAX_SLUG = 40
 
 
 class WorkspaceError(RuntimeError):
     """A request the workspace refuses (bad name, foreign branch, secret in a commit)."""
-
-
-def slugify(title: str) -> str:
-    words = re.findall(r"[a-z0-9]+", title.lower())
-    slug = ""
-    for word in words:
-        candidate = f"{slug}-{word}" if slug else word
-        if len(candidate) > MAX_SLUG:
-            break
-        slug = candidate
-    return slug or (words[0][:MAX_SLUG] if words else "work")
-
-
-def branch_name(issue: int | str, title: str) -> str:
-    """`aios/<issue>-<slug>`, e.g. `aios/42-add-pagination-to-users`."""
-    return f"{BRANCH_PREFIX}{slugify(str(issue))}-{slugify(title)}"
 
 
 @dataclass
@@ -205,7 +188,7 @@ class Workspace:
 
     # -- the job's operations ----------------------------------------------------------
 
-    async def start_branch(self, issue: int | str, title: str, *, name: str | None = None) -> str:
+    async def start_branch(self, issue: int, title: str, *, name: str | None = None) -> str:
         """Create (or, on a re-run, resume) AIOS's branch for an issue and check it out."""
         branch = name or branch_name(issue, title)
         if not branch.startswith(BRANCH_PREFIX):
