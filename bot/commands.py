@@ -31,6 +31,11 @@ from dataclasses import dataclass
 MAX_ARGUMENT_CHARS = 2000
 """Longest argument accepted; longer text belongs in the issue body, not a command line."""
 
+MAX_USD = 100_000
+"""Largest budget amount a command accepts; more is a typo, not a budget."""
+
+_AMOUNT = re.compile(r"(?P<sign>\+?)(?P<value>\d{1,9}(?:\.\d{1,2})?)")
+
 _SHOWN_CHARS = 80
 """How much of a user's text an error message or help reply quotes back."""
 
@@ -44,6 +49,7 @@ class CommandName(enum.StrEnum):
     FIX = "fix"
     TEST = "test"
     COST = "cost"
+    BUDGET = "budget"
     RETRY = "retry"
     CANCEL = "cancel"
     REMEMBER = "remember"
@@ -55,6 +61,7 @@ class ArgumentRule(enum.Enum):
     OPTIONAL = "optional"
     REQUIRED = "required"
     POSITIVE_INT = "positive integer"
+    AMOUNT = "amount of dollars"
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,14 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
         "Show the tokens and money spent on this work item against its budget.",
     ),
     CommandSpec(
+        CommandName.BUDGET,
+        ArgumentRule.AMOUNT,
+        "budget +<usd>",
+        "Raise this work item's budget by that many dollars (or set it: `budget <usd>`); a "
+        "work item paused at its budget continues.",
+        missing="budget needs an amount, e.g. /aios budget +5",
+    ),
+    CommandSpec(
         CommandName.RETRY,
         ArgumentRule.NONE,
         "retry",
@@ -137,7 +152,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
         CommandName.FORGET,
         ArgumentRule.POSITIVE_INT,
         "forget <n>",
-        "Delete memory number n (the numbers are listed in the AIOS Control Center issue).",
+        "Delete memory number n (`/aios status` lists the memories with their numbers).",
         missing="forget needs a memory number, e.g. /aios forget 2",
     ),
 )
@@ -358,6 +373,11 @@ def _check_argument(
         return Command(spec.name, argument, number)
     if not argument:
         return error(spec.missing)
+    if spec.rule is ArgumentRule.AMOUNT:
+        amount = _AMOUNT.fullmatch(argument.replace("$", "", 1).replace(" ", ""))
+        if amount is None or float(amount["value"]) <= 0 or float(amount["value"]) > MAX_USD:
+            return error(f"{spec.missing} (a number of dollars above 0, at most {MAX_USD:,})")
+        return Command(spec.name, f"{amount['sign']}{float(amount['value']):g}", number)
     if spec.rule is ArgumentRule.POSITIVE_INT:
         digits = argument.removeprefix("#")
         if not (digits.isascii() and digits.isdigit()) or len(digits) > 9 or int(digits) < 1:

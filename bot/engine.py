@@ -75,9 +75,22 @@ async def apply(
             await store.save_item(ctx.redis, replace(latest, pending=None))
     for follow_up in follow_ups[:MAX_FOLLOW_UPS]:
         await apply(
-            ctx, repo, number, follow_up.event, actor=follow_up.actor, detail=follow_up.detail
+            ctx,
+            repo,
+            number,
+            follow_up.event,
+            actor=follow_up.actor,
+            detail=follow_up.detail,
+            update=_with_hint(follow_up.hint),
         )
     return outcome
+
+
+def _with_hint(hint: str | None) -> Callable[[WorkItem], WorkItem] | None:
+    """The change that records a follow-up failure's hint with it."""
+    if hint is None:
+        return None
+    return lambda current: replace(current, stop_hint=hint)
 
 
 async def _decide(
@@ -160,7 +173,20 @@ async def load(ctx: WorkerContext, repo: str, number: int) -> WorkItem | None:
     return await store.load_item(ctx.redis, repo, number)
 
 
-async def fail(ctx: WorkerContext, item: WorkItem, why: str) -> None:
-    """A job gave up: the item fails with `why`, shown to maintainers with `/aios retry`."""
+async def fail(ctx: WorkerContext, item: WorkItem, why: str, *, hint: str | None = None) -> None:
+    """A job gave up: the item fails with `why`, shown to maintainers with what would help:
+    `hint`, or (None) `/aios retry` when running the step again can simply work."""
     log.warning("work item failed", why=why)
-    await apply(ctx, item.repo, item.number, Event.JOB_FAILED, actor="aios", detail=why)
+
+    def with_hint(current: WorkItem) -> WorkItem:
+        return replace(current, stop_hint=hint)
+
+    await apply(
+        ctx, item.repo, item.number, Event.JOB_FAILED, actor="aios", detail=why, update=with_hint
+    )
+
+
+async def pause(ctx: WorkerContext, item: WorkItem, why: str) -> None:
+    """An agent job stopped at the work item's budget: the item waits for `/aios budget`."""
+    log.warning("work item paused at its budget", why=why)
+    await apply(ctx, item.repo, item.number, Event.BUDGET_REACHED, actor="aios", detail=why)

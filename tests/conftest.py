@@ -11,7 +11,12 @@ import redis.asyncio
 
 from bot.app import embedded_redis
 
-pytest_plugins = ["tests.fakes.plugin", "tests.serve_harness", "tests.routing_harness"]
+pytest_plugins = [
+    "tests.fakes.plugin",
+    "tests.serve_harness",
+    "tests.routing_harness",
+    "tests.agent_harness",
+]
 
 
 @pytest.fixture(scope="session")

@@ -119,7 +119,7 @@ async def test_each_budget_stops_with_its_name_and_overshoot(
 async def test_unlimited_budgets_and_memory_ledger() -> None:
     memory = MemoryLedger()
     await memory.record(SCOPE, "m", Usage(5, 5), 1000.0)
-    await check_budgets(memory, SCOPE, Budgets(None, None, None))
+    await check_budgets(memory, SCOPE, Budgets(None, None, None, None))
     assert (await memory.installation_month(7)).cost_usd == 1000.0
     with pytest.raises(BudgetExceeded, match="per-job"):
         await check_budgets(memory, SCOPE, Budgets())
@@ -134,8 +134,9 @@ def test_config_reads_budgets_prices_and_reports_bad_values() -> None:
             "ANTHROPIC_API_KEY": "sk-ant-xyz",
         }
     )
+    # Unset ceilings keep their defaults (a repository's own budgets start lower).
     assert config.budgets == Budgets(
-        per_job_usd=0.5, per_work_item_usd=5.0, per_installation_month_usd=None
+        per_job_usd=0.5, per_work_item_usd=25.0, per_installation_month_usd=None
     )
     assert config.prices["x"] == Price(1, 2, 1, 1)
     assert config.missing_key() is None and config.secrets() == ["sk-ant-xyz"]

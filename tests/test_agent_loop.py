@@ -27,7 +27,7 @@ FILES = {
     "calc.py": "def add(a, b):\n    return a - b\n",
     "AGENTS.md": "Run the checks with python3.\n",
 }
-UNLIMITED = Budgets(None, None, None)
+UNLIMITED = Budgets(None, None, None, None)
 
 
 async def no_sleep(_seconds: float) -> None:

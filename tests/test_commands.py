@@ -292,6 +292,8 @@ def command_lines(draw: st.DrawFn) -> tuple[str, CommandName, str]:
         argument = ""
     elif spec.rule is ArgumentRule.POSITIVE_INT:
         argument = str(draw(st.integers(min_value=1, max_value=999_999_999)))
+    elif spec.rule is ArgumentRule.AMOUNT:
+        argument = draw(st.sampled_from(["+", ""])) + str(draw(st.integers(1, 10_000)))
     else:
         argument = draw(argument_text).strip()
         if spec.rule is ArgumentRule.REQUIRED and not argument:

@@ -114,6 +114,7 @@ def test_a_role_label_goes_straight_to_a_pull_request(
             [call("write_file", path="app.py", content="def hello():\n    return 'hi!'\n")],
         ),
         finish("Greeting is excited now."),
+        qa_pass(),
     ]
     serve = start_serve(workers=1)
     github_fake.webhook_url = f"{serve.url}/webhook"
@@ -123,6 +124,12 @@ def test_a_role_label_goes_straight_to_a_pull_request(
     (pr,) = github_fake.pulls(REPO)
     assert pr.head == f"aios/{issue.number}-excited-greeting"
     assert f"Fixes #{issue.number}" in pr.issue.body
+    # Counted once the item is at rest (QA done, check run completed), not as the PR appears.
+    wait_for(
+        lambda: any(run.status == "completed" for run in github_fake.check_runs(REPO)),
+        "the item at rest",
+        timeout=30,
+    )
     assert len(progress(github_fake, issue.number)) == 1
 
 

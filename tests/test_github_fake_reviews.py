@@ -495,6 +495,7 @@ async def test_every_new_route_is_exercised(
     await gh.getitem(f"{API}/commits/{head}/status")
     await gh.getitem(f"{API}/commits/{head}/statuses")
     await gh.getitem(f"{API}/branches/main")
+    await gh.getitem(f"{API}/rules/branches/main")
     await gh.delete(f"{API}/git/refs/heads/{BRANCH}")
     exercised = {r.operation_id for r in github_fake.requests}
     assert {*review_routes.routes, *ci_routes.routes} <= exercised

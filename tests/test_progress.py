@@ -131,6 +131,9 @@ def test_format_cost() -> None:
     assert format_cost(0.384, None) == "$0.38"
     assert format_cost(0.38, 5) == "$0.38 of $5.00"
     assert format_cost(5.2, 5) == "$5.20 of $5.00 (budget reached)"
+    assert format_cost(0.0004, 0.001) == "<$0.01 of <$0.01"
+    assert format_cost(0.0, None) == "$0.00"
+    assert format_cost(1234.5, None) == "$1,234.50"
 
 
 # --- the marker --------------------------------------------------------------------------

@@ -131,25 +131,41 @@ EXPECTED = [
     ("merging", "merged", "", "merged", "update_progress", None),
     ("merging", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
     ("merging", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("failed", "retry", "failed in triage", "triage", "run_cto_triage update_progress", None),
-    ("failed", "retry", "failed in clarifying", "clarifying", "post_questions update_progress",
+    ("failed", "retry", "stopped in triage", "triage", "run_cto_triage update_progress", None),
+    ("failed", "retry", "stopped in clarifying", "clarifying", "post_questions update_progress",
      None),
-    ("failed", "retry", "failed in awaiting_plan_approval", "awaiting_plan_approval",
+    ("failed", "retry", "stopped in awaiting_plan_approval", "awaiting_plan_approval",
      "post_plan update_progress", None),
-    ("failed", "retry", "failed in implementing and no PR", "implementing",
+    ("failed", "retry", "stopped in implementing and no PR", "implementing",
      "start_implementation update_progress", None),
-    ("failed", "retry", "failed in implementing and PR open", "implementing",
+    ("failed", "retry", "stopped in implementing and PR open", "implementing",
      "run_fix update_progress", None),
-    ("failed", "retry", "failed in verifying", "verifying",
+    ("failed", "retry", "stopped in verifying", "verifying",
      "open_draft_pr watch_ci update_progress", None),
-    ("failed", "retry", "failed in in_review", "in_review", "run_qa_review update_progress", None),
-    ("failed", "retry", "failed in awaiting_approval", "awaiting_approval",
+    ("failed", "retry", "stopped in in_review", "in_review", "run_qa_review update_progress", None),
+    ("failed", "retry", "stopped in awaiting_approval", "awaiting_approval",
      "request_review update_progress", None),
-    ("failed", "retry", "failed in merging", "merging", "merge update_progress", None),
+    ("failed", "retry", "stopped in merging", "merging", "merge update_progress", None),
     ("failed", "cancel", "", "cancelled", "update_progress", None),
     ("failed", "issue_closed", "no PR", "cancelled", "update_progress", None),
     ("failed", "pr_closed", "", "cancelled", "update_progress", None),
     ("failed", "merged", "", "merged", "update_progress", None),
+    ("triage", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
+    ("implementing", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
+    ("in_review", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
+    ("paused", "budget_raised", "stopped in triage", "triage", "run_cto_triage update_progress",
+     None),
+    ("paused", "budget_raised", "stopped in in_review", "in_review",
+     "run_qa_review update_progress", None),
+    ("paused", "budget_raised", "stopped in implementing and no PR", "implementing",
+     "start_implementation update_progress", None),
+    ("paused", "budget_raised", "stopped in implementing and PR open", "implementing",
+     "run_fix update_progress", None),
+    ("paused", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
+    ("paused", "issue_closed", "no PR", "cancelled", "update_progress", None),
+    ("paused", "job_failed", "", "failed", "post_failure update_progress", None),
+    ("paused", "merged", "", "merged", "update_progress", None),
+    ("paused", "pr_closed", "", "cancelled", "update_progress", None),
 ]  # fmt: skip
 
 
@@ -186,11 +202,11 @@ def satisfying(rule: Rule) -> tuple[WorkItem, ItemSettings]:
             case Check.NO_PR:
                 changes["pr_number"] = None
             case Check.FAILED_IN:
-                changes["failed_from"] = guard.state
+                changes["stopped_in"] = guard.state
             case Check.REPEATED_FAILURE:
                 changes["ci"] = CIState(repeated=True)
-    if rule.state is State.FAILED and "failed_from" not in changes:
-        changes["failed_from"] = State.IMPLEMENTING
+    if rule.state is State.FAILED and "stopped_in" not in changes:
+        changes["stopped_in"] = State.IMPLEMENTING
     return make_item(rule.state, **changes), policy
 
 
@@ -235,7 +251,7 @@ def test_guards_of_one_pair_never_match_together() -> None:
         for flag in (True, False)
     ]  # fmt: skip
     pairs = {(r.state, r.event) for r in RULES}
-    for (state, event), policy, count, pr, failed_from in itertools.product(
+    for (state, event), policy, count, pr, stopped_in in itertools.product(
         pairs, policies, (0, 1, 2, 3), (None, 43), (None, *State)
     ):
         item = make_item(
@@ -244,7 +260,7 @@ def test_guards_of_one_pair_never_match_together() -> None:
             fix_rounds=count,
             ci_fix_attempts=count,
             pr_number=pr,
-            failed_from=failed_from,
+            stopped_in=stopped_in,
         )
         rules = [r for r in RULES if (r.state, r.event) == (state, event)]
         matching = [r for r in rules if all(g.holds(item, policy) for g in r.when)]
@@ -257,7 +273,7 @@ PAIRS_NOT_IN_TABLE = [(s, e) for s in State for e in Event if (s, e) not in PAIR
 
 @pytest.mark.parametrize(("state", "event"), PAIRS_NOT_IN_TABLE, ids=lambda v: str(v))
 def test_every_other_pair_is_rejected_with_a_reason(state: State, event: Event) -> None:
-    item = make_item(state, failed_from=State.IN_REVIEW if state is State.FAILED else None)
+    item = make_item(state, stopped_in=State.IN_REVIEW if state is State.FAILED else None)
     result = transition(item, event, actor="maintainer", at=T1)
     assert isinstance(result, Rejected)
     assert not result.accepted
@@ -272,7 +288,7 @@ def test_every_other_pair_is_rejected_with_a_reason(state: State, event: Event) 
 def test_no_pair_is_silently_dropped() -> None:
     """Every (state, event) either has a row or is rejected; nothing else can come back."""
     for state, event in itertools.product(State, Event):
-        result = transition(make_item(state, failed_from=State.TRIAGE), event, actor="a", at=T1)
+        result = transition(make_item(state, stopped_in=State.TRIAGE), event, actor="a", at=T1)
         if isinstance(result, Rejected):
             assert result.reason.endswith(f"(state: {state})")
         else:
@@ -303,7 +319,7 @@ def test_closed_terminal_states_accept_nothing(state: State) -> None:
 
 
 def test_failed_accepts_only_retry_and_closing_out() -> None:
-    item = make_item(State.FAILED, failed_from=State.IN_REVIEW, failure="boom")
+    item = make_item(State.FAILED, stopped_in=State.IN_REVIEW, failure="boom")
     accepted = {e for e in Event if isinstance(transition(item, e, actor="m", at=T1), Transition)}
     assert accepted == {Event.RETRY, Event.CANCEL, Event.ISSUE_CLOSED, Event.PR_CLOSED,
                         Event.MERGED}  # fmt: skip
@@ -319,21 +335,23 @@ def test_retry_when_not_failed_is_rejected() -> None:
     assert result.reason.startswith("nothing to retry")
 
 
-@pytest.mark.parametrize("state", [s for s in ACTIVE_STATES if s is not State.QUEUED])
+@pytest.mark.parametrize(
+    "state", [s for s in ACTIVE_STATES if s not in (State.QUEUED, State.PAUSED)]
+)
 @pytest.mark.parametrize("pr_number", [None, 43])
 def test_retry_resumes_the_step_that_failed(state: State, pr_number: int | None) -> None:
     item = make_item(state, review_rounds=1, fix_rounds=2, pr_number=pr_number)
     failed = transition(item, Event.JOB_FAILED, actor="job", at=T1, detail="push rejected")
     assert isinstance(failed, Transition)
     assert failed.item.state is State.FAILED
-    assert failed.item.failed_from is state
+    assert failed.item.stopped_in is state
     assert failed.item.failure == "push rejected"
     assert failed.effects == (Effect.POST_FAILURE, Effect.UPDATE_PROGRESS)
 
     resumed = transition(failed.item, Event.RETRY, actor="maintainer", at=T1)
     assert isinstance(resumed, Transition)
     assert resumed.item.state is state
-    assert resumed.item.failed_from is None
+    assert resumed.item.stopped_in is None
     assert resumed.item.failure is None
     assert (resumed.item.review_rounds, resumed.item.fix_rounds) == (1, 2)
     if state is State.IMPLEMENTING:
@@ -467,7 +485,7 @@ items = st.builds(
     review_rounds=st.integers(0, 9),
     fix_rounds=st.integers(0, 9),
     ci_fix_attempts=st.integers(0, 9),
-    failed_from=st.none() | st.sampled_from(State),
+    stopped_in=st.none() | st.sampled_from(State),
     failure=st.none() | st.text(max_size=40),
     tokens=st.integers(0, 10**8),
     cost_usd=st.floats(0, 1000, allow_nan=False),
@@ -530,10 +548,10 @@ def test_json_round_trip(item: WorkItem) -> None:
 
 
 def test_to_dict_is_plain_json_with_a_version() -> None:
-    data = make_item(State.FAILED, failed_from=State.VERIFYING, roles=("backend",)).to_dict()
-    assert data["v"] == SCHEMA_VERSION == 2
+    data = make_item(State.FAILED, stopped_in=State.VERIFYING, roles=("backend",)).to_dict()
+    assert data["v"] == SCHEMA_VERSION == 3
     assert data["state"] == "failed"
-    assert data["failed_from"] == "verifying"
+    assert data["stopped_in"] == "verifying"
     assert data["roles"] == ["backend"]
     assert data["created_at"] == "2025-03-01T12:00:00+00:00"
     assert data["branch"] == "aios/42-paginate-get-users"
@@ -543,7 +561,7 @@ def test_to_dict_is_plain_json_with_a_version() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"v": 3}, "schema version 3"),
+        ({"v": 4}, "schema version 4"),
         ({"surprise": 1}, "unknown work item field(s): surprise"),
         ({"state": "dancing"}, "'dancing' is not a valid State"),
         ({"repo": "no-slash"}, "repo must be 'owner/name'"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.agents.budget import Budgets
+from bot.agents.budget import Budgets, ceilings_from
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
@@ -107,17 +107,7 @@ class AgentConfig:
             routing=_routing(routes, provider),
             use_role_models=use_role_models,
             prices=_prices(get("AIOS_MODEL_PRICES")),
-            budgets=Budgets(
-                per_job_usd=_budget("AIOS_BUDGET_JOB_USD", get("AIOS_BUDGET_JOB_USD"), 3.0),
-                per_work_item_usd=_budget(
-                    "AIOS_BUDGET_WORK_ITEM_USD", get("AIOS_BUDGET_WORK_ITEM_USD"), 5.0
-                ),
-                per_installation_month_usd=_budget(
-                    "AIOS_BUDGET_INSTALLATION_MONTH_USD",
-                    get("AIOS_BUDGET_INSTALLATION_MONTH_USD"),
-                    200.0,
-                ),
-            ),
+            budgets=_ceilings(env),
             retry=RetryPolicy(
                 max_retries=int(_number("AIOS_LLM_MAX_RETRIES", get("AIOS_LLM_MAX_RETRIES"), 2))
             ),
@@ -195,10 +185,12 @@ def _number(name: str, raw: str | None, default: float) -> float:
     return value
 
 
-def _budget(name: str, raw: str | None, default: float) -> float | None:
-    if raw is not None and raw.lower() in ("none", "unlimited", "off"):
-        return None
-    return _number(name, raw, default)
+def _ceilings(env: Mapping[str, str]) -> Budgets:
+    try:
+        return ceilings_from(env)
+    except ValueError as exc:
+        variable, _, problem = str(exc).partition(": ")
+        raise SettingsError(variable, problem) from None
 
 
 def _bool(name: str, raw: str | None) -> bool:

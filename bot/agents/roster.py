@@ -34,6 +34,10 @@ class Role:
         """How the agent signs its narration, e.g. `🛠️ Bea (Backend)`."""
         return f"{self.emoji} {self.name} ({self.title})"
 
+    def signature(self, *, personas: bool = True) -> str:
+        """Its persona, or with `progress.personas: false` its plain role (`Backend`)."""
+        return self.persona if personas else self.title
+
 
 @dataclass(frozen=True)
 class Roster:

@@ -98,12 +98,21 @@ SCHEMA: dict[str, Any] = {
             "Spending limits in US dollars, from each response's reported usage.",
             {
                 "per_work_item_usd": _usd(
-                    5.0, "Most one work item (an issue and its pull request) may cost in total."
+                    5.0,
+                    "Most one work item (an issue and its pull request: triage, code, QA, fixes) "
+                    "may cost; at 80 % the agents pause and ask, and `/aios budget +<usd>` raises "
+                    "it. At most the operator's `AIOS_BUDGET_WORK_ITEM_USD`.",
                 ),
                 "per_month_usd": _usd(
-                    200.0, "Most this repository may spend per calendar month (UTC)."
+                    200.0,
+                    "Most this repository may spend per calendar month (UTC). At most the "
+                    "operator's `AIOS_BUDGET_REPO_MONTH_USD`.",
                 ),
-                "per_job_usd": _usd(2.0, "Most a single agent run may cost before it is stopped."),
+                "per_job_usd": _usd(
+                    2.0,
+                    "Most a single agent run may cost before it is stopped. At most the "
+                    "operator's `AIOS_BUDGET_JOB_USD`.",
+                ),
             },
         ),
         "workflow": _section(

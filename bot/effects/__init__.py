@@ -27,5 +27,6 @@ EFFECTS: Mapping[Effect, EffectFunction] = {
     Effect.MERGE: merge.merge,
     Effect.CANCEL_JOBS: enqueue.cancel_jobs,
     Effect.POST_FAILURE: comments.post_failure,
+    Effect.ASK_FOR_BUDGET: comments.ask_for_budget,
 }
 """Every effect of the transition table, and the function that carries it out."""

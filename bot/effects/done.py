@@ -25,6 +25,8 @@ class FollowUp:
     event: Event
     actor: str
     detail: str = ""
+    hint: str | None = None
+    """For a failure: what would help, shown instead of `/aios retry`."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """The merge effect: merge an agent's pull request when, and only when, the policy holds at
 its head commit; otherwise say what blocks it, or wait for the checks still running.
 
-The policy: enough approvals of the *current* head commit from people with write access
-(not bots, and not the requester when `require_independent_approval`), the required
-checks green at that commit, and GitHub saying the PR can merge. A push after an
-approval makes that approval stale. AIOS never approves anything itself.
+The policy, as the work item stored it when it started (editing `.github/aios.yml` changes
+the next items, not this one): enough approvals of the *current* head commit from people
+with write access (not bots, and not the requester with `require_independent_approval`);
+every required check green at that commit, counting check runs and commit statuses alike,
+required by name as branch protection or rulesets define them (with neither, every check on
+the commit must pass); and GitHub saying the PR can merge. A push after an approval makes
+that approval stale. AIOS never approves anything itself.
 """
 
 from __future__ import annotations
@@ -15,18 +18,16 @@ from typing import Any
 from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.config.load import read_repo_config
-from bot.config.model import WorkflowConfig
 from bot.effects.done import Done, FollowUp
 from bot.github.checks import CHECK_RUN_NAME
+from bot.github.ci import CIReport, read_ci
 from bot.github.comments import upsert_marked_comment
 from bot.github.permissions import can_steer
 from bot.runtime.context import WorkerContext
 from bot.workitem.item import WorkItem
 from bot.workitem.names import merge_blocked_marker
+from bot.workitem.parts import ItemSettings
 from bot.workitem.states import Event
-
-OK_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 
 
 @dataclass
@@ -43,11 +44,9 @@ class MergeCheck:
         return not self.blockers and not self.waiting
 
 
-async def check_merge(
-    ctx: WorkerContext, gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, *, app_check: str
-) -> MergeCheck:
-    """Evaluate the policy at the PR's current head."""
-    owner, name = item.repo.split("/")
+async def check_merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> MergeCheck:
+    """Evaluate the item's merge policy at the PR's current head."""
+    settings = item.settings
     pr = await gh.getitem(
         "/repos/{+repo}/pulls/{number}", {"repo": item.repo, "number": item.pr_number}
     )
@@ -55,14 +54,23 @@ async def check_merge(
     if pr.get("state") != "open":
         result.blockers.append("the pull request is not open")
         return result
-    result.approvers = await _approvals(ctx, gh, item, result.head_sha, owner, name, config)
-    needed = config.required_approvals
+    result.approvers = await _approvals(ctx, gh, item, result.head_sha, settings)
+    needed = settings.required_approvals
     if len(result.approvers) < needed:
         result.blockers.append(
             f"it needs {needed} approving review(s) of the head commit "
             f"`{result.head_sha[:7]}` from people with write access (has {len(result.approvers)})"
         )
-    await _checks(gh, item, pr, result, app_check)
+    required = await required_checks(gh, item.repo, str(pr["base"]["ref"]))
+    report = await read_ci(
+        gh,
+        item.repo,
+        result.head_sha,
+        own_app_id=ctx.settings.app_id,
+        own_check_name=CHECK_RUN_NAME,
+        with_details=False,
+    )
+    _judge_checks(report, required, result)
     if pr.get("mergeable") is False:
         result.blockers.append("it conflicts with its base branch")
     elif pr.get("mergeable") is None:
@@ -70,15 +78,27 @@ async def check_merge(
     return result
 
 
+def _judge_checks(report: CIReport, required: list[str] | None, result: MergeCheck) -> None:
+    """Required checks by name, check runs and commit statuses alike; with none required,
+    every check on the commit."""
+    failed = {check.name: check for check in report.failed}
+    pending, passed = set(report.pending), set(report.passed)
+    names = required if required is not None else [*failed, *report.pending]
+    for name in dict.fromkeys(names):
+        if name in failed:
+            check = failed[name]
+            kind = "commit status" if check.source == "status" else "check"
+            result.blockers.append(f"the {kind} `{name}` ended with {check.conclusion}")
+        elif name in pending:
+            result.waiting.append(f"the check `{name}` is still running")
+        elif name not in passed:
+            result.waiting.append(f"the required check `{name}` has not reported yet")
+
+
 async def _approvals(
-    ctx: WorkerContext,
-    gh: GitHubAPI,
-    item: WorkItem,
-    head_sha: str,
-    owner: str,
-    name: str,
-    config: WorkflowConfig,
+    ctx: WorkerContext, gh: GitHubAPI, item: WorkItem, head_sha: str, settings: ItemSettings
 ) -> list[str]:
+    owner, name = item.repo.split("/")
     latest: dict[str, dict[str, Any]] = {}
     async for review in gh.getiter(
         "/repos/{+repo}/pulls/{number}/reviews{?per_page}",
@@ -92,7 +112,7 @@ async def _approvals(
         user = review.get("user") or {}
         if review.get("state") != "APPROVED" or review.get("commit_id") != head_sha:
             continue
-        if config.require_independent_approval and login.lower() == item.created_by.lower():
+        if settings.require_independent_approval and login.lower() == item.created_by.lower():
             continue
         if await can_steer(
             gh, ctx.redis, owner=owner, repo=name, login=login, user_type=user.get("type")
@@ -101,51 +121,46 @@ async def _approvals(
     return approvers
 
 
-async def _checks(
-    gh: GitHubAPI, item: WorkItem, pr: dict[str, Any], result: MergeCheck, app_check: str
-) -> None:
-    required = await _required_contexts(gh, item.repo, str(pr["base"]["ref"]))
-    runs = await gh.getitem(
-        "/repos/{+repo}/commits/{ref}/check-runs", {"repo": item.repo, "ref": result.head_sha}
-    )
-    seen: dict[str, dict[str, Any]] = {}
-    for run in runs.get("check_runs", []):
-        if run.get("name") != app_check:
-            seen[str(run["name"])] = run
-    names = required if required is not None else list(seen)
-    for check in names:
-        run = seen.get(check)
-        if run is None:
-            result.waiting.append(f"the required check `{check}` has not reported yet")
-        elif run.get("status") != "completed":
-            result.waiting.append(f"the check `{check}` is still running")
-        elif run.get("conclusion") not in OK_CONCLUSIONS:
-            result.blockers.append(f"the check `{check}` ended with {run.get('conclusion')}")
-
-
-async def _required_contexts(gh: GitHubAPI, repo: str, branch: str) -> list[str] | None:
-    """The base branch's required checks; None when it has no protection (then all must pass)."""
+async def required_checks(gh: GitHubAPI, repo: str, branch: str) -> list[str] | None:
+    """The base branch's required checks, from branch protection and rulesets together;
+    None when neither requires any (then every check on the commit must pass)."""
+    contexts: list[str] = []
+    protected = False
     try:
         data = await gh.getitem(
             "/repos/{+repo}/branches/{branch}", {"repo": repo, "branch": branch}
         )
     except BadRequest as exc:
-        if exc.status_code == 404:
-            return None
-        raise
-    checks = (data.get("protection") or {}).get("required_status_checks") or {}
-    contexts = checks.get("contexts")
-    return list(contexts) if data.get("protected") and contexts is not None else None
+        if exc.status_code != 404:
+            raise
+    else:
+        checks = (data.get("protection") or {}).get("required_status_checks") or {}
+        if data.get("protected") and checks.get("contexts") is not None:
+            protected = True
+            contexts += [str(c) for c in checks["contexts"]]
+    try:
+        async for rule in gh.getiter(
+            "/repos/{+repo}/rules/branches/{branch}{?per_page}",
+            {"repo": repo, "branch": branch, "per_page": 100},
+        ):
+            if rule.get("type") == "required_status_checks":
+                protected = True
+                listed = (rule.get("parameters") or {}).get("required_status_checks") or []
+                contexts += [str(c.get("context")) for c in listed if c.get("context")]
+    except BadRequest as exc:
+        if exc.status_code != 404:  # rulesets unavailable (GHES before 3.9): protection only
+            raise
+    return list(dict.fromkeys(contexts)) if protected else None
 
 
-async def merge_at(gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, head_sha: str) -> None:
-    """Merge with the configured method at exactly `head_sha`, then delete the branch."""
+async def merge_at(gh: GitHubAPI, item: WorkItem, head_sha: str) -> None:
+    """Merge with the item's method at exactly `head_sha`, then delete the branch."""
     await gh.put(
         "/repos/{+repo}/pulls/{number}/merge",
         {"repo": item.repo, "number": item.pr_number},
-        data={"merge_method": str(config.merge_method), "sha": head_sha},
+        data={"merge_method": item.settings.merge_method, "sha": head_sha},
     )
-    if config.delete_branch_on_merge and item.branch:
+    if item.settings.delete_branch_on_merge and item.branch:
         try:
             await gh.delete(
                 "/repos/{+repo}/git/refs/{+ref}", {"repo": item.repo, "ref": f"heads/{item.branch}"}
@@ -157,8 +172,7 @@ async def merge_at(gh: GitHubAPI, item: WorkItem, config: WorkflowConfig, head_s
 
 async def merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
     """Merge if the policy holds now; otherwise say what blocks it, or wait for the checks."""
-    config = (await read_repo_config(gh, item.repo)).config.workflow
-    check = await check_merge(ctx, gh, item, config, app_check=CHECK_RUN_NAME)
+    check = await check_merge(ctx, gh, item)
     waiting = bool(check.waiting) and not check.blockers
 
     def note(current: WorkItem) -> WorkItem:
@@ -166,7 +180,7 @@ async def merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
         return replace(current, pr=seen)
 
     if check.ready:
-        await merge_at(gh, item, config, check.head_sha)
+        await merge_at(gh, item, check.head_sha)
         approvers = ", ".join(check.approvers)
         return Done(note, FollowUp(Event.MERGED, "aios", f"approved by {approvers}"))
     reasons = check.blockers or check.waiting
@@ -179,4 +193,10 @@ async def merge(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
         await upsert_marked_comment(
             gh, item.repo, item.pr_number or item.number, marker=marker, body=body
         )
-    return Done(note, FollowUp(Event.MERGE_BLOCKED, "aios", "; ".join(reasons)))
+    why = "; ".join(reasons)
+
+    def blocked(current: WorkItem) -> WorkItem:
+        noted = note(current)
+        return replace(noted, needs_human=why) if check.blockers else noted
+
+    return Done(blocked, FollowUp(Event.MERGE_BLOCKED, "aios", why))

@@ -10,7 +10,7 @@ from gidgethub.abc import GitHubAPI
 from bot.effects.done import NOTHING, Done
 from bot.github.checks import upsert_check_run
 from bot.github.comments import upsert_marked_comment
-from bot.render.progress import render_check_run, render_progress
+from bot.render.progress import render_check_run, render_progress, superseded_output
 from bot.render.progress_view import progress_view
 from bot.runtime.context import WorkerContext
 from bot.workitem import store
@@ -22,17 +22,33 @@ _CONCLUSIONS = {
     State.MERGED: "success",
     State.AWAITING_APPROVAL: "success",
     State.FAILED: "failure",
+    State.PAUSED: "action_required",
     State.CANCELLED: "cancelled",
 }
 """The check run completes in these states; in every other one it is in progress."""
 
 
+def conclusion_of(item: WorkItem) -> str | None:
+    """The check run's conclusion, None while the agents work: it says what the item says."""
+    if item.state is State.AWAITING_APPROVAL and item.needs_human:
+        return "action_required"  # the agents stopped a loop: a human must look
+    return _CONCLUSIONS.get(item.state)
+
+
 async def update_progress(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
     """Re-render the progress comment and the check run from the item as stored now."""
     latest, comment_id = await publish_current(gh, ctx.redis, item.repo, item.number)
-    if latest is None or comment_id == latest.progress_comment_id:
+    if latest is None:
         return NOTHING
-    return Done(change=lambda current: replace(current, progress_comment_id=comment_id))
+    checked = latest.pr.head_sha or latest.pr.check_run_sha
+    if comment_id == latest.progress_comment_id and checked == latest.pr.check_run_sha:
+        return NOTHING
+
+    def record(current: WorkItem) -> WorkItem:
+        pr = replace(current.pr, check_run_sha=checked)
+        return replace(current, progress_comment_id=comment_id, pr=pr)
+
+    return Done(change=record)
 
 
 async def publish_current(
@@ -58,13 +74,24 @@ async def publish_progress(gh: GitHubAPI, item: WorkItem) -> int:
         body=render_progress(view),
         known_id=item.progress_comment_id,
     )
-    if item.pr.head_sha:
+    head, previous = item.pr.head_sha, item.pr.check_run_sha
+    if head and previous and previous != head:
+        # A new head: the run on the old one would stay "in progress" forever.
         await upsert_check_run(
             gh,
             item.repo,
-            item.pr.head_sha,
+            previous,
+            external_id=item.key,
+            output=superseded_output(head),
+            conclusion="neutral",
+        )
+    if head:
+        await upsert_check_run(
+            gh,
+            item.repo,
+            head,
             external_id=item.key,
             output=render_check_run(view),
-            conclusion=_CONCLUSIONS.get(item.state),
+            conclusion=conclusion_of(item),
         )
     return comment_id

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from gidgethub import BadRequest
 from gidgethub.abc import GitHubAPI
 
-from bot.effects.done import NOTHING, Done
+from bot.effects.done import NOTHING, Done, FollowUp
 from bot.render.pull_request import pull_request_body
 from bot.runtime.context import WorkerContext
 from bot.workitem.item import WorkItem
+from bot.workitem.states import Event
+
+PR_REFUSED_HINT = (
+    "Next step: fix what GitHub names (push to the branch yourself if needed), then comment "
+    "`/aios retry`; or `/aios cancel`."
+)
 
 READY_FOR_REVIEW = (
     "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id})"
@@ -37,17 +44,24 @@ async def open_draft_pr(_ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> D
             data={"body": body},
         )
     else:
-        pr = await gh.post(
-            "/repos/{+repo}/pulls",
-            {"repo": item.repo},
-            data={
-                "title": item.title or f"AIOS: issue #{item.number}",
-                "head": item.branch,
-                "base": repository["default_branch"],
-                "body": body,
-                "draft": True,
-            },
-        )
+        try:
+            pr = await gh.post(
+                "/repos/{+repo}/pulls",
+                {"repo": item.repo},
+                data={
+                    "title": item.title or f"AIOS: issue #{item.number}",
+                    "head": item.branch,
+                    "base": repository["default_branch"],
+                    "body": body,
+                    "draft": True,
+                },
+            )
+        except BadRequest as exc:
+            if exc.status_code != 422:
+                raise
+            # GitHub's words say what is wrong (no commits, a branch gone, an open PR).
+            why = f"GitHub refused to open the pull request: {exc}"
+            return Done(follow_up=FollowUp(Event.JOB_FAILED, "aios", why, hint=PR_REFUSED_HINT))
     number, sha, node_id = int(pr["number"]), str(pr["head"]["sha"]), str(pr["node_id"])
 
     def record(current: WorkItem) -> WorkItem:

@@ -14,7 +14,6 @@ import httpx2
 import structlog
 from gidgethub.abc import GitHubAPI
 
-from bot.effects.merge import OK_CONCLUSIONS
 from bot.github.job_logs import job_log_tail
 from bot.redact import redact
 
@@ -31,6 +30,8 @@ ANNOTATION_CHARS = 2_000
 FINGERPRINT_LINES = 20
 """Error-looking lines of a log tail that identify a failure in its fingerprint."""
 FAILED_STATUSES = frozenset({"failure", "error"})
+OK_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+"""Check run conclusions that pass, as GitHub's required status checks count them."""
 
 _ERRORISH = re.compile(
     r"error|fail|exception|traceback|assert|panic|fatal|denied|not found|^E\s", re.I

@@ -41,6 +41,18 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
             {"repo": labeled.repo.full_name, "number": labeled.issue_number},
             data={"content": "eyes"},
         )
+    if role == "qa":  # the QA agent reviews pull requests: the one fixing this issue, if any
+        ctx.jobs.enqueue(
+            catalog.REVIEW_LINKED_PULL_REQUEST,
+            labeled.installation_id,
+            labeled.repo.full_name,
+            labeled.issue_number,
+            labeled.sender.login,
+            key=job_key(
+                "qa-label", labeled.repo.full_name, labeled.issue_number, event.delivery_id
+            ),
+        )
+        return
     ctx.jobs.enqueue(
         catalog.START_WORK_ITEM,
         labeled.installation_id,

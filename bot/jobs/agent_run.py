@@ -13,13 +13,16 @@ from rq import get_current_job
 
 from bot import engine
 from bot.agents import prompts
+from bot.agents.budget import PAUSE_AT, Budgets, capped
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import RedisLedger, UsageScope
-from bot.agents.loop import AgentResult, Step, run_agent
+from bot.agents.llm.types import Usage
+from bot.agents.loop import AgentResult, Step, StopReason, run_agent
 from bot.agents.memory import list_memories
 from bot.agents.runtime import AgentRuntime
 from bot.effects.progress import publish_current
 from bot.github.workspace import Workspace
+from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
 from bot.runtime.context import WorkerContext
 from bot.workitem.item import WorkItem
@@ -53,8 +56,15 @@ async def run_role(
     workspace: Path,
     *,
     task_kind: str = "code",
+    model: str | None = None,
 ) -> AgentResult:
-    """Run `role` on `task`, narrating each step (paced) and recording the cost on the item."""
+    """Run `role` on `task`, narrating each step (paced) and recording the cost on the item.
+
+    The model is `model`, else the repository's `agents.models` entry for the role, else
+    AIOS's routing; the budgets are the item's, within the operator's ceilings. No agent step
+    starts once the item has spent `PAUSE_AT` of its budget, nor without a model key: the
+    result says why, and `stop_item` turns it into the item's pause or failure.
+    """
     job = get_current_job()
     scope = UsageScope(
         job_id=job.id if job is not None else f"local-{time.time():.0f}",
@@ -63,7 +73,17 @@ async def run_role(
         installation_id=item.installation_id,
     )
     ledger = RedisLedger(ctx.redis)
-    runtime = AgentRuntime.from_config(AgentConfig.from_env(), ledger=ledger)
+    config = AgentConfig.from_env()
+    runtime = AgentRuntime.from_config(config, ledger=ledger)
+    runtime.budgets = item_budgets(item, config.budgets)
+    chosen = model or item.settings.model_for(role)
+    if chosen:
+        route = {f"{role}.{task_kind}": chosen}
+        runtime.router.config = runtime.router.config.with_overrides(route, config.provider)
+    refusal = await _refusal(config, runtime.budgets, ledger, item)
+    if refusal is not None:
+        await runtime.aclose()
+        return refusal
     async with ctx.github(item.installation_id) as gh:
 
         async def write(_body: str) -> None:
@@ -121,6 +141,71 @@ async def run_role(
     )
     log.info("agent finished", role=role, status=result.status.value, cost_usd=result.cost_usd)
     return result
+
+
+def item_budgets(item: WorkItem, ceilings: Budgets) -> Budgets:
+    """The item's budgets (its repository's settings) within the operator's ceilings."""
+    settings = item.settings
+    return Budgets(
+        per_job_usd=capped(settings.job_budget_usd, ceilings.per_job_usd),
+        per_work_item_usd=capped(settings.budget_usd, ceilings.per_work_item_usd),
+        per_installation_month_usd=ceilings.per_installation_month_usd,
+        per_repo_month_usd=capped(settings.month_budget_usd, ceilings.per_repo_month_usd),
+    )
+
+
+async def _refusal(
+    config: AgentConfig, budgets: Budgets, ledger: RedisLedger, item: WorkItem
+) -> AgentResult | None:
+    """Why this agent step must not start, as a result; None when it may."""
+    missing = config.missing_key()
+    if missing is not None:
+        why = (
+            f"no model key: the workers have no {missing}. Set it in their environment (or "
+            "the .env file they start with) and restart them."
+        )
+        return _stopped(StopReason.LLM_ERROR, why)
+    budget = budgets.per_work_item_usd
+    spent = (await ledger.work_item(item.key)).cost_usd
+    if budget is not None and spent >= PAUSE_AT * budget:
+        why = (
+            f"the work item has spent {format_usd(spent)} of its {format_usd(budget)} budget "
+            f"({spent / budget:.0%}); the next step would start past {PAUSE_AT:.0%} of it."
+        )
+        return _stopped(StopReason.BUDGET, why)
+    return None
+
+
+def _stopped(status: StopReason, why: str) -> AgentResult:
+    return AgentResult(status, why, 0, Usage(), 0.0, (), (), None)
+
+
+async def stop_item(ctx: WorkerContext, item: WorkItem, who: str, result: AgentResult) -> None:
+    """An agent that ended without finishing: the item pauses at its budget or fails, saying
+    what happened and what would help."""
+    if result.status is StopReason.BUDGET and "monthly" not in result.summary:
+        await engine.pause(ctx, item, f"the {who} stopped: {result.summary}")
+        return
+    if result.status is StopReason.BUDGET:  # a month's budget: raising the item's cannot help
+        hint = (
+            "Next step: raise `budgets.per_month_usd` in `.github/aios.yml` (within the "
+            "operator's ceiling) or wait for the next month, then comment `/aios retry`."
+        )
+        await engine.fail(ctx, item, f"the {who} stopped: {result.summary}", hint=hint)
+        return
+    hint = STOP_HINTS.get(result.status)
+    if result.summary.startswith("no model key"):
+        hint = "Next step: give the workers a model key, then comment `/aios retry`."
+    await engine.fail(ctx, item, f"the {who} stopped: {result.summary}", hint=hint)
+
+
+STOP_HINTS = {
+    StopReason.STEP_LIMIT: (
+        "Next step: raise `AIOS_AGENT_MAX_STEPS` or make the task smaller (`/aios plan "
+        "<feedback>` before implementation), then comment `/aios retry`."
+    ),
+}
+"""What would help after an agent stopped this way; the default is `/aios retry`."""
 
 
 def _narration(step: Step) -> str:

@@ -34,6 +34,10 @@ async def evaluate_ci(installation_id: int, repo: str, issue_number: int, sha: s
         if report.verdict is CIVerdict.PENDING:
             return  # the suite still running sends its own completion event
         if report.verdict is CIVerdict.FAILED:
+            if item.ci.sha == sha and item.ci.fingerprint == report.fingerprint:
+                # A suite, its check run and its workflow run each announce one failure.
+                log.info("ci failure already reported", sha=sha)
+                return
             names = ", ".join(f"`{check.name}`" for check in report.failed)
 
             def note(current: WorkItem) -> WorkItem:
@@ -42,6 +46,7 @@ async def evaluate_ci(installation_id: int, repo: str, issue_number: int, sha: s
                     failed_checks=names,
                     repeated=current.ci.fingerprint == report.fingerprint,
                     fingerprint=report.fingerprint,
+                    sha=sha,
                 )
                 return replace(current, ci=ci)
 

@@ -11,6 +11,7 @@ from bot.agents import memory as memories
 from bot.agents.ledger import RedisLedger
 from bot.commands import CommandName, render_help
 from bot.github.comments import upsert_marked_comment
+from bot.jobs.budget import raise_budget
 from bot.jobs.intake import report
 from bot.redact import redact
 from bot.render.markdown import format_cost, neutralize
@@ -138,6 +139,10 @@ async def _answer(
         except (memories.MemoryProblem, ValueError) as exc:
             return f"⚠️ {exc}"
         return f"🧹 Forgot: {neutralize(text)}"
+    if command is CommandName.BUDGET:
+        if item is None:
+            return "There is no AIOS work item here yet: add the `aios` label to start one."
+        return await raise_budget(ctx, item, argument, actor)
     if command is CommandName.TEST or (command is CommandName.REVIEW and item is None):
         return await _standalone(ctx, installation_id, repo, where, command, item)
     event = EVENTS[command]

@@ -15,7 +15,7 @@ from bot.agents.roster import load_roster
 from bot.briefs.fixer import fix_task, fixer_role, parse_fix_answer
 from bot.github.permissions import can_steer
 from bot.github.threads import open_threads, reply, steered_threads
-from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.agent_run import checkout, run_role, stop_item
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest, Handoff
@@ -89,18 +89,21 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
             await workspace.start_branch(number, item.title, name=item.branch)
             result = await run_role(ctx, item, role, task, workspace.path)
             if not result.ok:
-                why = f"the {role} agent stopped while fixing: {result.summary}"
-                await engine.fail(ctx, item, why)
+                await stop_item(ctx, item, f"{role} agent fixing the pull request", result)
                 return
             answer = parse_fix_answer(result.summary)
             sha = await workspace.commit(
                 f"Address review feedback on #{item.pr_number}\n\n{answer.summary}",
-                agent=persona.persona,
+                agent=persona.signature(personas=item.settings.personas),
             )
             if sha is not None:
                 await workspace.push()
             head = await workspace.head()
-        voice = f"{persona.emoji} **{persona.name}** ({persona.title})"
+        voice = (
+            f"{persona.emoji} **{persona.name}** ({persona.title})"
+            if item.settings.personas
+            else f"**{persona.title}**"
+        )
         async with ctx.github(installation_id) as gh:
             for index, thread in enumerate(threads, start=1):
                 text = answer.replies.get(f"T{index}")

@@ -7,12 +7,17 @@ from dataclasses import replace
 from bot import engine
 from bot.agents.roster import load_roster
 from bot.briefs.coder import role_task
-from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.agent_run import checkout, run_role, stop_item
 from bot.jobs.reading import read_issue
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import Handoff
 from bot.workitem.states import Event, State
+
+NOTHING_CHANGED_HINT = (
+    "Next step: say in a comment what should change (and where), then comment `/aios retry`; "
+    "or `/aios cancel`."
+)
 
 
 async def run_task(installation_id: int, repo: str, issue_number: int, index: int) -> None:
@@ -34,11 +39,11 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
             task = role_task(issue_view, plan, index, handoffs)
             result = await run_role(ctx, item, role, task, workspace.path)
             if not result.ok:
-                await engine.fail(ctx, item, f"the {role} agent stopped: {result.summary}")
+                await stop_item(ctx, item, f"{role} agent", result)
                 return
             sha = await workspace.commit(
                 f"{plan.tasks[index].title}\n\n{result.summary}",
-                agent=load_roster().get(role).persona,
+                agent=load_roster().get(role).signature(personas=item.settings.personas),
             )
             if sha is not None:
                 await workspace.push()
@@ -48,6 +53,7 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
                 current.work,
                 handoffs=(*current.work.handoffs, Handoff(role, result.summary)),
                 tasks_done=index + 1,
+                commits=current.work.commits + (sha is not None),
                 narration=None,
             )
             return replace(current, work=work)
@@ -64,4 +70,12 @@ async def finish_implementation(installation_id: int, repo: str, issue_number: i
         tasks = item.plan.tasks if item.plan else ()
         if item.work.tasks_done < len(tasks):
             return  # a task failed and reported it; nothing to hand over
+        if item.work.commits == 0 and item.pr_number is None:
+            last = item.work.handoffs[-1].note if item.work.handoffs else "(no note)"
+            why = (
+                "the agents finished without changing any file, so there is no pull request "
+                f"to open. The last agent's note: {last}"
+            )
+            await engine.fail(ctx, item, why, hint=NOTHING_CHANGED_HINT)
+            return
         await engine.apply(ctx, repo, issue_number, Event.IMPLEMENTATION_DONE, actor="aios")

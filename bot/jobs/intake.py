@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
 from bot import engine
+from bot.agents.budget import ceilings_from
 from bot.briefs.cto import direct_plan
 from bot.briefs.views import IssueView
 from bot.config.load import read_repo_config, report_config_problems, settings_snapshot
@@ -36,8 +38,10 @@ async def start_work_item(
                 gh.getitem("/repos/{+repo}/issues/{number}", {"repo": repo, "number": number}),
                 read_repo_config(gh, repo),
             )
-            if config.errors:
-                await report_config_problems(gh, repo, number, config)
+            settings, lowered = settings_snapshot(config, ceilings_from(os.environ))
+            warnings = [*config.warnings, *lowered]
+            if config.errors or warnings:
+                await report_config_problems(gh, repo, number, config.errors, warnings)
         title = str(issue.get("title") or f"issue {number}")
 
         def create() -> WorkItem:
@@ -49,7 +53,7 @@ async def start_work_item(
                 created_by=requested_by,
                 at=datetime.now(UTC),
                 roles=(role,),
-                settings=settings_snapshot(config),
+                settings=settings,
             )
 
         if role == "cto":

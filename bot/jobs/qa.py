@@ -11,20 +11,23 @@ from datetime import UTC, datetime
 import structlog
 
 from bot import engine
+from bot.agents.loop import AgentResult
 from bot.agents.roster import load_roster
 from bot.briefs.qa import parse_test_answer, test_task
 from bot.briefs.views import PullRequestView
 from bot.config.load import read_repo_config
 from bot.config.parse import ConfigResult
 from bot.github.workspace import Workspace
-from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.agent_run import checkout, run_role, stop_item
 from bot.jobs.commands import CommandLine, answer_line
-from bot.jobs.reading import read_pull_request
+from bot.jobs.reading import pulls_fixing, read_pull_request
 from bot.jobs.scope import item_scope
 from bot.render.markdown import neutralize
 from bot.review.draft import ReviewDraft, review_diff
 from bot.review.post import post_review
+from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
+from bot.runtime.queues import job_key
 from bot.runtime.scope import job_scope
 from bot.workitem import store
 from bot.workitem.item import WorkItem
@@ -35,6 +38,10 @@ log = structlog.get_logger(__name__)
 
 class QAStopped(Exception):
     """The QA agent ended without an answer (budget, step limit, model failure)."""
+
+    def __init__(self, result: AgentResult) -> None:
+        super().__init__(result.summary)
+        self.result = result
 
 
 async def run_qa_review(installation_id: int, repo: str, issue_number: int) -> None:
@@ -55,7 +62,7 @@ async def run_qa_review(installation_id: int, repo: str, issue_number: int) -> N
                 head = await workspace.head()
                 draft = await _review(ctx, item, workspace, pr, ignore)
         except QAStopped as exc:
-            await engine.fail(ctx, item, f"the QA agent stopped: {exc}")
+            await stop_item(ctx, item, "QA agent", exc.result)
             return
         async with ctx.github(installation_id) as gh:
             await post_review(gh, repo, item.pr_number, head, draft)
@@ -187,11 +194,11 @@ async def _review(
     async def ask(task: str) -> str:
         result = await run_role(ctx, item, "qa", task, workspace.path, task_kind="review")
         if not result.ok:
-            raise QAStopped(result.summary)
+            raise QAStopped(result)
         return result.summary
 
     diff = await workspace.diff_from(pr.base, head)
-    persona = load_roster().get("qa").persona
+    persona = load_roster().get("qa").signature(personas=item.settings.personas)
     return await review_diff(
         diff,
         ask=ask,
@@ -200,3 +207,40 @@ async def _review(
         ignore_patterns=ignore,
         persona=persona,
     )
+
+
+QA_LABEL_REFUSAL = (
+    "🔍 The `aios:qa` label asks the QA agent to review a pull request, and no open pull "
+    "request fixes #{number} yet (its description would say `Fixes #{number}`). To have the "
+    "team work on this issue, use the label `aios` (the CTO plans, and asks if anything is "
+    "unclear) or `aios:backend`, `aios:frontend` or `aios:devops` (that agent takes it)."
+)
+
+
+async def review_linked_pull_request(
+    installation_id: int, repo: str, issue_number: int, requested_by: str
+) -> None:
+    """`aios:qa` on an issue: a QA review of the open pull request that fixes it, or a reply."""
+    async with job_scope(
+        "review_linked_pull_request", installation_id=installation_id, repo=repo
+    ) as ctx:
+        where = CommandLine(issue_number, 0, 0)  # the issue's one answer to the label
+        async with ctx.github(installation_id) as gh:
+            pulls = await pulls_fixing(gh, repo, issue_number)
+            if not pulls:
+                await answer_line(gh, repo, where, QA_LABEL_REFUSAL.format(number=issue_number))
+                return
+            await answer_line(
+                gh, repo, where, f"🔍 The QA agent will review #{pulls[0]} and answer here."
+            )
+        ctx.jobs.enqueue(
+            catalog.REVIEW_PULL_REQUEST,
+            installation_id,
+            repo,
+            pulls[0],
+            issue_number,
+            0,
+            0,
+            key=job_key("qa-label", repo, pulls[0], issue_number, requested_by),
+            installation_id=installation_id,
+        )

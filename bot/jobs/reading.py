@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gidgethub.abc import GitHubAPI
@@ -59,6 +60,24 @@ async def read_pull_request(gh: GitHubAPI, repo: str, number: int) -> PullReques
         head_repo=str(head_repo),
         head_clone_url=str((pr["head"].get("repo") or {}).get("clone_url") or ""),
     )
+
+
+_CLOSES = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(?P<number>\d+)\b", re.IGNORECASE
+)
+"""GitHub's closing keywords: `Fixes #12` in a pull request's body links it to issue 12."""
+
+
+async def pulls_fixing(gh: GitHubAPI, repo: str, issue_number: int) -> list[int]:
+    """The open pull requests whose description closes `issue_number`, oldest first."""
+    found = []
+    async for pr in gh.getiter(
+        "/repos/{+repo}/pulls{?state,per_page}", {"repo": repo, "state": "open", "per_page": 100}
+    ):
+        closes = {int(m["number"]) for m in _CLOSES.finditer(str(pr.get("body") or ""))}
+        if issue_number in closes:
+            found.append(int(pr["number"]))
+    return sorted(found)
 
 
 def login_of(user: Any) -> str:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from bot import engine
 from bot.briefs.cto import cto_task, parse_cto_decision
-from bot.jobs.agent_run import checkout, run_role
+from bot.jobs.agent_run import checkout, run_role, stop_item
 from bot.jobs.reading import read_issue
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
@@ -31,10 +31,16 @@ async def run_triage(installation_id: int, repo: str, issue_number: int) -> None
             # Our own comments are skipped when reading the issue: say what was asked.
             asked=Questions(asked) if asked else None,
         )
+        # `agents.models.triage` is the model for the CTO's first read of an issue; answers
+        # and revisions are planned with `agents.models.cto`.
+        first_read = not asked and item.plan is None and not item.planning.feedback
+        model = item.settings.model_for("triage") if first_read else None
         async with checkout(ctx, item) as workspace:
-            result = await run_role(ctx, item, "cto", task, workspace.path, task_kind="plan")
+            result = await run_role(
+                ctx, item, "cto", task, workspace.path, task_kind="plan", model=model
+            )
         if not result.ok:
-            await engine.fail(ctx, item, f"the CTO agent stopped: {result.summary}")
+            await stop_item(ctx, item, "CTO agent", result)
             return
         try:
             decision = parse_cto_decision(result.summary)

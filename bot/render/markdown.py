@@ -85,11 +85,18 @@ def format_tokens(tokens: int) -> str:
     return f"{tokens / 1_000_000:.1f}M"
 
 
+def format_usd(amount: float) -> str:
+    """Dollars to the cent; an amount above zero but under a cent is "<$0.01", never "$0.00"."""
+    if 0 < amount < 0.005:
+        return "<$0.01"
+    return f"${amount:,.2f}"
+
+
 def format_cost(cost_usd: float, budget_usd: float | None) -> str:
     if budget_usd is None:
-        return f"${cost_usd:.2f}"
+        return format_usd(cost_usd)
     over = " (budget reached)" if cost_usd >= budget_usd else ""
-    return f"${cost_usd:.2f} of ${budget_usd:.2f}{over}"
+    return f"{format_usd(cost_usd)} of {format_usd(budget_usd)}{over}"
 
 
 def _size(text: str) -> int:

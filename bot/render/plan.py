@@ -38,6 +38,8 @@ def _inert(text: str, limit: int, mentions: Iterable[str] = ()) -> str:
 def _who(persona: Persona | None, fallback: str) -> str:
     if persona is None:
         return f"**{neutralize(fallback, limit=40)}**"
+    if persona.name == persona.role:  # `progress.personas: false`
+        return f"**{neutralize(persona.role, limit=40)}**"
     emoji = neutralize(persona.emoji, limit=8)
     name = f"{emoji} **{neutralize(persona.name, limit=40)}**".strip()
     return f"{name} ({neutralize(persona.role, limit=40)})"

@@ -16,6 +16,18 @@ TITLE_CHARS, DETAIL_CHARS, NARRATION_CHARS, NOTE_CHARS, FAILURE_CHARS = 120, 200
 """Caps on each piece of text (before escaping), so one long string cannot crowd out the rest."""
 
 RETRY_HINT = "Next step: comment `/aios retry` to resume where it stopped, or `/aios cancel`."
+BUDGET_HINT = (
+    "Next step: comment `/aios budget +5` (any amount) to raise the budget and continue, "
+    "or `/aios cancel`."
+)
+
+STOP_LABELS = {
+    "failed": ("WARNING", "Stopped", "❌"),
+    "paused": ("IMPORTANT", "Paused", "⏸️"),
+    "cancelled": ("NOTE", "Cancelled", "⏹️"),
+    "needs_human": ("WARNING", "Over to you", "⏳"),
+}
+"""Per kind of stop: the alert style, the banner's word and the mark of the step it stopped on."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class ProgressView:
     narration: Note | None = None
     handoff_notes: tuple[Note, ...] = ()
     failure: str | None = None
+    """Why the agents stopped (failed, paused, cancelled, or handed over); None: they work."""
+    stop_kind: str = "failed"
+    """A key of `STOP_LABELS`."""
+    stop_hint: str = RETRY_HINT
+    """The exact next step for a maintainer; "" when the banner's text already says it."""
     mentions: frozenset[str] = frozenset()
     """Logins that may be @mentioned (lowercase compare); every other mention is defused."""
 
@@ -77,6 +94,8 @@ def _header(view: ProgressView) -> str:
 
 
 def _member(persona: Persona) -> str:
+    if persona.name == persona.role:  # `progress.personas: false`: plain roles
+        return neutralize(persona.role, limit=40)
     name = f"{neutralize(persona.emoji, limit=8)} {neutralize(persona.name, limit=40)}".strip()
     return f"{name} ({neutralize(persona.role, limit=40)})"
 
@@ -92,7 +111,7 @@ def _steps(view: ProgressView) -> list[str]:
         if step.done:
             mark = "✅"
         elif i == current:
-            mark = "❌" if view.failure else "⏳"
+            mark = STOP_LABELS[view.stop_kind][2] if view.failure is not None else "⏳"
         else:
             mark = "⬜"
         line = f"- {mark} {neutralize(step.title, mentions=view.mentions, limit=TITLE_CHARS)}"
@@ -135,7 +154,9 @@ def render_progress(view: ProgressView) -> str:
     if view.team:
         blocks.append(_team(view))
     if view.failure is not None:
-        blocks.append(f"> [!WARNING]\n> **Stopped:** {_failure(view)}\n> {RETRY_HINT}")
+        style, word, _mark = STOP_LABELS[view.stop_kind]
+        banner = f"> [!{style}]\n> **{word}:** {_failure(view)}"
+        blocks.append(f"{banner}\n> {view.stop_hint}" if view.stop_hint else banner)
     if view.steps:
         blocks.append("\n".join(_steps(view)))
     if view.narration is not None and view.failure is None:
@@ -152,7 +173,9 @@ def render_check_run(view: ProgressView) -> dict[str, str]:
     title = f"{state} · {done} of {len(view.steps)} steps" if view.steps else state
     summary = [_header(view)]
     if view.failure is not None:
-        summary.append(f"⚠️ **Stopped:** {_failure(view)}\n\n{RETRY_HINT}")
+        word = STOP_LABELS[view.stop_kind][1]
+        hint = f"\n\n{view.stop_hint}" if view.stop_hint else ""
+        summary.append(f"⚠️ **{word}:** {_failure(view)}{hint}")
     elif view.narration is not None:
         summary.append(f"> {_note(view.narration, view, NARRATION_CHARS)}")
     text = [_team(view)] if view.team else []
@@ -164,4 +187,14 @@ def render_check_run(view: ProgressView) -> dict[str, str]:
         "title": title,
         "summary": fit("\n\n".join(summary) + "\n"),
         "text": fit("\n\n".join(text) + "\n"),
+    }
+
+
+def superseded_output(new_head: str) -> dict[str, str]:
+    """The check run of a head the pull request has moved past."""
+    short = new_head[:7]
+    return {
+        "title": f"superseded by {short}",
+        "summary": f"The pull request moved on to `{short}`; AIOS's picture is on that commit.\n",
+        "text": "",
     }

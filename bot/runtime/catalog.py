@@ -88,6 +88,13 @@ REFUSE_COMMAND = JobSpec(
     300,
     "the one polite reply to a command from someone without write access",
 )
+REVIEW_LINKED_PULL_REQUEST = JobSpec(
+    "review_linked_pull_request",
+    "bot.jobs.qa.review_linked_pull_request",
+    _QUICK,
+    300,
+    "`aios:qa` on an issue: the QA agent reviews the pull request that fixes it, if one does",
+)
 EVALUATE_CI = JobSpec(
     "evaluate_ci",
     "bot.jobs.ci.evaluate_ci",
@@ -152,6 +159,7 @@ CATALOG: tuple[JobSpec, ...] = (
     REPORT_EVENT,
     RUN_COMMAND,
     REFUSE_COMMAND,
+    REVIEW_LINKED_PULL_REQUEST,
     EVALUATE_CI,
     FINISH_IMPLEMENTATION,
     RUN_TRIAGE,

@@ -1,8 +1,8 @@
 """The work item as stored: one issue and, later, its pull request, with its typed parts.
 
 `to_dict` writes format `SCHEMA_VERSION`; `from_dict` reads it and every older format AIOS
-ever wrote (format 1 kept its parts in a free `extra` mapping), so items in flight survive
-an upgrade.
+ever wrote (format 1 kept its parts in a free `extra` mapping; format 2 named `stopped_in`
+`failed_from`), so items in flight survive an upgrade.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bot.workitem.parts import (
 from bot.workitem.plan import Plan, PlanFormatError
 from bot.workitem.states import State
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of `WorkItem.to_dict()`; bump it (and teach `from_dict` the old one) on change."""
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
@@ -52,8 +52,17 @@ class WorkItem:
     review_rounds: int = 0
     fix_rounds: int = 0
     ci_fix_attempts: int = 0
-    failed_from: State | None = None
+    stopped_in: State | None = None
+    """The state the item failed, paused or was cancelled in: the step to resume or show."""
     failure: str | None = None
+    """Why it failed or paused, shown to maintainers."""
+    stop_hint: str | None = None
+    """What would help after a failure; None: `/aios retry` (the step can simply run again)."""
+    ended_by: str | None = None
+    """Who cancelled or merged it."""
+    needs_human: str | None = None
+    """Why the agents handed the pull request to the maintainers (a bound, a repeated CI
+    failure); the check run asks for action while it is set."""
     tokens: int = 0
     cost_usd: float = 0.0
     progress_comment_id: int | None = None
@@ -119,6 +128,8 @@ class WorkItem:
         version = data.get("v")
         if version == 1:
             data = _from_format_1(data)
+        elif version == 2:
+            data = _from_format_2(data)
         elif version != SCHEMA_VERSION:
             raise ValueError(
                 f"work item schema version {version!r} is not {SCHEMA_VERSION}; "
@@ -194,10 +205,19 @@ def _typed(hint: Any, value: Any, path: str) -> Any:
     return value
 
 
+def _from_format_2(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 2 called `stopped_in` `failed_from`, and knew only failed items."""
+    values = {k: v for k, v in data.items() if k != "failed_from"}
+    values["v"] = SCHEMA_VERSION
+    values["stopped_in"] = data.get("failed_from")
+    return values
+
+
 def _from_format_1(data: Mapping[str, Any]) -> dict[str, Any]:
     """Format 1 (AIOS 0.1) kept the parts in `extra` under free keys: map each to its part."""
-    values = {k: v for k, v in data.items() if k != "extra"}
+    values = {k: v for k, v in data.items() if k not in ("extra", "failed_from")}
     values["v"] = SCHEMA_VERSION
+    values["stopped_in"] = data.get("failed_from")
     extra = dict(data.get("extra") or {})
     policy = dict(extra.pop("policy", None) or {})
     needs_approval = extra.pop("needs_approval", None)

@@ -136,6 +136,11 @@ def merge_blocked_marker(item_key: str) -> str:
     return _item("merge-blocked", *_key(item_key))
 
 
+def budget_marker(item_key: str) -> str:
+    """The comment on an issue that asks for more budget for its work item."""
+    return _item("budget", *_key(item_key))
+
+
 def config_problems_marker(repo: str, number: int) -> str:
     """The comment on an issue that lists what is wrong with `.github/aios.yml`."""
     return _item("config-problems", repo, number)

@@ -22,7 +22,31 @@ class ItemSettings:
     max_ci_fix_attempts: int = 3
     min_edit_interval_s: float = 3.0
     budget_usd: float | None = None
-    """The work item's budget shown in its progress comment; None: not shown."""
+    """Most the work item may cost over its whole life; `/aios budget +<usd>` raises it."""
+    job_budget_usd: float | None = None
+    """Most one agent run of this item may cost."""
+    month_budget_usd: float | None = None
+    """Most the repository may spend per calendar month (UTC)."""
+    models: tuple[RoleModel, ...] = ()
+    """`agents.models`: the model each role's agent uses in this repository."""
+    personas: bool = True
+    """Narrate as the agents' personas (name, emoji); False: plain role names."""
+    required_approvals: int = 1
+    require_independent_approval: bool = False
+    merge_method: str = "squash"
+    delete_branch_on_merge: bool = True
+
+    def model_for(self, role: str) -> str | None:
+        """The repository's model for `role` (a key of `agents.models`), or None."""
+        return next((m.model for m in self.models if m.role == role), None)
+
+
+@dataclass(frozen=True)
+class RoleModel:
+    """One entry of `agents.models`: the model a role's agent uses in this repository."""
+
+    role: str
+    model: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,8 @@ class Work:
     """The implementation so far: tasks done, the agents' notes, the current narration."""
 
     tasks_done: int = 0
+    commits: int = 0
+    """Commits the agents pushed for the plan's tasks; none means nothing to open a PR with."""
     handoffs: tuple[Handoff, ...] = ()
     narration: Narration | None = None
 
@@ -72,6 +98,8 @@ class PullRequestState:
     """The head commit AIOS pushed or read last: CI and the check run are about this one."""
     merge_waiting: bool = False
     """An approved merge waits for running checks; their completion asks for the merge again."""
+    check_run_sha: str | None = None
+    """The commit AIOS's check run was last written on; a new head supersedes it."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +132,10 @@ class CIState:
     repeated: bool = False
     """The failure being reported is the one the last fix round was for."""
     fingerprint: str | None = None
-    """The fingerprint of the last failure a fix round was started for."""
+    """The fingerprint of the last failure reported."""
+    sha: str | None = None
+    """The commit that failure was reported on: the same failure on the same commit, read
+    again from another CI event, is not news."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from bot.workitem.audit import AuditEntry
 from bot.workitem.item import WorkItem
-from bot.workitem.states import ACTIVE_STATES, TERMINAL_STATES, Counter, Effect, Event, State
+from bot.workitem.states import (
+    ACTIVE_STATES,
+    STOPPED_STATES,
+    TERMINAL_STATES,
+    Counter,
+    Effect,
+    Event,
+    State,
+)
 
 
 class WorkflowPolicy(Protocol):
@@ -41,7 +49,7 @@ class Check(enum.StrEnum):
     EXHAUSTED = "exhausted"
     HAS_PR = "PR open"
     NO_PR = "no PR"
-    FAILED_IN = "failed in"
+    FAILED_IN = "stopped in"
     REPEATED_FAILURE = "same CI failure twice in a row"
     NEW_FAILURE = "a new CI failure"
 
@@ -69,7 +77,7 @@ class Guard:
             case Check.NO_PR:
                 return item.pr_number is None
             case Check.FAILED_IN:
-                return item.failed_from is self.state
+                return item.stopped_in is self.state
             case Check.REPEATED_FAILURE | Check.NEW_FAILURE:
                 repeated = item.ci.repeated
                 return repeated if self.check is Check.REPEATED_FAILURE else not repeated
@@ -94,7 +102,7 @@ class Guard:
             case Check.HAS_PR:
                 return "there is no pull request yet"
             case Check.FAILED_IN:
-                where = item.failed_from.label if item.failed_from else "an unknown step"
+                where = item.stopped_in.label if item.stopped_in else "an unknown step"
                 return f"the failed step ({where}) cannot be resumed"
         return f"the rule needs: {self.label}"
 
@@ -254,9 +262,33 @@ RULES: tuple[Rule, ...] = (
     ),
     # Facts from GitHub and a maintainer's cancel close out a failed item; nothing runs.
     Rule(S.FAILED, E.CANCEL, S.CANCELLED, _P),
-    Rule(S.FAILED, E.ISSUE_CLOSED, S.CANCELLED, _P, (NO_PR,)),
-    Rule(S.FAILED, E.PR_CLOSED, S.CANCELLED, _P),
-    Rule(S.FAILED, E.MERGED, S.MERGED, _P),
+    *(
+        rule
+        for stopped in (S.FAILED, S.PAUSED)
+        for rule in (
+            Rule(stopped, E.ISSUE_CLOSED, S.CANCELLED, _P, (NO_PR,)),
+            Rule(stopped, E.PR_CLOSED, S.CANCELLED, _P),
+            Rule(stopped, E.MERGED, S.MERGED, _P),
+        )
+    ),
+    # The budget: an agent job stops between steps at 80 %, or mid-step at 100 %; raising it
+    # resumes the step it stopped in, exactly as a retry does.
+    *(
+        Rule(s, E.BUDGET_REACHED, S.PAUSED, (X.ASK_FOR_BUDGET, *_P))
+        for s in (S.TRIAGE, S.IMPLEMENTING, S.IN_REVIEW)
+    ),
+    *(
+        Rule(S.PAUSED, E.BUDGET_RAISED, s, (*RESUME[s], *_P), (failed_in(s),))
+        for s in (S.TRIAGE, S.IN_REVIEW)
+    ),
+    Rule(
+        S.PAUSED, E.BUDGET_RAISED, S.IMPLEMENTING, (X.START_IMPLEMENTATION, *_P),
+        (failed_in(S.IMPLEMENTING), NO_PR),
+    ),
+    Rule(
+        S.PAUSED, E.BUDGET_RAISED, S.IMPLEMENTING, (X.RUN_FIX, *_P),
+        (failed_in(S.IMPLEMENTING), HAS_PR),
+    ),
 )
 # fmt: on
 """The whole workflow; a (state, event) pair absent here is rejected with a reason."""
@@ -339,15 +371,30 @@ def transition(
             changes: dict[str, Any] = {"state": rule.target, "updated_at": at}
             if rule.count is not None:
                 changes[rule.count] = getattr(item, rule.count) + 1
-            if rule.target is State.FAILED:
-                changes.update(failed_from=item.state, failure=detail or "a job failed")
-            elif item.state is State.FAILED:
-                changes.update(failed_from=None, failure=None)
+            changes.update(_stop_fields(item, rule.target, actor, detail))
+            if item.state is State.AWAITING_APPROVAL and (
+                rule.target is not State.AWAITING_APPROVAL or event is Event.CI_PASSED
+            ):
+                changes["needs_human"] = None  # moved on, or CI turned green: nothing to ask
             audit = AuditEntry(at, actor, event, item.state, rule.target, rule.effects, detail)
             return Transition(replace(item, **changes), rule, rule.effects, audit)
     reason = rejection_reason(item, event, policy)
     audit = AuditEntry(at, actor, event, item.state, None, (), detail, rejected=reason)
     return Rejected(item, event, reason, audit)
+
+
+def _stop_fields(item: WorkItem, target: State, actor: str, detail: str) -> dict[str, Any]:
+    """What a transition records about stopping: where and why it stopped, who ended it."""
+    if target in STOPPED_STATES:
+        stopped_in = item.stopped_in if item.state in STOPPED_STATES else item.state
+        return {"stopped_in": stopped_in, "failure": detail or "a job failed"}
+    if target is State.CANCELLED:
+        return {"stopped_in": item.stopped_in or item.state, "ended_by": actor}
+    if target is State.MERGED:
+        return {"ended_by": actor}
+    if item.state in STOPPED_STATES:
+        return {"stopped_in": None, "failure": None, "stop_hint": None}
+    return {}
 
 
 def rejection_reason(item: WorkItem, event: Event, policy: WorkflowPolicy) -> str:
@@ -358,8 +405,13 @@ def rejection_reason(item: WorkItem, event: Event, policy: WorkflowPolicy) -> st
         unmet = [g.unmet(item, policy) for r in rules for g in r.when if not g.holds(item, policy)]
         return f"{'; '.join(dict.fromkeys(unmet))} {where}"
     if item.state is State.FAILED:
-        step = item.failed_from.label if item.failed_from else "an earlier step"
+        step = item.stopped_in.label if item.stopped_in else "an earlier step"
         return f"the work item failed in {step}: comment `/aios retry` or `/aios cancel` {where}"
+    if item.state is State.PAUSED:
+        return (
+            "the work item is paused at its budget: `/aios budget +<usd>` raises it and "
+            f"continues, `/aios cancel` stops {where}"
+        )
     if item.state in TERMINAL_STATES:
         return (
             f"the work item is {item.state.label} and accepts nothing more; "

@@ -40,6 +40,10 @@ class State(_Described):
     AWAITING_APPROVAL = "awaiting_approval", "the PR is with the maintainers: review, approve"
     MERGING = "merging", "approved; AIOS merges the PR"
     MERGED = "merged", "the PR was merged"
+    PAUSED = (
+        "paused",
+        "the agents stopped at the work item's budget; `/aios budget +<usd>` continues",
+    )
     FAILED = "failed", "a job gave up; `/aios retry` resumes the step that failed"
     CANCELLED = "cancelled", "stopped by a maintainer, or the issue or PR was closed"
 
@@ -64,8 +68,13 @@ class Event(_Described):
     REVIEW_REQUESTED = "review_requested", "`/aios review`: ask the QA agent for another review"
     MERGE_BLOCKED = "merge_blocked", "merge job: the merge policy does not hold (checks, conflicts)"
     JOB_FAILED = "job_failed", "a job gave up after its own retries"
-    RETRY = "retry", "`/aios retry`, or the Control Center's retry box"
-    CANCEL = "cancel", "`/aios cancel`, or the Control Center's cancel box"
+    BUDGET_REACHED = (
+        "budget_reached",
+        "an agent job stopped at 80 % (between steps) or 100 % of the work item's budget",
+    )
+    BUDGET_RAISED = "budget_raised", "`/aios budget +<usd>` raised the work item's budget"
+    RETRY = "retry", "`/aios retry`"
+    CANCEL = "cancel", "`/aios cancel`"
     ISSUE_CLOSED = "issue_closed", "the issue was closed"
     PR_CLOSED = "pr_closed", "the agents' PR was closed without merging"
     MERGED = "merged", "the agents' PR was merged, by AIOS or by hand"
@@ -100,6 +109,10 @@ class Effect(_Described):
     MERGE = "merge", "merge with the configured method; report merged or merge_blocked"
     CANCEL_JOBS = "cancel_jobs", "cancel the work item's queued and running jobs"
     POST_FAILURE = "post_failure", "show the failure and the exact next step (`/aios retry`)"
+    ASK_FOR_BUDGET = (
+        "ask_for_budget",
+        "say what was spent on what, and ask for `/aios budget +<usd>` or `/aios cancel`",
+    )
 
 
 class Counter(enum.StrEnum):
@@ -112,6 +125,9 @@ class Counter(enum.StrEnum):
 
 ACTIVE_STATES = tuple(s for s in State if s not in (State.MERGED, State.FAILED, State.CANCELLED))
 """States in which agents or maintainers still have something to do."""
+
+STOPPED_STATES = frozenset({State.FAILED, State.PAUSED})
+"""States the agents stopped in, remembering the step to resume (`WorkItem.stopped_in`)."""
 
 TERMINAL_STATES = frozenset({State.MERGED, State.FAILED, State.CANCELLED})
 """States that accept no steering; only `failed` can be retried (and closed out)."""

@@ -1,6 +1,7 @@
 """What the fake knows about CI on a commit: check suites, latest runs, statuses, required checks.
 
-The merge gate it models (GitHub's "require status checks to pass" branch protection):
+The merge gate it models (GitHub's "require status checks to pass", from branch protection or
+a ruleset's `required_status_checks` rule):
 a required context passes when the latest check run of that name (any App) or the latest
 commit status with that context on the pull request's head succeeded (`success`, `neutral`
 or `skipped` for check runs). Anything else blocks the merge with 405, and the pull request
@@ -171,7 +172,7 @@ def context_state(repo: Repo, sha: str, context: str) -> str:
 
 def required_failures(repo: Repo, branch: str, sha: str) -> list[tuple[str, str]]:
     """(context, state) of each check `branch` requires that has not succeeded on `sha`."""
-    states = [(ctx, context_state(repo, sha, ctx)) for ctx in repo.required_checks.get(branch, [])]
+    states = [(ctx, context_state(repo, sha, ctx)) for ctx in repo.required_contexts(branch)]
     return [(ctx, state) for ctx, state in states if state != "success"]
 
 

@@ -308,6 +308,13 @@ class Repo:
     check_suites: dict[int, CheckSuite] = field(default_factory=dict)  # by id
     statuses: list[CommitStatus] = field(default_factory=list)  # oldest first
     required_checks: dict[str, list[str]] = field(default_factory=dict)  # branch -> contexts
+    ruleset_checks: dict[str, list[str]] = field(default_factory=dict)  # same, from a ruleset
+
+    def required_contexts(self, branch: str) -> list[str]:
+        """What merging into `branch` needs green: branch protection's and rulesets' checks."""
+        both = [*self.required_checks.get(branch, []), *self.ruleset_checks.get(branch, [])]
+        return list(dict.fromkeys(both))
+
     reviews: dict[int, Review] = field(default_factory=dict)  # by id
     review_comments: dict[int, ReviewComment] = field(default_factory=dict)  # by id
     threads: dict[int, ReviewThread] = field(default_factory=dict)  # by id

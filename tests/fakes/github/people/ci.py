@@ -169,15 +169,21 @@ class CIResults:
             repo.statuses.append(status)
             return status
 
-    def set_required_checks(self, full_name: str, branch: str, contexts: Iterable[str]) -> None:
-        """Protect `branch`: merging needs every context green (an empty list unprotects it)."""
+    def set_required_checks(
+        self, full_name: str, branch: str, contexts: Iterable[str], *, ruleset: bool = False
+    ) -> None:
+        """Protect `branch`: merging needs every context green (an empty list unprotects it).
+
+        `ruleset`: require them through a repository ruleset instead of branch protection.
+        """
         names = list(contexts)
         with self._fake.lock:
             repo = self._fake.repo(full_name)
+            where = repo.ruleset_checks if ruleset else repo.required_checks
             if names:
-                repo.required_checks[branch] = names
+                where[branch] = names
             else:
-                repo.required_checks.pop(branch, None)
+                where.pop(branch, None)
 
     # -- the work ----------------------------------------------------------------------------
 

@@ -119,6 +119,28 @@ def get_branch(call: Call) -> Reply:
     return Reply(200, render_ci.branch(call.render, repo, name, info))
 
 
+@routes.op("repos/get-branch-rules")
+def get_branch_rules(call: Call) -> Reply:
+    """The active rules of a branch: the fake models a ruleset's required status checks."""
+    repo = call.repo()
+    contexts = repo.ruleset_checks.get(call.params["branch"], [])
+    rules = []
+    if contexts:
+        rules.append(
+            {
+                "type": "required_status_checks",
+                "parameters": {
+                    "required_status_checks": [{"context": c} for c in contexts],
+                    "strict_required_status_checks_policy": False,
+                },
+                "ruleset_source_type": "Repository",
+                "ruleset_source": repo.full_name,
+                "ruleset_id": 1,
+            }
+        )
+    return paginate(call, rules)
+
+
 @routes.op("git/delete-ref")
 def delete_ref(call: Call) -> Reply:
     """Deleting a branch closes the open pull requests that come from it or go into it."""

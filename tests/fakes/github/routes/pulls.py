@@ -287,7 +287,7 @@ def merge_pull(call: Call) -> Reply:
         raise HTTPError(409, "Head branch was modified. Review and try the merge again.")
     failing = required_failures(repo, pr.base, pr.head_sha)
     if failing:
-        required = len(repo.required_checks.get(pr.base, []))
+        required = len(repo.required_contexts(pr.base))
         raise HTTPError(405, merge_block_message(failing, required))
     if method == "squash":
         title = call.field("commit_title") or f"{pr.title} (#{pr.number})"
