@@ -1,58 +1,142 @@
-"""Mask secrets (tokens, keys, auth headers) in any text before AIOS logs, stores or posts it."""
+"""Find and mask secrets in any text before AIOS logs, stores, posts or pushes it.
+
+The rules are gitleaks' maintained set plus AIOS's own (`bot/secret_rules.py`). `redact`
+masks what they find; `find_secrets` says which rule found what, for the pre-push scan,
+which must name the rule and the file but never repeat the value.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot.secret_rules import Rule, RuleSet, rule_set, shannon_entropy
 
 MASK = "[REDACTED]"
 MIN_EXPLICIT_SECRET_LENGTH = 6
 """Explicit secrets shorter than this are ignored: masking every "abc" would garble the text."""
 
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
-)
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Header values first, so the token inside is masked as a whole with its scheme.
-    (re.compile(r"(?im)^(\s*(?:proxy-)?authorization\s*:\s*)\S.*$"), r"\g<1>" + MASK),
-    (
-        re.compile(
-            r"(?i)((?:\"|')?(?:authorization|x-api-key|api-key)(?:\"|')?\s*[:=]\s*(?:\"|')?)"
-            r"(?:(?:bearer|basic|token)\s+)?[^\s\"',}]+"
-        ),
-        r"\g<1>" + MASK,
-    ),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"), r"\g<1> " + MASK),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,255}"), MASK),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,255}\b"), MASK),
-    (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{16,}"), MASK),
-    (re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), MASK),
-    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), MASK),
-    (
-        re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
-        r"\g<1>" + MASK,
-    ),
-    # Credentials embedded in URLs: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\g<1>" + MASK + "@"),
-)
+EXPLICIT = "aios:known-secret"
+"""The rule name of a value AIOS was told is secret (its own token, the LLM key)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Where a secret is in a text, and the rule that found it; never the value itself."""
+
+    rule: str
+    start: int
+    end: int
+
+
+def find_secrets(
+    text: str, extra_secrets: Iterable[str] = (), *, path: str | None = None
+) -> list[Finding]:
+    """Every secret in `text`: the values in `extra_secrets`, and what the rules recognise.
+
+    `path`: the file the text is from. Some rules are for one kind of file (Kubernetes
+    secrets in YAML); AIOS's rules for headers and URLs in messages are for prose only.
+
+    Each rule runs only when one of its keywords occurs in the text (gitleaks' own
+    pre-filter), so a megabyte of ordinary code costs a few dozen substring searches and
+    the handful of rules whose keywords it happens to contain.
+    """
+    if not text:
+        return []
+    found = list(_explicit(text, extra_secrets))
+    rules = rule_set()
+    lowered = text.lower()
+    present: dict[str, bool] = {}
+    for rule in rules.rules:
+        if path is None and rule.path is not None:
+            continue
+        if path is not None and (rule.prose_only or (rule.path and not rule.path.search(path))):
+            continue
+        if rule.keywords and not any(_has(lowered, k, present) for k in rule.keywords):
+            continue
+        found.extend(_matches(text, rule, rules))
+    return found
 
 
 def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
-    """Return `text` with every recognised secret, and every value in `extra_secrets`, masked.
-
-    Explicit secrets are replaced wherever they occur (longest first, so a secret that
-    contains another is masked whole); then token, key and header patterns are masked.
-    """
+    """`text` with every recognised secret, and every value in `extra_secrets`, masked."""
     if not text:
         return text
-    secrets = sorted(
-        {s for s in extra_secrets if s and len(s) >= MIN_EXPLICIT_SECRET_LENGTH},
-        key=len,
-        reverse=True,
-    )
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    text = _PEM_BLOCK.sub(lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY-----{MASK}", text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    merged: list[list[int]] = []
+    for start, end in sorted((f.start, f.end) for f in find_secrets(text, extra_secrets)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)  # overlapping finds are masked as one
+        else:
+            merged.append([start, end])
+    out: list[str] = []
+    cursor = 0
+    for start, end in merged:
+        out += [text[cursor:start], MASK]
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def secret_file_rule(path: str) -> str | None:
+    """The rule that makes a file a secret by its name alone (a PKCS #12 key store), if any."""
+    for name, pattern in rule_set().path_rules:
+        if pattern.search(path):
+            return name
+    return None
+
+
+def warm() -> None:
+    """Compile the rules now (a third of a second), e.g. in a worker before it forks."""
+    rule_set()
+
+
+def _has(lowered: str, keyword: str, present: dict[str, bool]) -> bool:
+    known = present.get(keyword)
+    if known is None:
+        known = present[keyword] = keyword in lowered
+    return known
+
+
+def _explicit(text: str, secrets: Iterable[str]) -> Iterator[Finding]:
+    for secret in {s for s in secrets if s and len(s) >= MIN_EXPLICIT_SECRET_LENGTH}:
+        start = text.find(secret)
+        while start >= 0:
+            yield Finding(EXPLICIT, start, start + len(secret))
+            start = text.find(secret, start + 1)
+
+
+def _matches(text: str, rule: Rule, rules: RuleSet) -> Iterator[Finding]:
+    groups = rule.pattern.groups
+    # Named groups mark a variant (jwt-base64's header names), never the secret itself.
+    unnamed = [g for g in range(1, groups + 1) if g not in rule.pattern.groupindex.values()]
+    position = 0
+    while (match := rule.pattern.search(text, position)) is not None:
+        if rule.boundary and not _word_boundary(text, match.start()):
+            position = match.start() + 1  # what `\b` in front of the expression would do
+            continue
+        position = max(match.end(), match.start() + 1)
+        group = rule.secret_group or next((g for g in unnamed if match.group(g)), 0)
+        start, end = match.span(group)
+        secret = text[start:end]
+        if not secret.strip():
+            continue
+        if rule.entropy and shannon_entropy(secret) <= rule.entropy:
+            continue
+        line = _line(text, *match.span())
+        whole = match.group(0)
+        global_allow = rule.from_gitleaks and rules.allowlist.allows(secret, whole, line)
+        if global_allow or any(allow.allows(secret, whole, line) for allow in rule.allowlists):
+            continue
+        yield Finding(rule.id, start, end)
+
+
+def _word_boundary(text: str, index: int) -> bool:
+    before = index > 0 and (text[index - 1].isalnum() or text[index - 1] == "_")
+    after = index < len(text) and (text[index].isalnum() or text[index] == "_")
+    return before != after
+
+
+def _line(text: str, start: int, end: int) -> str:
+    first = text.rfind("\n", 0, start) + 1
+    last = text.find("\n", end)
+    return text[first : last if last >= 0 else len(text)]
