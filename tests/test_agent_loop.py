@@ -17,6 +17,7 @@ from bot.agents.llm.types import Usage
 from bot.agents.loop import Step, StopReason, run_agent
 from bot.agents.routing import ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.runtime import AgentRuntime
+from bot.github.push_guard import PushPolicy
 from bot.github.workspace import Workspace
 from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish
 from tests.test_workspace import git, seed_remote
@@ -117,7 +118,7 @@ async def test_a_multi_step_run_reads_edits_runs_and_ends_in_a_commit(
     )
 
     sha = await workspace.commit(result.summary, agent=runtime.roster.get("backend").persona)
-    await workspace.push()
+    await workspace.push(policy=PushPolicy())
     bare = tmp_path / "remotes" / "acme" / "calc.git"
     assert git("show", f"{sha}:calc.py", cwd=bare) == "def add(a, b):\n    return a + b\n"
     assert "AIOS-Agent: 🛠️ Bea (Backend)" in git(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.agents.tools import MAX_READ_LINES, MAX_SEARCH_MATCHES, Toolbox, ToolError
+from bot.github.push_guard import PushPolicy
 
 
 @pytest.fixture
@@ -128,10 +129,24 @@ async def test_workflow_files_are_read_only_unless_allowed(repo: Path) -> None:
         await Toolbox(repo).call(
             "edit_file", {"path": ".github/Workflows/ci.yml", "old": "push", "new": "x"}
         )
-    await Toolbox(repo, allow_workflow_edits=True).call(
+    await Toolbox(repo, policy=PushPolicy(allow_workflow_edits=True)).call(
         "write_file", {"path": path, "content": "on: [push]\n"}
     )
     assert (repo / path).read_text() == "on: [push]\n"
+
+
+async def test_protected_paths_are_read_only_as_the_repository_lists_them(repo: Path) -> None:
+    tools = Toolbox(repo)  # defaults: .github/aios.yml and CODEOWNERS anywhere
+    for path in (".github/aios.yml", "CODEOWNERS", "docs/CODEOWNERS"):
+        with pytest.raises(ToolError, match=r"protected \(workflow.protected_paths"):
+            await tools.call("write_file", {"path": path, "content": "* @mallory\n"})
+    listed = Toolbox(repo, policy=PushPolicy(protected_paths=("deploy/", "*.pem")))
+    with pytest.raises(ToolError, match="protected"):
+        await listed.call("write_file", {"path": "deploy/prod.env", "content": "x"})
+    with pytest.raises(ToolError, match="protected"):
+        await listed.call("write_file", {"path": "certs/server.pem", "content": "x"})
+    await listed.call("write_file", {"path": "CODEOWNERS", "content": "* @alice\n"})
+    await listed.call("write_file", {"path": "deployment.md", "content": "notes\n"})
 
 
 async def test_unknown_tools_bad_arguments_and_disallowed_tools_are_tool_errors(repo: Path) -> None:

@@ -197,11 +197,12 @@ for _dotted, _schema in LEAVES:
             (_dotted, True, "must be one of merge, squash, rebase, not the boolean true"),
         ]
     elif _kind == "array":
+        _most = _schema["maxItems"]
         BAD_VALUES += [
             (_dotted, "vendor/**", "must be a list, not the text"),
             (_dotted, ["ok", 3], "must be text, not the number 3"),
             (_dotted, [""], "must not be empty"),
-            (_dotted, ["x"] * 201, "lists 201 entries; at most 200 are allowed"),
+            (_dotted, ["x"] * (_most + 1), f"lists {_most + 1} entries; at most {_most} are"),
         ]
 
 

@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.github.git import GitError
+from bot.github.push_guard import PushPolicy
 from bot.github.workspace import Workspace, WorkspaceError
 from bot.workitem.names import branch_name
 
@@ -72,7 +73,7 @@ async def test_clone_branch_commit_push_round_trip(
     (workspace.path / "docs" / "pages.md").write_text("pages\n")
     assert await workspace.changed_files() == ["app.py", "docs/pages.md"]
     sha = await workspace.commit("Paginate the users list", agent="🛠️ Bea (Backend)")
-    await workspace.push()
+    await workspace.push(policy=PushPolicy())
     bare = tmp_path / "remotes" / "acme" / "widgets.git"
     assert git("rev-parse", f"refs/heads/{branch}", cwd=bare).strip() == sha
     log = git("log", "-1", "--format=%an <%ae>%n%B", branch, cwd=bare)
@@ -97,21 +98,21 @@ async def test_a_rerun_resumes_the_branch_it_pushed(workspace: Workspace, remote
     branch = await workspace.start_branch(5, "Resume me")
     (workspace.path / "one.txt").write_text("1\n")
     first = await workspace.commit("one", agent="a")
-    await workspace.push()
+    await workspace.push(policy=PushPolicy())
     again = await Workspace.clone("acme/widgets", git_base_url=remote, token=TOKEN)
     try:
         assert await again.start_branch(5, "Resume me") == branch
         assert await again.head() == first
         (again.path / "two.txt").write_text("2\n")
         await again.commit("two", agent="a")
-        await again.push()  # a fast-forward of its own branch
+        await again.push(policy=PushPolicy())  # a fast-forward of its own branch
     finally:
         again.cleanup()
 
 
 async def test_push_only_to_branches_aios_created(workspace: Workspace) -> None:
     with pytest.raises(WorkspaceError, match="only to branches it created"):
-        await workspace.push()  # still on main
+        await workspace.push(policy=PushPolicy())  # still on main
     with pytest.raises(WorkspaceError, match="only works on branches under aios/"):
         await workspace.start_branch(1, "x", name="main")
 
@@ -122,7 +123,7 @@ async def test_token_never_lands_in_config_arguments_or_logs(remote: str) -> Non
         await ws.start_branch(9, "Leak check")
         (ws.path / "f.txt").write_text("x\n")
         await ws.commit("f", agent="a")
-        await ws.push()
+        await ws.push(policy=PushPolicy())
     try:
         assert TOKEN not in (ws.path / ".git" / "config").read_text()
         assert all(TOKEN not in arg for args in ws.commands for arg in args)
@@ -219,7 +220,7 @@ async def test_malicious_refs_and_file_names_execute_nothing(tmp_path: Path, rem
         for name in names:
             (ws.path / name.replace("/", "_")).write_text("data\n")
         await ws.commit("odd names", agent="a")
-        await ws.push()
+        await ws.push(policy=PushPolicy())
         tree = git(
             "ls-tree",
             "--name-only",

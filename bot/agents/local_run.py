@@ -22,6 +22,7 @@ from bot.agents.roster import Role, RosterError, load_roster
 from bot.agents.routing import ModelRef, RoutingConfig
 from bot.agents.runtime import AgentRuntime
 from bot.agents.sandbox import detect_isolation
+from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace, WorkspaceError
 from bot.settings import SettingsError
 from bot.workitem.names import BRANCH_PREFIX, slugify
@@ -120,7 +121,11 @@ async def _run(
         sha = await ws.commit(_commit_message(args.task, result), agent=role.persona)
         _report(result, out)
         if sha:
-            await ws.push()
+            try:
+                await ws.push(policy=PushPolicy(allow_workflow_edits=config.allow_workflow_edits))
+            except PushRefused as refused:
+                print(str(refused), file=out)
+                return EXIT_STOPPED
             print(f"commit {sha[:12]} on branch {branch} of {top}", file=out)
             print(f"  see it: git -C {top} log -p {base}..{branch}", file=out)
         else:

@@ -22,6 +22,7 @@ from bot.agents.runtime import AgentRuntime
 from bot.agents.sandbox import Sandbox, detect_isolation
 from bot.agents.tools import Toolbox, ToolError
 from bot.agents.transcript import Transcript, transcript_path
+from bot.github.push_guard import PushPolicy
 from bot.redact import redact
 
 log = structlog.get_logger(__name__)
@@ -90,12 +91,15 @@ async def run_agent(
     sandbox: Sandbox | None = None,
     extra_secrets: Iterable[str] = (),
     task_source: str = "maintainer",
+    policy: PushPolicy | None = None,
 ) -> AgentResult:
     """Run one agent on `task` in `workspace` until it finishes, hits the step limit or a budget.
 
     `context` is the repository block of the prompt (default: the workspace's instruction
-    files). Tool failures go back to the model; only budgets, the step limit and model
-    failures that survive retries and fallbacks end the run early. Never raises for those:
+    files). `policy`: the paths the write tools refuse, from the work item's settings
+    (default: `AIOS_ALLOW_WORKFLOW_EDITS` and the default protected paths, for `aios agent`).
+    Tool failures go back to the model; only budgets, the step limit and model failures
+    that survive retries and fallbacks end the run early. Never raises for those:
     the result's `status` and `summary` say what happened.
     """
     role = runtime.roster.get(role) if isinstance(role, str) else role
@@ -115,7 +119,7 @@ async def run_agent(
         workspace,
         sandbox=sandbox,
         allowed=role.tools,
-        allow_workflow_edits=config.allow_workflow_edits,
+        policy=policy or PushPolicy(allow_workflow_edits=config.allow_workflow_edits),
     )
     if context is None:
         context = prompts.repo_context(prompts.load_instructions(workspace))

@@ -1,7 +1,8 @@
 """The agent's tools over one workspace: list, read, search, write, edit, run, finish.
 
 Every path is resolved (symlinks included) and refused outside the workspace or inside
-`.git/`; writes under `.github/workflows/` are refused unless configuration allows them.
+`.git/`; writes to protected paths (`.github/workflows/` unless allowed, and
+`workflow.protected_paths`) are refused, as the push guard refuses them again later.
 Failures raise `ToolError`, whose message goes back to the model as an error result.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from bot.agents.llm.types import ToolSpec
 from bot.agents.sandbox import Sandbox
+from bot.github.push_guard import WORKFLOWS_SETTING, PushPolicy
 
 MAX_READ_LINES = 2000
 MAX_READ_BYTES = 100_000
@@ -107,14 +109,14 @@ class Toolbox:
         *,
         sandbox: Sandbox | None = None,
         allowed: Iterable[str] = ALL_TOOLS,
-        allow_workflow_edits: bool = False,
+        policy: PushPolicy | None = None,
     ) -> None:
         self.root = Path(workspace).resolve()
         self.sandbox = sandbox
         self.allowed = tuple(t for t in ALL_TOOLS if t in set(allowed))
         if "run" in self.allowed and sandbox is None:
             self.allowed = tuple(t for t in self.allowed if t != "run")
-        self.allow_workflow_edits = allow_workflow_edits
+        self.policy = policy or PushPolicy()
         self._handlers: dict[str, Callable[..., Awaitable[ToolOutcome]]] = {
             "list_files": self.list_files,
             "read_file": self.read_file,
@@ -153,13 +155,17 @@ class Toolbox:
         rel = real.relative_to(self.root)
         if any(part.casefold() == ".git" for part in rel.parts):
             raise ToolError(f"{path!r} is inside .git/, which agents may not touch")
-        if write and not self.allow_workflow_edits:
-            lowered = PurePosixPath(*[p.casefold() for p in rel.parts]) if rel.parts else None
-            if lowered is not None and lowered.is_relative_to(".github/workflows"):
-                raise ToolError(
-                    f"{path!r} is a GitHub Actions workflow; editing workflows is disabled "
-                    "(workflow.allow_workflow_edits in .github/aios.yml)"
-                )
+        setting = self.policy.setting_protecting(rel.as_posix()) if write and rel.parts else None
+        if setting == WORKFLOWS_SETTING:
+            raise ToolError(
+                f"{path!r} is a GitHub Actions workflow; editing workflows is disabled "
+                f"({setting} in .github/aios.yml)"
+            )
+        if setting is not None:
+            raise ToolError(
+                f"{path!r} is protected ({setting} in .github/aios.yml); agents may not change "
+                "it, and a push that does is refused"
+            )
         return real
 
     def relative(self, real: Path) -> str:

@@ -82,6 +82,8 @@ def settings_snapshot(
         require_independent_approval=workflow.require_independent_approval,
         merge_method=str(workflow.merge_method),
         delete_branch_on_merge=workflow.delete_branch_on_merge,
+        allow_workflow_edits=workflow.allow_workflow_edits,
+        protected_paths=workflow.protected_paths,
     )
     return settings, warnings
 

@@ -57,6 +57,7 @@ class WorkflowConfig:
     max_fix_rounds: int = _default("workflow", "max_fix_rounds")
     max_ci_fix_attempts: int = _default("workflow", "max_ci_fix_attempts")
     allow_workflow_edits: bool = _default("workflow", "allow_workflow_edits")
+    protected_paths: tuple[str, ...] = tuple(_default("workflow", "protected_paths"))
     review_fork_prs: bool = _default("workflow", "review_fork_prs")
 
 
@@ -102,6 +103,8 @@ def build_config(data: dict[str, Any]) -> RepoConfig:
     for key in ("required_approvals", "max_review_rounds", "max_fix_rounds", "max_ci_fix_attempts"):
         if key in workflow:
             workflow[key] = int(workflow[key])
+    if "protected_paths" in workflow:
+        workflow["protected_paths"] = tuple(workflow["protected_paths"])
     progress = _pick(ProgressConfig, _known(data, "progress"))
     if "min_edit_interval_s" in progress:
         progress["min_edit_interval_s"] = float(progress["min_edit_interval_s"])

@@ -149,6 +149,19 @@ SCHEMA: dict[str, Any] = {
                     False,
                     "Let agents change `.github/workflows/` (needs the workflows permission).",
                 ),
+                "protected_paths": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1, "maxLength": 500},
+                    "maxItems": 100,
+                    "default": [".github/aios.yml", "CODEOWNERS"],
+                    "description": (
+                        "Paths agents may not change, refused by their write tools and again "
+                        "before every push: a name without `/` matches that file in any folder, "
+                        "a path matches itself and what is under it, `*` globs within a name. "
+                        "Replaces this list; `.github/workflows/` is guarded by "
+                        "`allow_workflow_edits` besides."
+                    ),
+                },
                 "review_fork_prs": _flag(
                     False, "Review pull requests from forks (read-only: fork code is never run)."
                 ),

@@ -19,6 +19,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
+from bot.redact import redact
 
 log = structlog.get_logger(__name__)
 
@@ -218,6 +219,11 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
             await super().sleep(seconds)
 
     async def _make_request(self, *args: Any, **kwargs: Any) -> tuple[bytes, str | None, int]:
+        # Every body AIOS sends passes here: the one place its writes are redacted.
+        if "data" in kwargs:
+            kwargs["data"] = scrub(kwargs["data"])
+        elif len(args) > 3:
+            args = (*args[:3], scrub(args[3]), *args[4:])
         token = _CALL.set(_Call())
         try:
             return await super()._make_request(*args, **kwargs)
@@ -319,7 +325,7 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
     async def graphql(self, query: str, *, endpoint: str | None = None, **variables: Any) -> Any:
         """GraphQL against this client's GitHub (github.com or GHES), not always github.com."""
         return await super().graphql(
-            query, endpoint=endpoint or graphql_url(self.base_url), **variables
+            query, endpoint=endpoint or graphql_url(self.base_url), **scrub(variables)
         )
 
     @asynccontextmanager
@@ -365,6 +371,18 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
     def _report(self, method: str, status: int) -> None:
         if self._on_response is not None:
             self._on_response(method, status)
+
+
+def scrub(data: Any) -> Any:
+    """A request body with every string in it redacted: whatever AIOS writes to GitHub
+    (comments, PR bodies, reviews, check runs, labels) leaves without a secret in it."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {key: scrub(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [scrub(value) for value in data]
+    return data
 
 
 def graphql_url(api_url: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 
 from bot.github.git import GitError, GitResult, auth_env, base_env, run_git
+from bot.github.push_guard import PushPolicy, check_push
 from bot.redact import redact
 from bot.workitem.names import BRANCH_PREFIX, branch_name
 
@@ -237,18 +238,51 @@ class Workspace:
         )
         return (await self._git("rev-parse", "HEAD")).stdout.strip()
 
-    async def push(self) -> None:
-        """Push the current AIOS branch (fast-forward only) to the remote."""
+    async def push(self, *, policy: PushPolicy, secrets: tuple[str, ...] = ()) -> None:
+        """Push the current AIOS branch (fast-forward only) once the push guard passed it.
+
+        Raises PushRefused (nothing pushed) when the outgoing commits carry a secret or
+        change a path `policy` protects; WorkspaceError when the push itself fails.
+        """
         branch = self.branch
         if branch is None or branch not in self._created or not branch.startswith(BRANCH_PREFIX):
             raise WorkspaceError("refusing to push: AIOS pushes only to branches it created")
+        patch, messages, paths = await self._outgoing()
+        known = (*self._secrets(), *secrets)
+        check_push(
+            branch, patch=patch, messages=messages, paths=paths, policy=policy, secrets=known
+        )
         try:
             await self._git(
                 "push", "-q", "--", self.remote_url, f"HEAD:refs/heads/{branch}", auth=True
             )
         except GitError as exc:
             raise WorkspaceError(f"push of {branch} failed: {exc}") from None
+        # What the remote has now: the next push checks only the commits after these.
+        await self._git("update-ref", f"refs/remotes/origin/{branch}", "HEAD")
         log.info("workspace.pushed", branch=branch)
+
+    async def _outgoing(self) -> tuple[str, str, list[str]]:
+        """The commits a push would send (those no fetched ref has) and what they change."""
+        new = ("HEAD", "--not", "--remotes=origin")
+        plain = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames")
+        patch = await self._git("log", "-p", *plain, "--format=commit %H", *new)
+        messages = await self._git("log", "--format=%B", *new)
+        touched = await self._git("log", "--format=", "--name-only", "-z", *plain, *new)
+        paths = [p for p in touched.stdout.replace("\n", "\0").split("\0") if p]
+        base = (
+            self.base_branch
+            if SHA.match(self.base_branch)
+            else f"refs/remotes/origin/{self.base_branch}"
+        )
+        # The diff against the base as the pull request will show it; a base whose merge base
+        # is past the shallow history leaves the commits' own paths to go by.
+        against = await self._git(
+            "diff", "--name-only", "-z", "--no-renames", f"{base}...HEAD", "--", check=False
+        )
+        if against.returncode == 0:
+            paths += [p for p in against.stdout.split("\0") if p]
+        return patch.stdout, messages.stdout, paths
 
     async def diff_from(self, base: str, head: str = "HEAD") -> str:
         """The pull-request diff of `head` against branch `base`: changes since their merge

@@ -21,6 +21,7 @@ from bot.agents.loop import AgentResult, Step, StopReason, run_agent
 from bot.agents.memory import list_memories
 from bot.agents.runtime import AgentRuntime
 from bot.effects.progress import publish_current
+from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
@@ -46,6 +47,27 @@ async def checkout(
         yield workspace
     finally:
         workspace.cleanup()
+
+
+def push_policy(item: WorkItem) -> PushPolicy:
+    """What the item's agents may change, from its settings: the write tools and every push
+    of the item's branch obey the same policy."""
+    return PushPolicy(
+        allow_workflow_edits=item.settings.allow_workflow_edits,
+        protected_paths=item.settings.protected_paths,
+    )
+
+
+async def push_work(ctx: WorkerContext, item: WorkItem, workspace: Workspace) -> bool:
+    """Push the item's branch; a push the guard refuses fails the item with the reason
+    (the files and the rule or setting, never a value). Returns whether it was pushed."""
+    try:
+        await workspace.push(policy=push_policy(item))
+    except PushRefused as refused:
+        log.warning("push refused", problems=len(refused.problems))
+        await engine.fail(ctx, item, str(refused))
+        return False
+    return True
 
 
 async def run_role(
@@ -124,6 +146,7 @@ async def run_role(
                 context=context,
                 on_step=narrate,
                 task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
+                policy=push_policy(item),
             )
         finally:
             await writer.aclose()

@@ -15,7 +15,7 @@ from bot.agents.roster import load_roster
 from bot.briefs.fixer import fix_task, fixer_role, parse_fix_answer
 from bot.github.permissions import can_steer
 from bot.github.threads import open_threads, reply, steered_threads
-from bot.jobs.agent_run import checkout, run_role, stop_item
+from bot.jobs.agent_run import checkout, push_work, run_role, stop_item
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest, Handoff
@@ -96,8 +96,8 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
                 f"Address review feedback on #{item.pr_number}\n\n{answer.summary}",
                 agent=persona.signature(personas=item.settings.personas),
             )
-            if sha is not None:
-                await workspace.push()
+            if sha is not None and not await push_work(ctx, item, workspace):
+                return  # refused: the item failed saying which files and why
             head = await workspace.head()
         voice = (
             f"{persona.emoji} **{persona.name}** ({persona.title})"

@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot import engine
 from bot.agents.roster import load_roster
 from bot.briefs.coder import role_task
-from bot.jobs.agent_run import checkout, run_role, stop_item
+from bot.jobs.agent_run import checkout, push_work, run_role, stop_item
 from bot.jobs.reading import read_issue
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
@@ -45,8 +45,8 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
                 f"{plan.tasks[index].title}\n\n{result.summary}",
                 agent=load_roster().get(role).signature(personas=item.settings.personas),
             )
-            if sha is not None:
-                await workspace.push()
+            if sha is not None and not await push_work(ctx, item, workspace):
+                return  # refused: the item failed saying which files and why
 
         def record(current: WorkItem) -> WorkItem:
             work = replace(

@@ -35,6 +35,11 @@ class ItemSettings:
     require_independent_approval: bool = False
     merge_method: str = "squash"
     delete_branch_on_merge: bool = True
+    allow_workflow_edits: bool = False
+    """`workflow.allow_workflow_edits`: agents may change `.github/workflows/`."""
+    protected_paths: tuple[str, ...] = (".github/aios.yml", "CODEOWNERS")
+    """`workflow.protected_paths`: what agents may not change, in their write tools and at
+    every push (`bot.github.push_guard`)."""
 
     def model_for(self, role: str) -> str | None:
         """The repository's model for `role` (a key of `agents.models`), or None."""
