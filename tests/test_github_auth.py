@@ -16,8 +16,17 @@ import redis.asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.github.auth import TOKEN_KEY, AppCredentials, AuthError, TokenCache, app_jwt
+from bot.github.auth import (
+    TOKEN_INDEX_KEY,
+    TOKEN_KEY,
+    UNSCOPED,
+    AppCredentials,
+    AuthError,
+    TokenCache,
+    app_jwt,
+)
 from bot.github.client import GitHubClient
+from bot.github.scopes import TokenScope
 from bot.github.sessions import installation_client
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
@@ -170,12 +179,14 @@ async def test_invalidate_spares_a_token_another_worker_just_minted(
 async def test_forget_installation_drops_its_token(
     github_fake: FakeGitHub, aredis: redis.asyncio.Redis
 ) -> None:
+    scope = TokenScope.of("octo-org/hello", {"issues": "write"})
     async with worker_cache(github_fake, aredis) as cache:
         await cache.token(1)
+        await cache.token(1, scope)
         await cache.forget_installation(1)
-        assert await aredis.exists(TOKEN_KEY.format(installation_id=1)) == 0
+        assert await aredis.keys("aios:gh:token*") == []
         await cache.token(1)
-    assert github_fake.tokens_issued == 2
+    assert github_fake.tokens_issued == 3
 
 
 async def test_tokens_rest_encrypted_under_keys_that_do_not_name_them(
@@ -184,11 +195,12 @@ async def test_tokens_rest_encrypted_under_keys_that_do_not_name_them(
     async with worker_cache(github_fake, aredis) as cache:
         token = await cache.token(1)
 
-    keys = [k.decode() for k in await aredis.keys("*")]
-    assert keys == [TOKEN_KEY.format(installation_id=1)]
-    stored = await aredis.hgetall(keys[0])
+    keys = sorted(k.decode() for k in await aredis.keys("*"))
+    key = TOKEN_KEY.format(installation_id=1, scope=UNSCOPED)
+    assert keys == [key, TOKEN_INDEX_KEY.format(installation_id=1)]
+    stored = await aredis.hgetall(key)
     assert all(token.encode() not in value for value in stored.values())
-    ttl = await aredis.ttl(keys[0])
+    ttl = await aredis.ttl(key)
     assert 3600 - 300 - 5 <= ttl <= 3600 - 300
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
+from bot.github.scopes import TokenScope
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -35,8 +36,12 @@ MINT_LOCK_TIMEOUT_S = 30.0
 MINT_LOCK_WAIT_S = 60.0
 """How long a worker waits for another worker's minting before giving up with an error."""
 
-TOKEN_KEY = "aios:gh:token:{installation_id}"  # noqa: S105 - a key name, not a secret
-MINT_LOCK_KEY = "aios:gh:token-mint:{installation_id}"
+TOKEN_KEY = "aios:gh:token:{installation_id}:{scope}"  # noqa: S105 - a key name, not a secret
+TOKEN_INDEX_KEY = "aios:gh:tokens:{installation_id}"  # noqa: S105 - a key name, not a secret
+"""The scopes an installation has tokens cached for, so an uninstall forgets all of them."""
+MINT_LOCK_KEY = "aios:gh:token-mint:{installation_id}:{scope}"
+UNSCOPED = "all"
+"""The scope part of the key of a token minted for the whole installation (tests, tools)."""
 
 # Deletes the cached token only if it is still the one that was refused, so a worker
 # reporting a stale 401 does not throw away a token another worker has just minted.
@@ -134,19 +139,23 @@ class TokenCache:
         self.mints = 0
         """Tokens this instance has minted (for tests and diagnostics)."""
 
-    async def token(self, installation_id: int) -> str:
+    async def token(self, installation_id: int, scope: TokenScope | None = None) -> str:
         """A valid token for the installation, from Redis or freshly minted.
+
+        With `scope`, the token is minted for that one repository and those permissions
+        (GitHub refuses it anything else) and cached apart from tokens of other scopes.
 
         Raises:
             AuthError: another worker held the minting lock for too long.
             gidgethub.HTTPException: GitHub refused to mint (e.g. 404 after uninstall).
         """
-        cached = await self._cached(installation_id)
+        key = _token_key(installation_id, scope)
+        cached = await self._cached(key)
         if cached is not None:
             return cached
         lock = Lock(
             self._redis,
-            MINT_LOCK_KEY.format(installation_id=installation_id),
+            MINT_LOCK_KEY.format(installation_id=installation_id, scope=_scope_part(scope)),
             timeout=MINT_LOCK_TIMEOUT_S,
             blocking_timeout=MINT_LOCK_WAIT_S,
             sleep=0.05,
@@ -162,19 +171,21 @@ class TokenCache:
             )
         try:
             # Another worker may have minted while this one waited for the lock.
-            cached = await self._cached(installation_id)
+            cached = await self._cached(key)
             if cached is not None:
                 return cached
-            return await self._mint(installation_id)
+            return await self._mint(installation_id, scope)
         finally:
             try:
                 await lock.release()
             except LockError:
                 log.warning("github.token.mint_lock_expired", installation_id=installation_id)
 
-    async def invalidate(self, installation_id: int, *, token: str | None = None) -> None:
+    async def invalidate(
+        self, installation_id: int, *, token: str | None = None, scope: TokenScope | None = None
+    ) -> None:
         """Drop the cached token (only if it is still `token`, when given): GitHub refused it."""
-        key = TOKEN_KEY.format(installation_id=installation_id)
+        key = _token_key(installation_id, scope)
         if token is None:
             await self._redis.delete(key)
         else:
@@ -183,10 +194,10 @@ class TokenCache:
 
     async def forget_installation(self, installation_id: int) -> None:
         """Drop everything held for an installation that was deleted."""
-        await self._redis.delete(TOKEN_KEY.format(installation_id=installation_id))
+        await self._redis.delete(*await token_keys(self._redis, installation_id))
 
-    async def _cached(self, installation_id: int) -> str | None:
-        stored = await self._redis.hgetall(TOKEN_KEY.format(installation_id=installation_id))
+    async def _cached(self, key: str) -> str | None:
+        stored = await self._redis.hgetall(key)
         if not stored:
             return None
         fields = {_text(k): v for k, v in stored.items()}
@@ -203,11 +214,11 @@ class TokenCache:
             # Sealed with another private key (the App's key was rotated): mint anew.
             return None
 
-    async def _mint(self, installation_id: int) -> str:
+    async def _mint(self, installation_id: int, scope: TokenScope | None) -> str:
         response = await self._api.post(
             "/app/installations/{installation_id}/access_tokens",
             {"installation_id": installation_id},
-            data={},
+            data=scope.request() if scope is not None else {},
             jwt=app_jwt(self._creds),  # real time: GitHub checks iat against its own clock
         )
         token = Credential(response["token"])
@@ -219,7 +230,8 @@ class TokenCache:
         # Redis forgets the token when it is due for renewal; the stored renew_at also
         # covers a Redis whose clock differs from ours.
         ttl_ms = max(1000, int((renew_at - now) * 1000))
-        key = TOKEN_KEY.format(installation_id=installation_id)
+        key = _token_key(installation_id, scope)
+        index = TOKEN_INDEX_KEY.format(installation_id=installation_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(
@@ -231,15 +243,34 @@ class TokenCache:
                 },
             )
             pipe.pexpire(key, ttl_ms)
+            pipe.sadd(index, key)
+            pipe.expire(index, max(3600, int(expires_at - now)))  # outlives the tokens it lists
             await pipe.execute()
         self.mints += 1
         log.info(
             "github.token.minted",
             installation_id=installation_id,
+            repo=scope.repo if scope else None,
+            permissions=dict(scope.permissions) if scope else None,
             fingerprint=fingerprint(token),
             expires_in_s=int(expires_at - now),
         )
         return token
+
+
+async def token_keys(redis: redis.asyncio.Redis, installation_id: int) -> list[str]:
+    """Every Redis key holding a token of the installation, and the index listing them."""
+    index = TOKEN_INDEX_KEY.format(installation_id=installation_id)
+    listed = [_text(k) for k in await redis.smembers(index)]
+    return [index, _token_key(installation_id, None), *listed]
+
+
+def _scope_part(scope: TokenScope | None) -> str:
+    return scope.key if scope is not None else UNSCOPED
+
+
+def _token_key(installation_id: int, scope: TokenScope | None) -> str:
+    return TOKEN_KEY.format(installation_id=installation_id, scope=_scope_part(scope))
 
 
 def _storage_key(private_key: str) -> bytes:

@@ -19,6 +19,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
+from bot.github.scopes import TokenScope
 from bot.redact import redact
 
 log = structlog.get_logger(__name__)
@@ -145,16 +146,19 @@ class AppAuth:
 class InstallationAuth:
     """Authenticates as one installation with the token shared through TokenCache."""
 
-    def __init__(self, tokens: TokenCache, installation_id: int) -> None:
+    def __init__(
+        self, tokens: TokenCache, installation_id: int, scope: TokenScope | None = None
+    ) -> None:
         self._tokens = tokens
         self.installation_id = installation_id
+        self.scope = scope
 
     async def authorization(self) -> str:
-        return f"token {await self._tokens.token(self.installation_id)}"
+        return f"token {await self._tokens.token(self.installation_id, self.scope)}"
 
     async def refused(self, authorization: str) -> None:
         await self._tokens.invalidate(
-            self.installation_id, token=authorization.removeprefix("token ")
+            self.installation_id, token=authorization.removeprefix("token "), scope=self.scope
         )
 
 

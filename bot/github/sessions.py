@@ -20,6 +20,7 @@ from bot.github.client import (
     RetryPolicy,
     Sleep,
 )
+from bot.github.scopes import TokenScope
 from bot.settings import Settings
 
 HTTP_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
@@ -65,8 +66,11 @@ async def installation_client(
     on_response: OnResponse | None = None,
     http: httpx2.AsyncClient | None = None,
     renew_before_s: int = 300,
+    scope: TokenScope | None = None,
 ) -> AsyncIterator[GitHubClient]:
     """A client acting as one installation, its token shared with every worker via Redis.
+
+    With `scope`, its token is good for that one repository and those permissions only.
 
     Raises:
         AuthError: the settings carry no App credentials.
@@ -86,7 +90,7 @@ async def installation_client(
         yield GitHubClient(
             session,
             base_url=settings.github_api_url,
-            auth=InstallationAuth(tokens, installation_id),
+            auth=InstallationAuth(tokens, installation_id, scope),
             policy=policy,
             sleep=sleep,
             redis=redis,

@@ -9,6 +9,7 @@ from gidgethub import sansio
 
 from bot.handlers import build_router
 from bot.inbox import deliveries
+from bot.runtime.catalog import ROUTE_DELIVERY
 from bot.runtime.scope import job_scope
 
 log = structlog.get_logger(__name__)
@@ -31,6 +32,8 @@ async def route_delivery(entry_id: str, delivery_id: str) -> str:
         data = json.loads(delivery.body)
         if repository := data.get("repository"):
             structlog.contextvars.bind_contextvars(repo=repository.get("full_name"))
+            # Handlers call GitHub (permission checks, the 👀) for this repository only.
+            ctx.scope_to(str(repository["full_name"]), ROUTE_DELIVERY.permissions)
         event = sansio.Event(data, event=delivery.event, delivery_id=delivery.delivery_id)
         # Handlers only decide and enqueue with deterministic job ids, so a re-run after
         # a crash mid-dispatch enqueues nothing twice.

@@ -38,8 +38,11 @@ NARRATION_CHARS = 200
 async def checkout(
     ctx: WorkerContext, item: WorkItem, *, ref: str | None = None
 ) -> AsyncIterator[Workspace]:
-    """A per-job clone of the item's repository, authenticated with the installation token."""
-    token = await ctx.installation_token(item.installation_id)
+    """A per-job clone of the item's repository, with a token of the job's scope (pushing
+    workflow files needs `workflows: write` too, asked for only where the item allows it)."""
+    pushes = ctx.scope is not None and dict(ctx.scope.permissions).get("contents") == "write"
+    extra = {"workflows": "write"} if pushes and item.settings.allow_workflow_edits else None
+    token = await ctx.installation_token(item.installation_id, extra=extra)
     workspace = await Workspace.clone(
         item.repo, git_base_url=ctx.settings.git_base_url, token=token, ref=ref
     )

@@ -9,7 +9,10 @@ loads no job module, no agent and no LLM SDK.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.github import scopes
+from bot.github.scopes import Permissions
 
 
 class QueueName(enum.StrEnum):
@@ -35,6 +38,9 @@ class JobSpec:
     retries: int = 2
     """RQ `Retry(max=…)`: a worker killed mid-job leaves the job abandoned and RQ runs it
     again; every job is idempotent (hidden markers, lookups before creates)."""
+    permissions: Permissions = field(default_factory=lambda: dict(scopes.TALK), compare=False)
+    """What the job's installation tokens may do, on the one repository it works on
+    (`bot.github.scopes`): the least its own calls and the effects it may set off need."""
 
     @property
     def limited_per_installation(self) -> bool:
@@ -52,6 +58,7 @@ ROUTE_DELIVERY = JobSpec(
     120,
     "run one stored webhook delivery through every handler that wants it, once",
     retries=3,
+    permissions=scopes.TALK,
 )
 ENSURE_LABELS = JobSpec(
     "ensure_labels",
@@ -59,6 +66,7 @@ ENSURE_LABELS = JobSpec(
     _QUICK,
     120,
     "create the AIOS labels a repository lacks (one job per repository)",
+    permissions=scopes.TALK,
 )
 START_WORK_ITEM = JobSpec(
     "start_work_item",
@@ -66,6 +74,7 @@ START_WORK_ITEM = JobSpec(
     _QUICK,
     300,
     "a permitted AIOS label: read the issue and `.github/aios.yml`, start the work item",
+    permissions=scopes.TRIAGE,
 )
 REPORT_EVENT = JobSpec(
     "report_event",
@@ -73,6 +82,7 @@ REPORT_EVENT = JobSpec(
     _QUICK,
     300,
     "what a person did (an answer, an approval, feedback, a closed PR) reaches the work item",
+    permissions=scopes.STEER,
 )
 RUN_COMMAND = JobSpec(
     "run_command",
@@ -80,6 +90,7 @@ RUN_COMMAND = JobSpec(
     _QUICK,
     300,
     "one `/aios` command line from someone with write access: 👍, act, answer",
+    permissions=scopes.STEER,
 )
 REFUSE_COMMAND = JobSpec(
     "refuse_command",
@@ -87,6 +98,7 @@ REFUSE_COMMAND = JobSpec(
     _QUICK,
     300,
     "the one polite reply to a command from someone without write access",
+    permissions=scopes.TALK,
 )
 REVIEW_LINKED_PULL_REQUEST = JobSpec(
     "review_linked_pull_request",
@@ -101,6 +113,7 @@ EVALUATE_CI = JobSpec(
     _QUICK,
     300,
     "read CI on the agent PR's head and report ci_passed or ci_failed",
+    permissions=scopes.STEER,
 )
 FINISH_IMPLEMENTATION = JobSpec(
     "finish_implementation",
@@ -108,6 +121,7 @@ FINISH_IMPLEMENTATION = JobSpec(
     _QUICK,
     300,
     "every plan task ran: report implementation_done (the draft PR opens)",
+    permissions=scopes.REVIEW,
 )
 RUN_TRIAGE = JobSpec(
     "run_triage",
@@ -115,6 +129,7 @@ RUN_TRIAGE = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "the CTO agent reads the issue and the repository, then asks or plans",
+    permissions=scopes.TRIAGE,
 )
 RUN_TASK = JobSpec(
     "run_task",
@@ -122,6 +137,7 @@ RUN_TASK = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "one plan task by its role's agent on the work item's branch; commit, push, hand off",
+    permissions=scopes.CODE,
 )
 RUN_QA_REVIEW = JobSpec(
     "run_qa_review",
@@ -129,6 +145,7 @@ RUN_QA_REVIEW = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "the QA agent reviews the agent PR's diff: one review, inline comments",
+    permissions=scopes.REVIEW,
 )
 RUN_FIX = JobSpec(
     "run_fix",
@@ -136,6 +153,7 @@ RUN_FIX = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "a fix round: threads, CI failures and requests in; one push and a reply per thread out",
+    permissions=scopes.FIX,
 )
 REVIEW_PULL_REQUEST = JobSpec(
     "review_pull_request",
@@ -143,6 +161,7 @@ REVIEW_PULL_REQUEST = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "`/aios review` on a pull request people wrote: one QA review, nothing else changes",
+    permissions=scopes.REVIEW,
 )
 TEST_PULL_REQUEST = JobSpec(
     "test_pull_request",
@@ -150,6 +169,7 @@ TEST_PULL_REQUEST = JobSpec(
     _AGENTS,
     AGENT_TIMEOUT_S,
     "`/aios test`: the QA agent runs the tests on the pull request's head and replies",
+    permissions=scopes.REVIEW,
 )
 
 CATALOG: tuple[JobSpec, ...] = (

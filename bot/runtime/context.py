@@ -12,6 +12,7 @@ import redis.asyncio
 
 from bot.github.auth import AppCredentials, TokenCache
 from bot.github.client import GitHubClient
+from bot.github.scopes import Permissions, TokenScope
 from bot.github.sessions import app_client, installation_client
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
@@ -24,21 +25,42 @@ class WorkerContext:
     settings: Settings
     redis: redis.asyncio.Redis
     jobs: JobQueue
+    scope: TokenScope | None = None
+    """The repository and permissions this job's tokens are minted for (`runtime.scope`)."""
+
+    def scope_to(self, repo: str, permissions: Permissions) -> None:
+        """From now on, this job's tokens name `repo` and `permissions`, nothing more."""
+        self.scope = TokenScope.of(repo, permissions)
 
     def github_app(self) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as the App itself (JWT)."""
         return app_client(self.settings, self.redis)
 
     def github(self, installation_id: int) -> AbstractAsyncContextManager[GitHubClient]:
-        """A client authenticated as one installation (cached installation token)."""
-        return installation_client(self.settings, self.redis, installation_id)
+        """A client authenticated as one installation, with a token of this job's scope."""
+        return installation_client(
+            self.settings, self.redis, installation_id, scope=self._required_scope()
+        )
 
-    async def installation_token(self, installation_id: int) -> str:
-        """The installation's token for git, which takes it in an extra header, never a URL."""
+    async def installation_token(
+        self, installation_id: int, *, extra: Permissions | None = None
+    ) -> str:
+        """A token of this job's scope (plus `extra`) for git, which takes it in an extra
+        header, never a URL."""
+        scope = self._required_scope()
+        if extra:
+            scope = scope.widened(extra)
         creds = AppCredentials.from_settings(self.settings)
         async with httpx2.AsyncClient() as http:
             minter = GitHubClient(http, base_url=self.settings.github_api_url)
-            return await TokenCache(self.redis, creds, minter).token(installation_id)
+            return await TokenCache(self.redis, creds, minter).token(installation_id, scope)
+
+    def _required_scope(self) -> TokenScope:
+        if self.scope is None:
+            # A job that never said which repository it works on gets no token at all,
+            # rather than one good for every repository of the installation.
+            raise RuntimeError("no token scope: call WorkerContext.scope_to(repo, permissions)")
+        return self.scope
 
 
 def redis_url_of(settings: Settings) -> str:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio
 
-from bot.github.auth import TOKEN_KEY
+from bot.github.auth import token_keys
 from bot.workitem.audit import AuditEntry
 from bot.workitem.item import WorkItem
 
@@ -111,6 +111,7 @@ async def forget_installation(client: redis.asyncio.Redis, installation_id: int)
     Returns how many work items were forgotten.
     """
     members_key = INSTALLATION_ITEMS_KEY.format(installation_id=installation_id)
+    tokens = await token_keys(client, installation_id)
     keys = [k.decode() for k in await client.smembers(members_key)]
     stored = await client.mget([ITEM_KEY.format(key=key) for key in keys]) if keys else []
     async with client.pipeline(transaction=True) as pipe:
@@ -119,6 +120,6 @@ async def forget_installation(client: redis.asyncio.Redis, installation_id: int)
             data = json.loads(raw) if raw else {}
             if data.get("pr_number") is not None:
                 pipe.delete(PR_ITEM_KEY.format(repo=data["repo"], pr_number=data["pr_number"]))
-        pipe.delete(members_key, TOKEN_KEY.format(installation_id=installation_id))
+        pipe.delete(members_key, *tokens)
         await pipe.execute()
     return len(keys)

@@ -52,12 +52,14 @@ def generate_app(
         webhook_secret=secrets.token_hex(20),
         client_id=f"Iv23li{secrets.token_hex(7)}",
         client_secret=secrets.token_hex(20),
-        permissions={
+        permissions={  # the manifest's (github-app-manifest.yml)
+            "actions": "read",
             "checks": "write",
             "contents": "write",
             "issues": "write",
             "metadata": "read",
             "pull_requests": "write",
+            "statuses": "read",
         },
         events=["issues", "issue_comment", "pull_request", "pull_request_review", "check_run"],
     )

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.fakes.github import auth as github_auth
+from tests.fakes.github import permissions as github_permissions
 from tests.fakes.github.graphql import endpoint as github_graphql
 from tests.fakes.github.openapi import NOT_JSON, CheckResult, OpenAPIChecker
 from tests.fakes.github.rest_json.renderer import Renderer
@@ -160,6 +161,15 @@ class Dispatcher:
             self.violations.append(f"{incoming.method} {path}: {message}")
             return _error(HTTPError(501, message)), none
         auth = self._authenticate(route, incoming.headers.get("authorization"), check.path_params)
+        if auth.error is None and auth.token is not None:
+            needed = github_permissions.REQUIRED.get(route.operation_id)
+            if needed is None:
+                message = f"fake has no permission listed for {route.operation_id}"
+                self.violations.append(f"{incoming.method} {path}: {message}")
+            elif not github_permissions.allows(auth.token.permissions, needed):
+                # GitHub's answer to a token minted without the permission the call needs.
+                refused = HTTPError(403, github_permissions.NOT_ACCESSIBLE)
+                return _error(refused), auth
         if auth.error is not None:
             return auth.error, auth
         if check.violations:
@@ -226,6 +236,21 @@ class Dispatcher:
             return Reply(401, {"message": message, "documentation_url": GRAPHQL_AUTH_DOCS})
         installation = self.state.installations[token.installation_id]
         visible = token.repos if token.repos is not None else installation.repos
+        query = (
+            str((incoming.body or {}).get("query") or "") if isinstance(incoming.body, dict) else ""
+        )
+        mutation = query.lstrip().startswith("mutation")
+        needed = (
+            github_permissions.GRAPHQL_MUTATION if mutation else github_permissions.GRAPHQL_QUERY
+        )
+        if not github_permissions.allows(token.permissions, needed):
+            return Reply(
+                200,
+                {
+                    "data": None,
+                    "errors": [{"type": "FORBIDDEN", "message": github_permissions.NOT_ACCESSIBLE}],
+                },
+            )
         answer = github_graphql.execute(self.state, incoming.body, visible, html=self.html_url)
         if answer.unsupported is not None:
             self.violations.append(

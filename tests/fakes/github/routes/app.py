@@ -8,6 +8,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.fakes.github.permissions import exceeding
 from tests.fakes.github.routes.toolkit import (
     Call,
     HTTPError,
@@ -63,6 +64,9 @@ def get_repo_installation(call: Call) -> Reply:
 def create_access_token(call: Call) -> Reply:
     installation = _installation(call)
     repos = _requested_repos(call, installation)
+    requested = call.field("permissions")
+    if requested is not None and exceeding(requested, installation.permissions):
+        raise HTTPError(422, "The permissions requested are not granted to this installation.")
     token = Token(
         token=new_token(),
         installation_id=installation.id,
