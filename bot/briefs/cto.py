@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 
 from bot.briefs.envelope import kind_of, open_envelope
-from bot.briefs.text import as_attribute, as_data, cut
+from bot.briefs.text import as_attribute, as_data, untrusted
 from bot.briefs.views import CommentView, IssueView, issue_block
 from bot.workitem.plan import (
     DEV_ROLES,
@@ -102,7 +102,7 @@ def direct_plan(role: str, issue: IssueView) -> Plan:
 
 
 def _comment_block(comment: CommentView) -> str:
-    body = as_data(cut(comment.body, COMMENT_CHARS)) or "(empty)"
+    body = untrusted(comment.body, COMMENT_CHARS) or "(empty)"
     author = as_attribute(comment.author)
     if comment.permitted:
         return f'<comment author="{author}" write-access="yes">\n{body}\n</comment>'
@@ -216,7 +216,7 @@ def cto_task(
                 "A maintainer with write access asked for the revision. Address every point "
                 "of their feedback and keep what they did not question; ask a question only "
                 "if the feedback itself is unclear:\n"
-                f"<maintainer-feedback>\n{as_data(cut(feedback, COMMENT_CHARS))}\n"
+                f"<maintainer-feedback>\n{untrusted(feedback, COMMENT_CHARS)}\n"
                 "</maintainer-feedback>"
             )
         parts.append("\n".join(revise))

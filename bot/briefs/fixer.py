@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.briefs.envelope import open_envelope
-from bot.briefs.text import as_attribute, as_data, cut
+from bot.briefs.text import as_attribute, as_data, cut, untrusted
 from bot.github.threads import ReviewThread, ThreadComment
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest
@@ -45,7 +45,7 @@ def fix_task(
     """The developer agent's task: everything to address, each piece delimited as data."""
     parts = [
         f"You are fixing pull request #{item.pr_number} of {item.repo} (branch `{item.branch}`, "
-        f"for issue #{item.number}: {as_data(item.title)}). Its branch is checked out.",
+        f"for issue #{item.number}: {untrusted(item.title)}). Its branch is checked out.",
     ]
     if ci_failure:
         parts.append(
@@ -56,12 +56,12 @@ def fix_task(
     if qa_notes:
         parts.append(
             "The QA agent's review summary (its inline remarks are threads below):\n"
-            f"<untrusted>\n{as_data(cut(qa_notes, CI_DIGEST_CHARS))}\n</untrusted>"
+            f"<untrusted>\n{untrusted(qa_notes, CI_DIGEST_CHARS)}\n</untrusted>"
         )
     for request in requests:
         parts.append(
             f'A maintainer asked for a change:\n<fix-request by="{as_attribute(request.by)}">\n'
-            f"{as_data(cut(request.text, THREAD_COMMENT_CHARS))}\n</fix-request>"
+            f"{untrusted(request.text, THREAD_COMMENT_CHARS)}\n</fix-request>"
         )
     for index, thread in enumerate(threads, start=1):
         where = f"{thread.path}:{thread.line}" if thread.line else thread.path
@@ -89,7 +89,7 @@ def fix_task(
 
 def _thread_comment(comment: ThreadComment) -> str:
     app = "yes" if comment.is_bot else "no"
-    body = as_data(cut(comment.body, THREAD_COMMENT_CHARS))
+    body = untrusted(comment.body, THREAD_COMMENT_CHARS)
     return (
         f'<thread-comment author="{as_attribute(comment.author)}" app="{app}">\n{body}\n'
         "</thread-comment>"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.briefs.sanitize import strip_hidden
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DELIMITER_TAGS = (
     "task|issue|title|body|comments|comment|maintainer-feedback|previous-plan|questions-asked"
@@ -18,6 +20,14 @@ _ATTRIBUTE_UNSAFE = re.compile(r'["<>&\x00-\x1f\x7f]')
 def as_data(text: str) -> str:
     """Untrusted text made safe to place between our delimiter tags: it cannot close them."""
     return _TAG_OPEN.sub("&lt;", _CONTROL.sub("", text)).strip()
+
+
+def untrusted(text: str, limit: int | None = None) -> str:
+    """What a person wrote, for a prompt: hidden text out (`strip_hidden`: what the
+    maintainer who approved it could not see), capped at `limit`, unable to close our tags.
+    Every human-written text goes through here before it enters a prompt."""
+    clean = strip_hidden(text)
+    return as_data(cut(clean, limit) if limit is not None else clean)
 
 
 def as_attribute(value: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.briefs.text import as_attribute, as_data, cut
+from bot.briefs.text import as_attribute, untrusted
 
 ISSUE_BODY_CHARS = 20_000
 """Cap on an issue body in a prompt; whatever is cut is said to be cut, never dropped silently."""
@@ -47,7 +47,7 @@ def issue_block(issue: IssueView) -> str:
     return (
         f'<issue repo="{as_attribute(issue.repo)}" number="{issue.number}" '
         f'author="{as_attribute(issue.author)}">\n'
-        f"<title>{as_data(issue.title)}</title>\n"
-        f"<body>\n{as_data(cut(issue.body, ISSUE_BODY_CHARS)) or '(empty)'}\n</body>\n"
+        f"<title>{untrusted(issue.title)}</title>\n"
+        f"<body>\n{untrusted(issue.body, ISSUE_BODY_CHARS) or '(empty)'}\n</body>\n"
         "</issue>"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from string import Template
 
 from bot.agents.roster import Role, Roster
+from bot.briefs.text import untrusted
 
 SYSTEM_TEMPLATE = Path(__file__).with_name("system.md")
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md", "CONTRIBUTING.md")
@@ -48,9 +49,14 @@ def repo_context(
 ) -> str:
     """The repository block of the prompt prefix: instruction files and learned memories."""
     parts = [f"Repository: {repo}"] if repo else []
+    # A pull request's own instruction files are as untrusted as its description: what a
+    # reader of the rendered file cannot see (comments, invisible characters) goes.
     for name, text in instructions.items():
-        parts.append(f'<repository-instructions file="{name}">\n{text}\n</repository-instructions>')
-    notes = [m for m in memories if m.strip()]
+        parts.append(
+            f'<repository-instructions file="{name}">\n{untrusted(text)}\n'
+            "</repository-instructions>"
+        )
+    notes = [untrusted(m) for m in memories if m.strip()]
     if notes:
         body = "\n".join(f"- {m.strip()}" for m in notes)
         parts.append(f'<memory source="maintainers\' past feedback">\n{body}\n</memory>')
