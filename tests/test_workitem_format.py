@@ -27,6 +27,7 @@ from bot.workitem.parts import (
     Feedback,
     FixRequest,
     Handoff,
+    IssueText,
     ItemSettings,
     Narration,
     PendingEffects,
@@ -67,6 +68,44 @@ FORMAT_1 = """{
   "tokens": 41000, "updated_at": "2026-11-30T09:21:00+00:00", "v": 1
 }"""
 """A work item as AIOS 0.1 stored it (every `extra` key that version wrote)."""
+
+
+FORMAT_2 = """{
+  "branch": "aios/42-paginate-get-users", "ci": {"failed_checks": "", "failure": null,
+    "fingerprint": null, "repeated": false}, "ci_fix_attempts": 0, "cost_usd": 0.12,
+  "created_at": "2026-12-01T09:15:00+00:00", "created_by": "maintainer", "failed_from": null,
+  "failure": null, "feedback": {"more": false, "qa_notes": null, "requests": []},
+  "fix_rounds": 0, "installation_id": 7, "number": 42, "pending": null, "plan": null,
+  "planning": {"approved_by": null, "feedback": null, "questions": ["Cursor or pages?"]},
+  "pr": {"head_sha": null, "merge_waiting": false, "node_id": null}, "pr_number": null,
+  "progress_comment_id": 9001, "repo": "octo/app", "review_rounds": 0, "roles": ["cto"],
+  "settings": {"budget_usd": 5.0, "max_ci_fix_attempts": 3, "max_fix_rounds": 3,
+    "max_review_rounds": 2, "min_edit_interval_s": 3.0, "require_plan_approval": true},
+  "state": "clarifying", "title": "Paginate GET /users", "tokens": 9000,
+  "updated_at": "2026-12-01T09:16:00+00:00",
+  "work": {"handoffs": [], "narration": null, "tasks_done": 0}, "v": 2
+}"""
+"""A work item as the typed-parts release stored it, before the issue text was kept."""
+
+
+def test_an_item_of_format_2_loads_without_the_issue_text_and_with_default_path_settings() -> None:
+    item = WorkItem.from_dict(json.loads(FORMAT_2))
+    assert item.state is State.CLARIFYING and item.planning.questions == ("Cursor or pages?",)
+    assert item.issue is None  # its jobs read the issue as format 2's did
+    assert item.settings.allow_workflow_edits is False
+    assert item.settings.protected_paths == (".github/aios.yml", "CODEOWNERS")
+    data = json.loads(json.dumps(item.to_dict()))
+    assert data["v"] == SCHEMA_VERSION == 3 and WorkItem.from_dict(data) == item
+
+
+def test_the_issue_text_and_path_settings_survive_a_round_trip() -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    text = IssueText("Fix it", "The body.", "bob", "2026-12-01T09:00:00Z", "alice", ("mallory",))
+    settings = ItemSettings(allow_workflow_edits=True, protected_paths=("deploy/",))
+    item = WorkItem.new(
+        "octo/app", 5, 7, title="Fix it", created_by="m", at=at, issue=text, settings=settings
+    )
+    assert WorkItem.from_dict(json.loads(json.dumps(item.to_dict()))) == item
 
 
 def test_an_item_stored_by_aios_0_1_loads_into_its_typed_parts() -> None:

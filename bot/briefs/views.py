@@ -20,6 +20,8 @@ class IssueView:
     title: str
     body: str
     author: str
+    edited_by: str | None = None
+    """Who (with write access) edited the text after the work started; None: the original."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,11 @@ class PullRequestView:
 
 
 def issue_block(issue: IssueView) -> str:
-    """The issue as delimited, untrusted data."""
+    """The issue as delimited, untrusted data, marked with who wrote the text shown."""
+    edited = f' edited-by="{as_attribute(issue.edited_by)}"' if issue.edited_by else ""
     return (
         f'<issue repo="{as_attribute(issue.repo)}" number="{issue.number}" '
-        f'author="{as_attribute(issue.author)}">\n'
+        f'author="{as_attribute(issue.author)}"{edited}>\n'
         f"<title>{untrusted(issue.title)}</title>\n"
         f"<body>\n{untrusted(issue.body, ISSUE_BODY_CHARS) or '(empty)'}\n</body>\n"
         "</issue>"

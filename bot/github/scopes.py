@@ -18,8 +18,10 @@ LEVELS = {"read": 1, "write": 2}
 
 TALK: Permissions = {"metadata": "read", "issues": "write"}
 """Permission checks, reactions, comments and labels on issues: the handlers' and replies'."""
-TRIAGE: Permissions = {**TALK, "contents": "read", "checks": "write"}
-"""Read the code and `.github/aios.yml`; keep the progress comment (and check run) current."""
+PROGRESS: Permissions = {**TALK, "checks": "write"}
+"""As TALK, and keep the progress comment and the pull request's check run current."""
+TRIAGE: Permissions = {**PROGRESS, "contents": "read"}
+"""As PROGRESS, and read the code and `.github/aios.yml`."""
 REVIEW: Permissions = {**TRIAGE, "pull_requests": "write"}
 """As TRIAGE, and open pull requests, review them, answer in their threads."""
 CODE: Permissions = {**TRIAGE, "contents": "write"}

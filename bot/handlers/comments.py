@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from gidgethub import routing, sansio
 
@@ -67,8 +65,12 @@ async def on_comment(event: sansio.Event, ctx: WorkerContext) -> None:
         return
     if not await _awaits_answers(ctx, repo, number):
         return
-    if _is_issue_author(data, sender) or await may_steer(ctx, installation_id, repo, sender):
+    # Only write access resumes triage, whoever opened the issue: the author's answer
+    # without it is read as untrusted context when someone with write access answers.
+    if await may_steer(ctx, installation_id, repo, sender):
         report(ctx, event, installation_id, repo, number, Event.QUESTIONS_ANSWERED, sender.login)
+    else:
+        log.info("answer without write permission; read as context", sender=sender.login)
 
 
 @router.register("issue_comment", action="edited")
@@ -98,7 +100,3 @@ async def on_plan_ticked(event: sansio.Event, ctx: WorkerContext) -> None:
 async def _awaits_answers(ctx: WorkerContext, repo: RepoRef, number: int) -> bool:
     item = await store.load_item(ctx.redis, repo.full_name, number)
     return item is not None and item.state is State.CLARIFYING
-
-
-def _is_issue_author(data: dict[str, Any], sender: Actor) -> bool:
-    return str((data["issue"].get("user") or {}).get("login", "")) == sender.login

@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from gidgethub import routing, sansio
 
-from bot.handlers.payloads import Actor, IssueLabeled, RepoRef, installation_id_of
+from bot.handlers.payloads import Actor, IssueLabeled, IssueSnapshot, RepoRef, installation_id_of
 from bot.handlers.steer import may_steer, report
 from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
@@ -53,6 +53,9 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
             ),
         )
         return
+    # The issue's text as the maintainer saw it when labeling travels with the job: the
+    # agents work from it, never from whatever the issue says when a job runs.
+    text = labeled.issue
     ctx.jobs.enqueue(
         catalog.START_WORK_ITEM,
         labeled.installation_id,
@@ -60,9 +63,43 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
         labeled.issue_number,
         role,
         labeled.sender.login,
+        text.title,
+        text.body,
+        text.author,
+        text.updated_at,
         key=job_key("start", labeled.repo.full_name, labeled.issue_number, event.delivery_id),
     )
     log.info("work item queued", issue=labeled.issue_number, role=role, sender=labeled.sender.login)
+
+
+@router.register("issues", action="edited")
+async def note_issue_edit(event: sansio.Event, ctx: WorkerContext) -> None:
+    """The issue's title or body changed while agents work on it: from someone with write
+    access the new text counts, from anyone else it is ignored (and said so, once)."""
+    data = event.data
+    installation_id = installation_id_of(data)
+    sender = Actor.of(data.get("sender"))
+    changes = data.get("changes") or {}
+    if installation_id is None or sender.is_bot or not ({"title", "body"} & set(changes)):
+        return
+    repo = RepoRef.of(data["repository"])
+    number = int(data["issue"]["number"])
+    if await store.load_item(ctx.redis, repo.full_name, number) is None:
+        return  # no work item: the text is read when one starts
+    permitted = await may_steer(ctx, installation_id, repo, sender)
+    text = IssueSnapshot.of(data["issue"])
+    ctx.jobs.enqueue(
+        catalog.RECORD_ISSUE_EDIT,
+        installation_id,
+        repo.full_name,
+        number,
+        text.title,
+        text.body,
+        sender.login,
+        permitted,
+        text.updated_at,
+        key=job_key("edit", event.delivery_id),
+    )
 
 
 @router.register("issues", action="closed")

@@ -54,6 +54,7 @@ class IssueLabeled:
     issue_title: str
     label: str
     sender: Actor
+    issue: IssueSnapshot
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> IssueLabeled:
@@ -64,6 +65,26 @@ class IssueLabeled:
             issue_title=str(data["issue"].get("title", "")),
             label=str((data.get("label") or {}).get("name", "")),
             sender=Actor.of(data.get("sender")),
+            issue=IssueSnapshot.of(data["issue"]),
+        )
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    """The issue's text in a payload: what the sender saw when they acted."""
+
+    title: str
+    body: str
+    author: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, issue: dict[str, Any]) -> IssueSnapshot:
+        return cls(
+            title=str(issue.get("title") or ""),
+            body=str(issue.get("body") or ""),
+            author=str((issue.get("user") or {}).get("login") or ""),
+            updated_at=str(issue.get("updated_at") or ""),
         )
 
 

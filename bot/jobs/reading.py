@@ -19,18 +19,29 @@ MAX_COMMENTS = 50
 async def read_issue(
     ctx: WorkerContext, gh: GitHubAPI, item: WorkItem
 ) -> tuple[IssueView, list[CommentView]]:
-    """The issue and its comments, each comment marked permitted or not (untrusted context)."""
+    """The issue and its comments, each comment marked permitted or not (untrusted context).
+
+    Permitted means write access by GitHub's permission API, nothing else: the issue's
+    author without it is quoted as untrusted context like anyone else.
+    """
     owner, name = item.repo.split("/")
-    issue = await gh.getitem(
-        "/repos/{+repo}/issues/{number}", {"repo": item.repo, "number": item.number}
-    )
-    view = IssueView(
-        item.repo,
-        item.number,
-        str(issue.get("title") or ""),
-        str(issue.get("body") or ""),
-        login_of(issue.get("user")),
-    )
+    text = item.issue
+    if text is not None:
+        # The text as at the trigger, or as a permitted user edited it since: never what the
+        # issue says now, which anyone who can edit it may have changed.
+        view = IssueView(item.repo, item.number, text.title, text.body, text.author, text.edited_by)
+    else:
+        # An item started before AIOS kept the text (format 2): read it as 0.1 did.
+        issue = await gh.getitem(
+            "/repos/{+repo}/issues/{number}", {"repo": item.repo, "number": item.number}
+        )
+        view = IssueView(
+            item.repo,
+            item.number,
+            str(issue.get("title") or ""),
+            str(issue.get("body") or ""),
+            login_of(issue.get("user")),
+        )
     comments: list[CommentView] = []
     async for comment in gh.getiter(
         "/repos/{+repo}/issues/{number}/comments{?per_page}",
@@ -40,7 +51,7 @@ async def read_issue(
         if user.get("type") == "Bot":
             continue  # our own comments (plan, questions, progress) and other bots'
         login = login_of(user)
-        permitted = login == view.author or await can_steer(
+        permitted = await can_steer(
             gh, ctx.redis, owner=owner, repo=name, login=login, user_type=user.get("type")
         )
         comments.append(CommentView(login, str(comment.get("body") or ""), permitted))

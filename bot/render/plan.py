@@ -22,7 +22,8 @@ SUMMARY_CHARS, TITLE_CHARS, ITEM_CHARS, PATH_CHARS = 2000, 200, 500, 300
 
 ANSWER_HINT = (
     "Answer in a comment on this issue, in any format (numbering your answers helps). "
-    "I'll write the plan as soon as you do."
+    "I'll write the plan as soon as someone with write access to the repository does; "
+    "anyone else's comments are read as context."
 )
 
 _APPROVE_BOX = re.compile(

@@ -76,6 +76,8 @@ class ProgressView:
     """A key of `STOP_LABELS`."""
     stop_hint: str = RETRY_HINT
     """The exact next step for a maintainer; "" when the banner's text already says it."""
+    ignored_editors: tuple[str, ...] = ()
+    """People without write access whose edits of the issue the agents do not follow."""
     mentions: frozenset[str] = frozenset()
     """Logins that may be @mentioned (lowercase compare); every other mention is defused."""
 
@@ -148,6 +150,16 @@ def _failure(view: ProgressView) -> str:
     return neutralize(view.failure or "", mentions=view.mentions, limit=FAILURE_CHARS)
 
 
+def _ignored_edits(view: ProgressView) -> str:
+    # Logins with their @ defused: a notice, not a ping for each edit.
+    who = ", ".join(neutralize(f"@{login}", limit=60) for login in view.ignored_editors[:10])
+    return (
+        f"> ✏️ The issue was edited after the work started by {who}, without write access to "
+        "the repository: the agents keep to the text as it was when the work was started "
+        "(and to edits by people with write access)."
+    )
+
+
 def render_progress(view: ProgressView) -> str:
     """The whole progress comment body, marker first; at most `MAX_OUTPUT_BYTES`."""
     blocks = [f"{progress_marker(view.repo, view.number)}\n{_header(view)}"]
@@ -157,6 +169,8 @@ def render_progress(view: ProgressView) -> str:
         style, word, _mark = STOP_LABELS[view.stop_kind]
         banner = f"> [!{style}]\n> **{word}:** {_failure(view)}"
         blocks.append(f"{banner}\n> {view.stop_hint}" if view.stop_hint else banner)
+    if view.ignored_editors:
+        blocks.append(_ignored_edits(view))
     if view.steps:
         blocks.append("\n".join(_steps(view)))
     if view.narration is not None and view.failure is None:

@@ -76,6 +76,14 @@ START_WORK_ITEM = JobSpec(
     "a permitted AIOS label: read the issue and `.github/aios.yml`, start the work item",
     permissions=scopes.TRIAGE,
 )
+RECORD_ISSUE_EDIT = JobSpec(
+    "record_issue_edit",
+    "bot.jobs.intake.record_issue_edit",
+    _QUICK,
+    120,
+    "the issue was edited mid-work: a permitted editor's text counts, anyone else's is ignored",
+    permissions=scopes.PROGRESS,
+)
 REPORT_EVENT = JobSpec(
     "report_event",
     "bot.jobs.intake.report_event",
@@ -176,6 +184,7 @@ CATALOG: tuple[JobSpec, ...] = (
     ROUTE_DELIVERY,
     ENSURE_LABELS,
     START_WORK_ITEM,
+    RECORD_ISSUE_EDIT,
     REPORT_EVENT,
     RUN_COMMAND,
     REFUSE_COMMAND,

@@ -2,7 +2,8 @@
 
 `to_dict` writes format `SCHEMA_VERSION`; `from_dict` reads it and every older format AIOS
 ever wrote (format 1 kept its parts in a free `extra` mapping; format 2 named `stopped_in`
-`failed_from`), so items in flight survive an upgrade.
+`failed_from`; format 3 lacked the issue's text and the workflow path settings, which take
+their defaults), so items in flight survive an upgrade.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.workitem.names import branch_name
 from bot.workitem.parts import (
     CIState,
     Feedback,
+    IssueText,
     ItemSettings,
     PendingEffects,
     Planning,
@@ -27,8 +29,10 @@ from bot.workitem.parts import (
 from bot.workitem.plan import Plan, PlanFormatError
 from bot.workitem.states import State
 
-SCHEMA_VERSION = 3
-"""Version of `WorkItem.to_dict()`; bump it (and teach `from_dict` the old one) on change."""
+SCHEMA_VERSION = 4
+"""Version of `WorkItem.to_dict()`; bump it (and teach `from_dict` the old one) on change.
+4: `issue` (the text at the trigger), `settings.allow_workflow_edits` and
+`settings.protected_paths`. An AIOS that writes 3 cannot read 4: roll back by draining."""
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
@@ -66,6 +70,8 @@ class WorkItem:
     tokens: int = 0
     cost_usd: float = 0.0
     progress_comment_id: int | None = None
+    issue: IssueText | None = None
+    """The issue's text as the agents read it; None for items started before AIOS kept it."""
     settings: ItemSettings = field(default_factory=ItemSettings)
     planning: Planning = field(default_factory=Planning)
     work: Work = field(default_factory=Work)
@@ -97,6 +103,7 @@ class WorkItem:
         at: datetime,
         roles: tuple[str, ...] = (),
         settings: ItemSettings | None = None,
+        issue: IssueText | None = None,
     ) -> WorkItem:
         """A queued item for a freshly labeled issue, its branch name already chosen."""
         return cls(
@@ -110,6 +117,7 @@ class WorkItem:
             roles=roles,
             branch=branch_name(number, title),
             settings=settings or ItemSettings(),
+            issue=issue,
         )
 
     @property
@@ -130,6 +138,8 @@ class WorkItem:
             data = _from_format_1(data)
         elif version == 2:
             data = _from_format_2(data)
+        elif version == 3:
+            data = {**data, "v": SCHEMA_VERSION}  # the parts 4 added take their defaults
         elif version != SCHEMA_VERSION:
             raise ValueError(
                 f"work item schema version {version!r} is not {SCHEMA_VERSION}; "

@@ -55,6 +55,29 @@ class RoleModel:
 
 
 @dataclass(frozen=True)
+class IssueText:
+    """The issue as the agents read it: its text when a maintainer triggered the work (from
+    the webhook), replaced later only by an edit from someone with write access.
+
+    Jobs never re-read the issue's body from GitHub: an edit after the trigger by anyone else
+    would steer agents that a maintainer started on other words.
+    """
+
+    title: str
+    body: str
+    author: str
+    """Who opened the issue (no trust follows from it)."""
+    as_of: str = ""
+    """The issue's `updated_at` this text is from (ISO 8601): edits arriving out of order
+    never replace newer text."""
+    edited_by: str | None = None
+    """Who (with write access) wrote the text after the trigger; None: as at the trigger."""
+    ignored_editors: tuple[str, ...] = ()
+    """People without write access whose edits after the trigger were ignored (said once in
+    the progress comment)."""
+
+
+@dataclass(frozen=True)
 class Planning:
     """The CTO's side of the conversation on the issue."""
 

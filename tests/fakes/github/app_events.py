@@ -64,6 +64,24 @@ def issue_labeled(
         return aim(payload, fake, repo, installation_id)
 
 
+def issue_edited(
+    fake: FakeGitHub,
+    repo: str,
+    number: int,
+    *,
+    sender: str,
+    previous: dict[str, str],
+    installation_id: int | None = None,
+) -> dict[str, Any]:
+    """`issues.edited`: `sender` changed the title or body; `previous` holds the old values."""
+    payload = webhooks.example("issues", "edited")
+    with fake.lock:
+        payload["issue"] = _issue(fake, payload["issue"], repo, number)
+        payload["changes"] = {name: {"from": value} for name, value in previous.items()}
+        payload["sender"] = fake.renderer().user(sender)
+        return aim(payload, fake, repo, installation_id)
+
+
 def issue_comment(
     fake: FakeGitHub,
     repo: str,

@@ -89,6 +89,34 @@ class People:
             )
             return comment, payload
 
+    # -- issues --------------------------------------------------------------------------------
+
+    def edit_issue_as(
+        self,
+        user: str,
+        full_name: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        deliver: bool = True,
+    ) -> Issue:
+        """`user` edits the issue's title or body (`issues.edited`, with the old values)."""
+        with self._fake.lock:
+            issue = self._fake.repo(full_name).issues[number]
+            previous: dict[str, str] = {}
+            if title is not None:
+                previous["title"], issue.title = issue.title, title
+            if body is not None:
+                previous["body"], issue.body = issue.body or "", body
+            issue.updated_at = iso()
+        payload = app_events.issue_edited(
+            self._fake, full_name, number, sender=user, previous=previous
+        )
+        if deliver:
+            self._fake.deliver("issues", payload)
+        return issue
+
     # -- labels ------------------------------------------------------------------------------
 
     def label_issue_as(
