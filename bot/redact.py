@@ -45,8 +45,10 @@ def find_secrets(
         return []
     found = list(_explicit(text, extra_secrets))
     rules = rule_set()
-    lowered = text.lower()
-    present: dict[str, bool] = {}
+    data = text.encode()
+    lowered = data.lower()  # keywords are ASCII: bytes.lower() is enough, and fast
+    offsets = _Offsets(text, data)
+    present: dict[bytes, bool] = {}
     for rule in rules.rules:
         if path is None and rule.path is not None:
             continue
@@ -54,7 +56,7 @@ def find_secrets(
             continue
         if rule.keywords and not any(_has(lowered, k, present) for k in rule.keywords):
             continue
-        found.extend(_matches(text, rule, rules))
+        found.extend(_matches(text, data, offsets, rule, rules))
     return found
 
 
@@ -90,11 +92,29 @@ def warm() -> None:
     rule_set()
 
 
-def _has(lowered: str, keyword: str, present: dict[str, bool]) -> bool:
+def _has(lowered: bytes, keyword: bytes, present: dict[bytes, bool]) -> bool:
     known = present.get(keyword)
     if known is None:
         known = present[keyword] = keyword in lowered
     return known
+
+
+class _Offsets:
+    """Byte offsets in the UTF-8 text turned into str offsets (equal for ASCII text)."""
+
+    def __init__(self, text: str, data: bytes) -> None:
+        self._data = data
+        self._same = len(data) == len(text)
+        self._byte = self._char = 0
+
+    def char(self, byte: int) -> int:
+        if self._same:
+            return byte
+        if byte < self._byte:
+            self._byte = self._char = 0  # a new rule's pass starts from the top again
+        self._char += len(self._data[self._byte : byte].decode("utf-8", "replace"))
+        self._byte = byte
+        return self._char
 
 
 def _explicit(text: str, secrets: Iterable[str]) -> Iterator[Finding]:
@@ -105,35 +125,30 @@ def _explicit(text: str, secrets: Iterable[str]) -> Iterator[Finding]:
             start = text.find(secret, start + 1)
 
 
-def _matches(text: str, rule: Rule, rules: RuleSet) -> Iterator[Finding]:
-    groups = rule.pattern.groups
+def _matches(
+    text: str, data: bytes, offsets: _Offsets, rule: Rule, rules: RuleSet
+) -> Iterator[Finding]:
+    pattern = rule.pattern
     # Named groups mark a variant (jwt-base64's header names), never the secret itself.
-    unnamed = [g for g in range(1, groups + 1) if g not in rule.pattern.groupindex.values()]
-    position = 0
-    while (match := rule.pattern.search(text, position)) is not None:
-        if rule.boundary and not _word_boundary(text, match.start()):
-            position = match.start() + 1  # what `\b` in front of the expression would do
-            continue
-        position = max(match.end(), match.start() + 1)
+    unnamed = [g for g in range(1, pattern.groups + 1) if g not in pattern.groupindex.values()]
+    for match in pattern.finditer(data):
         group = rule.secret_group or next((g for g in unnamed if match.group(g)), 0)
-        start, end = match.span(group)
+        # In order of position (the secret lies within the match), so each pass of a rule
+        # decodes the text once at most.
+        whole_start = offsets.char(match.start())
+        start, end = (offsets.char(b) for b in match.span(group))
+        whole_end = offsets.char(match.end())
         secret = text[start:end]
         if not secret.strip():
             continue
         if rule.entropy and shannon_entropy(secret) <= rule.entropy:
             continue
-        line = _line(text, *match.span())
-        whole = match.group(0)
+        line = _line(text, whole_start, whole_end)
+        whole = text[whole_start:whole_end]
         global_allow = rule.from_gitleaks and rules.allowlist.allows(secret, whole, line)
         if global_allow or any(allow.allows(secret, whole, line) for allow in rule.allowlists):
             continue
         yield Finding(rule.id, start, end)
-
-
-def _word_boundary(text: str, index: int) -> bool:
-    before = index > 0 and (text[index - 1].isalnum() or text[index - 1] == "_")
-    after = index < len(text) and (text[index].isalnum() or text[index] == "_")
-    return before != after
 
 
 def _line(text: str, start: int, end: int) -> str:
