@@ -129,9 +129,14 @@ def _allowlist(data: dict[str, object]) -> Allowlist:
 def _aios_rules() -> tuple[Rule, ...]:
     """AIOS's own rules: what it handles itself, and looser shapes than gitleaks' exact ones."""
 
-    def rule(name: str, pattern: str, words: tuple[str, ...], *, prose: bool = False) -> Rule:
-        keywords = tuple(word.encode() for word in words)
-        return Rule(f"aios:{name}", _bytes_pattern(pattern), keywords, 1, prose_only=prose)
+    def rule(name: str, expression: str, words: tuple[str, ...], *, prose: bool = False) -> Rule:
+        return Rule(
+            f"aios:{name}",
+            _bytes_pattern(expression),
+            keywords=tuple(word.encode() for word in words),
+            secret_group=1,
+            prose_only=prose,
+        )
 
     return (
         rule(

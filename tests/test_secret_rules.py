@@ -111,6 +111,13 @@ def test_gitleaks_allowlists_and_entropy_floor_hold() -> None:
     assert shannon_entropy("aaaa") == 0.0 and round(shannon_entropy("ab"), 3) == 1.0
 
 
+def test_aios_own_shapes_mask_even_fake_looking_tokens() -> None:
+    # gitleaks' entropy floor lets `ghs_aaaa…` pass as a placeholder; what AIOS writes still
+    # never shows a token shape, real or not.
+    assert redact("token ghs_" + "a" * 36) == f"token {MASK}"
+    assert redact("key sk-ant-" + "x" * 20) == f"key {MASK}"
+
+
 def test_ordinary_code_and_prose_yield_nothing() -> None:
     text = (
         "def token_for(repo: str) -> str:\n"
