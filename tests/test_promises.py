@@ -81,7 +81,14 @@ KEY_TESTS = {
     "workflow.max_review_rounds": "tests/test_e2e_review_loop.py",
     "workflow.max_fix_rounds": "tests/test_e2e_review_loop.py",
     "workflow.max_ci_fix_attempts": "test_the_ci_fix_bound_comes_from_the_repository",
-    "workflow.allow_workflow_edits": "tests/test_agent_tools.py (workflow protection)",
+    "workflow.allow_workflow_edits": (
+        "tests/test_e2e_untrusted.py (a repository that allows workflow edits), "
+        "tests/test_push_guard.py, tests/test_agent_tools.py (workflow protection)"
+    ),
+    "workflow.protected_paths": (
+        "tests/test_push_guard.py (protected paths refused at the push), "
+        "tests/test_agent_tools.py (protected paths read-only in the write tools)"
+    ),
     "workflow.review_fork_prs": "tests/test_handlers_pulls.py (fork pull requests)",
     "progress.min_edit_interval_s": "test_the_edit_interval_paces_the_narration",
     "progress.personas": "test_personas_off_shows_plain_roles",

@@ -87,15 +87,31 @@ FORMAT_2 = """{
 }"""
 """A work item as the typed-parts release stored it, before the issue text was kept."""
 
+FORMAT_3 = (
+    FORMAT_2.replace('"failed_from": null', '"stopped_in": null')
+    .replace('"v": 2', '"v": 3')
+    .replace(
+        '"budget_usd": 5.0,',
+        '"budget_usd": 5.0, "delete_branch_on_merge": true, "job_budget_usd": 2.0, '
+        '"merge_method": "squash", "models": [{"role": "cto", "model": "claude-opus"}], '
+        '"month_budget_usd": 200.0, "personas": true, "require_independent_approval": false, '
+        '"required_approvals": 1,',
+    )
+)
+"""The same item as the budgets-and-merge release stored it (`stopped_in`, more settings)."""
 
-def test_an_item_of_format_2_loads_without_the_issue_text_and_with_default_path_settings() -> None:
-    item = WorkItem.from_dict(json.loads(FORMAT_2))
+
+@pytest.mark.parametrize("stored", [FORMAT_2, FORMAT_3], ids=["format 2", "format 3"])
+def test_items_of_formats_2_and_3_load_without_the_issue_text_and_with_default_paths(
+    stored: str,
+) -> None:
+    item = WorkItem.from_dict(json.loads(stored))
     assert item.state is State.CLARIFYING and item.planning.questions == ("Cursor or pages?",)
-    assert item.issue is None  # its jobs read the issue as format 2's did
+    assert item.issue is None  # its jobs read the issue as those formats' did
     assert item.settings.allow_workflow_edits is False
     assert item.settings.protected_paths == (".github/aios.yml", "CODEOWNERS")
     data = json.loads(json.dumps(item.to_dict()))
-    assert data["v"] == SCHEMA_VERSION == 3 and WorkItem.from_dict(data) == item
+    assert data["v"] == SCHEMA_VERSION == 4 and WorkItem.from_dict(data) == item
 
 
 def test_the_issue_text_and_path_settings_survive_a_round_trip() -> None:

@@ -18,6 +18,8 @@ LEVELS = {"read": 1, "write": 2}
 
 TALK: Permissions = {"metadata": "read", "issues": "write"}
 """Permission checks, reactions, comments and labels on issues: the handlers' and replies'."""
+FIND_PULLS: Permissions = {**TALK, "pull_requests": "read"}
+"""As TALK, and find the pull request that fixes an issue."""
 PROGRESS: Permissions = {**TALK, "checks": "write"}
 """As TALK, and keep the progress comment and the pull request's check run current."""
 TRIAGE: Permissions = {**PROGRESS, "contents": "read"}

@@ -68,7 +68,12 @@ async def push_work(ctx: WorkerContext, item: WorkItem, workspace: Workspace) ->
         await workspace.push(policy=push_policy(item))
     except PushRefused as refused:
         log.warning("push refused", problems=len(refused.problems))
-        await engine.fail(ctx, item, str(refused))
+        hint = (
+            "Next step: a protected path the agents should change needs the setting named "
+            "above in `.github/aios.yml`; a secret never goes out. Then comment `/aios retry` "
+            "for a fresh attempt."
+        )
+        await engine.fail(ctx, item, str(refused), hint=hint)
         return False
     return True
 

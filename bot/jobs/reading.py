@@ -31,7 +31,7 @@ async def read_issue(
         # issue says now, which anyone who can edit it may have changed.
         view = IssueView(item.repo, item.number, text.title, text.body, text.author, text.edited_by)
     else:
-        # An item started before AIOS kept the text (format 2): read it as 0.1 did.
+        # An item started before AIOS kept the text (formats 1 to 3): read it as they did.
         issue = await gh.getitem(
             "/repos/{+repo}/issues/{number}", {"repo": item.repo, "number": item.number}
         )

@@ -114,6 +114,7 @@ REVIEW_LINKED_PULL_REQUEST = JobSpec(
     _QUICK,
     300,
     "`aios:qa` on an issue: the QA agent reviews the pull request that fixes it, if one does",
+    permissions=scopes.FIND_PULLS,
 )
 EVALUATE_CI = JobSpec(
     "evaluate_ci",

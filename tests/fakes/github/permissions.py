@@ -67,6 +67,7 @@ REQUIRED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "reactions/list-for-issue-comment": _ISSUES_READ,
     "repos/get": (("metadata", "read"),),
     "repos/get-branch": (("contents", "read"),),
+    "repos/get-branch-rules": (("metadata", "read"),),
     "repos/get-collaborator-permission-level": (("metadata", "read"),),
     "repos/get-combined-status-for-ref": (("statuses", "read"),),
     "repos/get-content": (("contents", "read"),),
