@@ -89,7 +89,7 @@ async def test_clone_is_shallow_and_has_no_remote_in_its_config(remote: str) -> 
     try:
         assert git("rev-parse", "--is-shallow-repository", cwd=ws.path).strip() == "true"
         assert git("rev-list", "--count", "HEAD", cwd=ws.path).strip() == "1"
-        assert "[remote" not in (ws.path / ".git" / "config").read_text()
+        assert "[remote" not in (ws.git_dir / "config").read_text()
     finally:
         ws.cleanup()
 
@@ -125,7 +125,7 @@ async def test_token_never_lands_in_config_arguments_or_logs(remote: str) -> Non
         await ws.commit("f", agent="a")
         await ws.push(policy=PushPolicy())
     try:
-        assert TOKEN not in (ws.path / ".git" / "config").read_text()
+        assert TOKEN not in (ws.git_dir / "config").read_text()
         assert all(TOKEN not in arg for args in ws.commands for arg in args)
         assert TOKEN not in repr(logs) and TOKEN not in repr(ws)
         assert logs, "git calls are logged"

@@ -18,8 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.agents.llm.types import ToolSpec
-from bot.agents.sandbox import Sandbox
+from bot.agents.sandbox import Sandbox, SandboxError
+from bot.github.git import base_env, git_argv
 from bot.github.push_guard import WORKFLOWS_SETTING, PushPolicy
+from bot.github.workspace import git_dir_of
 
 MAX_READ_LINES = 2000
 MAX_READ_BYTES = 100_000
@@ -108,10 +110,12 @@ class Toolbox:
         workspace: Path,
         *,
         sandbox: Sandbox | None = None,
+        git_dir: Path | None = None,
         allowed: Iterable[str] = ALL_TOOLS,
         policy: PushPolicy | None = None,
     ) -> None:
         self.root = Path(workspace).resolve()
+        self.git_dir = git_dir if git_dir is not None else git_dir_of(self.root)
         self.sandbox = sandbox
         self.allowed = tuple(t for t in ALL_TOOLS if t in set(allowed))
         if "run" in self.allowed and sandbox is None:
@@ -173,20 +177,18 @@ class Toolbox:
 
     def _files(self, base: Path) -> list[Path]:
         """Files under `base`, honouring .gitignore when the workspace is a git repository."""
-        if (self.root / ".git").exists():
+        if self.git_dir is not None:
+            # AIOS's own git, outside the sandbox: hardened, with the repository named.
+            listing = ["ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+            argv = git_argv(
+                [*listing, "--", self.relative(base)],
+                git_dir=self.git_dir,
+                work_tree=self.root,
+            )
             done = subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    str(self.root),
-                    "ls-files",
-                    "-z",
-                    "--cached",
-                    "--others",
-                    "--exclude-standard",
-                    "--",
-                    self.relative(base),
-                ],
+                argv,
+                cwd=self.root,
+                env=base_env(self.git_dir),
                 capture_output=True,
                 timeout=60,
                 check=False,
@@ -323,7 +325,10 @@ class Toolbox:
             raise ToolError("running commands is not available to this role")
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
-        result = await self.sandbox.run(command, timeout_s=timeout_s)
+        try:
+            result = await self.sandbox.run(command, timeout_s=timeout_s)
+        except SandboxError as exc:
+            raise ToolError(str(exc)) from None
         return ToolOutcome(result.for_model())
 
     async def finish(self, summary: str = "") -> ToolOutcome:

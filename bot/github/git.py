@@ -18,16 +18,44 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
 HARDENING = (
-    # Hooks and fsmonitor would run commands found in the repository's .git on our behalf.
+    # Nothing found in a repository may run a program on AIOS's behalf: no hooks, no
+    # fsmonitor, no pager or editor, no ssh command, no signing program, no submodule
+    # recursion, no background gc; no attributes or excludes from the user's config files.
+    # (Filter, textconv and diff drivers live in the git directory's config, which AIOS
+    # verifies before every call: see Workspace.)
     "-c",
     "core.hooksPath=/dev/null",
     "-c",
     "core.fsmonitor=false",
     "-c",
+    "core.attributesFile=/dev/null",
+    "-c",
+    "core.excludesFile=/dev/null",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    "core.editor=false",
+    "-c",
+    "core.sshCommand=ssh",
+    "-c",
+    "commit.gpgSign=false",
+    "-c",
+    "submodule.recurse=false",
+    "-c",
+    "fetch.recurseSubmodules=false",
+    "-c",
+    "push.recurseSubmodules=no",
+    "-c",
+    "gc.auto=0",
+    "-c",
+    "maintenance.auto=false",
+    "-c",
     "protocol.ext.allow=never",
     "-c",
     "credential.helper=",
 )
+DIFF_HARDENING = ("--no-ext-diff", "--no-textconv")
+"""For every `git diff` that renders a patch: no external diff program, no textconv filter."""
 
 
 class GitError(RuntimeError):
@@ -60,6 +88,7 @@ def base_env(home: Path) -> dict[str, str]:
         "SSH_ASKPASS": "/bin/false",
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ATTR_NOSYSTEM": "1",
     }
 
 
@@ -75,18 +104,29 @@ def auth_env(git_base_url: str, token: str) -> dict[str, str]:
     }
 
 
+def git_argv(args: Sequence[str], *, git_dir: Path | None, work_tree: Path | None) -> list[str]:
+    """`git --git-dir=… --work-tree=… [hardening] ARGS`: the repository is named, never
+    discovered through a work tree's `.git`, which whatever ran in the work tree could rewrite."""
+    named = [f"--git-dir={git_dir}"] if git_dir is not None else []
+    named += [f"--work-tree={work_tree}"] if work_tree is not None else []
+    return ["git", *named, *HARDENING, *args]
+
+
 async def run_git(
     args: Sequence[str],
     *,
     cwd: Path | None,
     env: Mapping[str, str],
+    git_dir: Path | None = None,
+    work_tree: Path | None = None,
     stdin: bytes | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     secrets: Iterable[str] = (),
     check: bool = True,
 ) -> GitResult:
-    """`git [hardening] ARGS` in `cwd`; raises GitError (redacted) on failure when `check`."""
-    argv = ["git", *HARDENING, *args]
+    """`git [repository] [hardening] ARGS` in `cwd`; raises GitError (redacted) on failure
+    when `check`. Pass `git_dir` and `work_tree` for every call on a repository."""
+    argv = git_argv(args, git_dir=git_dir, work_tree=work_tree)
     secret_list = tuple(secrets)
     proc = await asyncio.create_subprocess_exec(
         *argv,

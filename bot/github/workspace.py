@@ -1,7 +1,14 @@
-"""A per-job git checkout: clone at a ref, branch `aios/<issue>-<slug>`, commit as the App, push."""
+"""A per-job git checkout: clone at a ref, branch `aios/<issue>-<slug>`, commit as the App, push.
+
+Layout: `<root>/repo` is the work tree (agents' commands write there), `<root>/git` the git
+directory, outside it. Every git call names both, and checks first that the git directory's
+configuration is still what AIOS's own calls left, so nothing written by a command run in
+the work tree (a filter, a hook, fsmonitor, an include) is ever obeyed by AIOS's git.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -11,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from bot.github.git import GitError, GitResult, auth_env, base_env, run_git
+from bot.github.git import DIFF_HARDENING, GitError, GitResult, auth_env, base_env, run_git
 from bot.github.push_guard import PushPolicy, check_push
 from bot.redact import redact
 from bot.workitem.names import BRANCH_PREFIX, branch_name
@@ -22,6 +29,32 @@ DEFAULT_BOT_NAME = "aios[bot]"
 DEFAULT_BOT_EMAIL = "aios[bot]@users.noreply.github.com"
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+WORK_TREE_NAME = "repo"
+GIT_DIR_NAME = "git"
+CONFIG_FILES = ("config", "config.worktree", "commondir")
+"""The files of a git directory that tell git what to run and where; checked before each call."""
+
+
+def git_dir_of(work_tree: Path) -> Path | None:
+    """The git directory of `work_tree`: `<root>/git` beside a workspace's `<root>/repo`, or a
+    `.git` directory inside it. Never read from a `.git` file, which the work tree controls."""
+    beside = work_tree.parent / GIT_DIR_NAME
+    if work_tree.name == WORK_TREE_NAME and (beside / "HEAD").is_file():
+        return beside
+    inside = work_tree / ".git"
+    return inside if inside.is_dir() and not inside.is_symlink() else None
+
+
+def config_digest(git_dir: Path) -> str:
+    """A hash of the git directory's configuration files (a missing file counts too)."""
+    digest = hashlib.sha256()
+    for name in CONFIG_FILES:
+        try:
+            data = (git_dir / name).read_bytes()
+        except FileNotFoundError:
+            data = b"\0missing"
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
 
 
 class WorkspaceError(RuntimeError):
@@ -30,10 +63,12 @@ class WorkspaceError(RuntimeError):
 
 @dataclass
 class Workspace:
-    """One job's checkout. `root` (removed by `cleanup`) holds the work tree at `path`."""
+    """One job's checkout. `root` (removed by `cleanup`) holds the work tree at `path` and,
+    beside it, the git directory at `git_dir`."""
 
     root: Path
     path: Path
+    git_dir: Path
     remote_url: str
     base_branch: str
     git_base_url: str
@@ -44,6 +79,7 @@ class Workspace:
     """Every git argument list run, for audit (tokens never appear in them)."""
     _token: str | None = field(default=None, repr=False)
     _created: set[str] = field(default_factory=set)
+    _config_digest: str | None = field(default=None, repr=False)
 
     # -- construction ------------------------------------------------------------------
 
@@ -95,7 +131,8 @@ class Workspace:
         os.chmod(root, 0o711)  # noqa: S103 - execute only, no listing
         ws = cls(
             root=root,
-            path=root / "repo",
+            path=root / WORK_TREE_NAME,
+            git_dir=root / GIT_DIR_NAME,
             remote_url=url,
             base_branch="",
             git_base_url=git_base_url or url,
@@ -104,7 +141,9 @@ class Workspace:
             _token=token,
         )
         try:
-            await ws._git("init", "-q", "--", str(ws.path), cwd=root)
+            await ws._git(
+                "init", "-q", f"--separate-git-dir={ws.git_dir}", "--", str(ws.path), cwd=root
+            )
             ws.base_branch = ref or await ws._default_branch()
             await ws._fetch(ws.base_branch, depth)
             if SHA.match(ws.base_branch):
@@ -137,15 +176,28 @@ class Workspace:
         stdin: bytes | None = None,
         check: bool = True,
     ) -> GitResult:
+        """Run git on this workspace's git directory and work tree, named explicitly; refuse
+        when the git directory's configuration changed since AIOS's previous call."""
+        initialising = self._config_digest is None
+        if not initialising and config_digest(self.git_dir) != self._config_digest:
+            raise WorkspaceError(
+                f"refusing to run git: the configuration in {self.git_dir} changed since "
+                "AIOS's last git call; something other than AIOS wrote to the git directory, "
+                "so this workspace is not trusted"
+            )
         self.commands.append(list(args))
-        return await run_git(
+        result = await run_git(
             args,
             cwd=cwd or self.path,
             env=self._env(auth=auth),
+            git_dir=None if initialising else self.git_dir,
+            work_tree=None if initialising else self.path,
             stdin=stdin,
             secrets=self._secrets(),
             check=check,
         )
+        self._config_digest = config_digest(self.git_dir)
+        return result
 
     async def _default_branch(self) -> str:
         out = (
@@ -213,12 +265,12 @@ class Workspace:
         Raises WorkspaceError if a known secret value appears in the staged changes.
         """
         await self._git("add", "-A", "--", ".")
-        staged = await self._git("diff", "--cached", "--quiet", check=False)
+        staged = await self._git("diff", "--cached", "--quiet", *DIFF_HARDENING, check=False)
         if staged.returncode == 0:
             return None
         known = tuple(s for s in (*self._secrets(), *secrets) if s)
         if known:
-            diff = (await self._git("diff", "--cached", "--no-color", "--no-ext-diff")).stdout
+            diff = (await self._git("diff", "--cached", "--no-color", *DIFF_HARDENING)).stdout
             if any(s in diff for s in known):
                 await self._git("reset", "-q")
                 raise WorkspaceError("refusing to commit: the changes contain a secret value")
@@ -265,7 +317,7 @@ class Workspace:
     async def _outgoing(self) -> tuple[str, str, list[str]]:
         """The commits a push would send (those no fetched ref has) and what they change."""
         new = ("HEAD", "--not", "--remotes=origin")
-        plain = ("--no-color", "--no-ext-diff", "--no-textconv", "--no-renames")
+        plain = ("--no-color", *DIFF_HARDENING, "--no-renames")
         patch = await self._git("log", "-p", *plain, "--format=commit %H", *new)
         messages = await self._git("log", "--format=%B", *new)
         touched = await self._git("log", "--format=", "--name-only", "-z", *plain, *new)
@@ -278,7 +330,14 @@ class Workspace:
         # The diff against the base as the pull request will show it; a base whose merge base
         # is past the shallow history leaves the commits' own paths to go by.
         against = await self._git(
-            "diff", "--name-only", "-z", "--no-renames", f"{base}...HEAD", "--", check=False
+            "diff",
+            "--name-only",
+            "-z",
+            *DIFF_HARDENING,
+            "--no-renames",
+            f"{base}...HEAD",
+            "--",
+            check=False,
         )
         if against.returncode == 0:
             paths += [p for p in against.stdout.split("\0") if p]
@@ -298,7 +357,7 @@ class Workspace:
             await self._git(
                 "fetch", "-q", "--no-tags", "--unshallow", "--", self.remote_url, *specs, auth=True
             )
-        args = ("diff", "--no-color", "--no-ext-diff", "-M", f"{ref}...{head}", "--")
+        args = ("diff", "--no-color", *DIFF_HARDENING, "-M", f"{ref}...{head}", "--")
         return (await self._git(*args)).stdout
 
     async def fetch_untrusted(self, url: str, branch: str) -> str:
@@ -321,7 +380,9 @@ class Workspace:
             if not SHA.match(self.base_branch)
             else self.base_branch
         )
-        committed = (await self._git("diff", "--name-only", "-z", base, "HEAD", "--")).stdout
+        committed = (
+            await self._git("diff", "--name-only", "-z", *DIFF_HARDENING, base, "HEAD", "--")
+        ).stdout
         status = (await self._git("status", "--porcelain", "-z", "--untracked-files=all")).stdout
         names = {n for n in committed.split("\0") if n}
         names.update(entry[3:] for entry in status.split("\0") if len(entry) > 3)
