@@ -9,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     AIOS_DATA_DIR=/var/lib/aios
 
-# git: agents clone, commit and push in per-job workspaces. Nothing else is needed at runtime.
+# git: agents clone, commit and push in per-job workspaces. bubblewrap: every command an
+# agent runs is confined by it (the worker needs user namespaces; see docker-compose.yml).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git \
+    && apt-get install -y --no-install-recommends git bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin aios \

@@ -63,7 +63,7 @@ def test_dockerfile_runs_the_web_by_default_as_a_non_root_user() -> None:
         name for name, _ in instructions
     ].index("RUN")
     assert by_name["EXPOSE"] == ["8080"]
-    assert any("--no-install-recommends git" in run for run in by_name["RUN"])
+    assert any("--no-install-recommends git bubblewrap" in run for run in by_name["RUN"])
     assert any("pip install --no-cache-dir ." in run for run in by_name["RUN"])
 
 
@@ -102,6 +102,18 @@ def test_compose_services_share_one_redis_that_never_evicts() -> None:
         assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert service["environment"]["AIOS_ENV"] == "production"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_every_place_that_installs_system_packages_installs_bubblewrap() -> None:
+    """Agents' commands run only in bubblewrap: without it AIOS refuses them."""
+    assert "missing+=(bubblewrap)" in (ROOT / ".ci" / "run").read_text()
+    for script in ("test", "serve"):
+        assert "bwrap:bubblewrap" in (ROOT / "scripts" / script).read_text()
+    # The worker's sandbox builds namespaces, which Docker's default profiles forbid.
+    assert set(compose()["services"]["worker"]["security_opt"]) == {
+        "seccomp=unconfined",
+        "apparmor=unconfined",
+    }
 
 
 @pytest.mark.parametrize(("service", "subcommand"), [("web", "serve"), ("worker", "worker")])

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.app.doctor import run_doctor
+from bot.agents.bwrap import INSTALL_HINT
+from bot.app.doctor import check_sandbox, run_doctor
 from bot.app.redeliver import failed_guids, redeliver_failed
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
@@ -37,7 +38,17 @@ async def test_doctor_passes_a_healthy_setup(github_fake: FakeGitHub, redis_url:
     report = out.getvalue()
     assert "✓ redis" in report
     assert "✓ App 'aios' (id 12345) authenticated" in report
+    assert "✓ sandbox works (bubblewrap: network cut" in report
     assert "✗" not in report
+
+
+def test_doctor_says_when_agents_commands_cannot_be_sandboxed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    [finding] = check_sandbox()
+    assert not finding.ok and "will be refused" in finding.what
+    assert INSTALL_HINT in finding.fix
 
 
 async def test_doctor_names_each_problem_and_its_fix(

@@ -52,7 +52,6 @@ class AgentConfig:
     max_tokens: int = 8192
     allow_workflow_edits: bool = False
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
-    sandbox_uid: int | None = None
     sandbox_env_allow: tuple[str, ...] = ()
     data_dir: Path = Path(".aios")
 
@@ -97,7 +96,6 @@ class AgentConfig:
             )
             << 10,
         )
-        uid = get("AIOS_SANDBOX_UID")
         return cls(
             provider=provider,
             anthropic_api_key=get("ANTHROPIC_API_KEY") or get("ANTHROPIC_AUTH_TOKEN"),
@@ -117,7 +115,6 @@ class AgentConfig:
                 "AIOS_ALLOW_WORKFLOW_EDITS", get("AIOS_ALLOW_WORKFLOW_EDITS")
             ),
             sandbox=limits,
-            sandbox_uid=None if uid is None else int(_number("AIOS_SANDBOX_UID", uid, 0)),
             sandbox_env_allow=tuple(
                 n.strip() for n in (get("AIOS_SANDBOX_ENV_ALLOW") or "").split(",") if n.strip()
             ),

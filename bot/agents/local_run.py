@@ -21,7 +21,7 @@ from bot.agents.loop import AgentResult, Step, run_agent
 from bot.agents.roster import Role, RosterError, load_roster
 from bot.agents.routing import ModelRef, RoutingConfig
 from bot.agents.runtime import AgentRuntime
-from bot.agents.sandbox import detect_isolation
+from bot.agents.sandbox import Sandbox
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace, WorkspaceError
 from bot.settings import SettingsError
@@ -97,14 +97,17 @@ async def _run(
     ledger, redis_client = _ledger()
     runtime = AgentRuntime.from_config(config, ledger=ledger)
     ws = await Workspace.clone_url(top.as_uri(), ref=base, depth=1)
+    sandbox: Sandbox | None = None
     try:
         branch = _free_branch(top, f"{BRANCH_PREFIX}local-{slugify(args.task)}")
         await ws.start_branch(0, args.task, name=branch)
         chain = runtime.router.chain(role.key, args.task_kind, runtime.role_model(role))
-        isolation = detect_isolation(uid=config.sandbox_uid)
+        sandbox = Sandbox(
+            ws.path, git_dir=ws.git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
+        )
         print(f"AIOS · {role.persona} · {top.name}@{base}", file=out)
         print(f"models: {', '.join(str(m) for m in chain)}", file=out)
-        print(f"sandbox: {isolation.describe()}", file=out, flush=True)
+        print(f"sandbox: {sandbox.isolation.describe()}", file=out, flush=True)
         scope = UsageScope(
             job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}", repo=top.name
         )
@@ -117,6 +120,8 @@ async def _run(
             task_kind=args.task_kind,
             max_steps=args.max_steps,
             on_step=lambda step: _narrate(step, out),
+            sandbox=sandbox,
+            git_dir=ws.git_dir,
         )
         sha = await ws.commit(_commit_message(args.task, result), agent=role.persona)
         _report(result, out)
@@ -132,6 +137,8 @@ async def _run(
             print("no file changes", file=out)
         return EXIT_OK if result.ok else EXIT_STOPPED
     finally:
+        if sandbox is not None:
+            sandbox.close()
         ws.cleanup()
         await runtime.aclose()
         if redis_client is not None:

@@ -19,10 +19,11 @@ from bot.agents.llm.types import Message, Request, Text, ToolResult, Usage
 from bot.agents.roster import Role
 from bot.agents.routing import ModelRef
 from bot.agents.runtime import AgentRuntime
-from bot.agents.sandbox import Sandbox, detect_isolation
+from bot.agents.sandbox import Sandbox
 from bot.agents.tools import Toolbox, ToolError
 from bot.agents.transcript import Transcript, transcript_path
 from bot.github.push_guard import PushPolicy
+from bot.github.workspace import git_dir_of
 from bot.redact import redact
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,7 @@ async def run_agent(
     max_steps: int | None = None,
     on_step: StepHook | None = None,
     sandbox: Sandbox | None = None,
+    git_dir: Path | None = None,
     extra_secrets: Iterable[str] = (),
     task_source: str = "maintainer",
     policy: PushPolicy | None = None,
@@ -98,26 +100,24 @@ async def run_agent(
     `context` is the repository block of the prompt (default: the workspace's instruction
     files). `policy`: the paths the write tools refuse, from the work item's settings
     (default: `AIOS_ALLOW_WORKFLOW_EDITS` and the default protected paths, for `aios agent`).
-    Tool failures go back to the model; only budgets, the step limit and model failures
-    that survive retries and fallbacks end the run early. Never raises for those:
-    the result's `status` and `summary` say what happened.
+    `git_dir` (default: the workspace's, found by `git_dir_of`) is shown read-only to
+    commands and named to git. Tool failures go back to the model; only budgets, the step
+    limit and model failures that survive retries and fallbacks end the run early. Never
+    raises for those: the result's `status` and `summary` say what happened.
     """
     role = runtime.roster.get(role) if isinstance(role, str) else role
     config = runtime.config
     secrets = (*runtime.secrets(), *extra_secrets)
+    git_dir = git_dir if git_dir is not None else git_dir_of(workspace)
     own_sandbox = sandbox is None and "run" in role.tools
     if own_sandbox:
         sandbox = Sandbox(
-            workspace,
-            limits=config.sandbox,
-            env_allow=config.sandbox_env_allow,
-            isolation=None
-            if config.sandbox_uid is None
-            else detect_isolation(uid=config.sandbox_uid),
+            workspace, git_dir=git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
         )
     toolbox = Toolbox(
         workspace,
         sandbox=sandbox,
+        git_dir=git_dir,
         allowed=role.tools,
         policy=policy or PushPolicy(allow_workflow_edits=config.allow_workflow_edits),
     )

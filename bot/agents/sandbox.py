@@ -1,20 +1,19 @@
-"""Run an agent's command confined: scrubbed env, limits, no network, own uid, killed at the end.
+"""Run an agent's command in a bubblewrap sandbox: no secrets, no network, git read-only, limits.
 
-Layers, outermost first (each argument lists, no shell of ours):
-  prlimit (CPU, address space, file size, processes, no core)
-  → unshare --net --pid --fork --kill-child --mount-proc (when the machine allows it)
-  → setpriv to an unprivileged uid (when AIOS runs as root: RLIMIT_NPROC does not bind root)
-  → /bin/sh -c COMMAND, in the workspace, with only allow-listed environment variables.
+Each command is `bwrap … prlimit … /bin/sh -c COMMAND` (argument lists, no shell of ours):
+its own user, pid, network, ipc, uts and cgroup namespaces, a fresh /proc, the system
+directories and the repository's git directory read-only, the work tree and a private home
+read-write, uid 1000 inside, an environment of allow-listed names only. Where bubblewrap is
+missing or cannot build its namespaces, `run` refuses instead of running unconfined.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import stat
@@ -27,30 +26,36 @@ from pathlib import Path
 
 import structlog
 
+from bot.agents.bwrap import (
+    SANDBOX_TMP,
+    Confinement,
+    Isolation,
+    SandboxError,
+    bwrap_argv,
+    detect_isolation,
+)
+
 log = structlog.get_logger(__name__)
+
+__all__ = [
+    "Isolation",
+    "RunResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxLimits",
+    "detect_isolation",
+    "scrubbed_env",
+]
 
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM")
 """Passed through from the worker's environment; HOME and TMPDIR point into the sandbox."""
 _SECRETISH = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|REDIS_URL|DATABASE_URL|DSN", re.I
 )
-SANDBOX_UID_RANGE = (1_000_000, 1_999_999)
-"""Unprivileged uids drawn per sandbox when running as root; none has a passwd entry."""
-_UNSHARE_ROOT = (
-    ("--net", "--pid", "--fork", "--kill-child", "--mount-proc"),
-    ("--net",),
-)
-_UNSHARE_USER = (
-    ("--user", "--map-current-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"),
-    ("--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"),
-    ("--user", "--map-root-user", "--net"),
-)
 DRAIN_AFTER_EXIT_S = 3.0
-"""How long output is still read after the command ended, for pipes held by escaped processes."""
-
-
-class SandboxError(RuntimeError):
-    """The sandbox cannot run commands here; the message says what to change."""
+"""How long output is still read after the command ended (every writer is dead by then)."""
+EXIT_WAIT_S = 10.0
+"""How long the end of the sandbox's pid namespace is awaited after its init was killed."""
 
 
 @dataclass(frozen=True)
@@ -61,68 +66,7 @@ class SandboxLimits:
     max_processes: int = 256
     max_file_bytes: int = 512 << 20
     max_output_bytes: int = 64 << 10
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """What this machine lets the sandbox do, detected once by `detect_isolation`."""
-
-    unshare_args: tuple[str, ...] = ()
-    uid: int | None = None
-    note: str = ""
-
-    @property
-    def network_cut(self) -> bool:
-        return "--net" in self.unshare_args
-
-    @property
-    def pid_namespace(self) -> bool:
-        return "--pid" in self.unshare_args
-
-    def describe(self) -> str:
-        parts = ["network cut" if self.network_cut else "network NOT cut"]
-        if self.pid_namespace:
-            parts.append("own pid namespace")
-        parts.append(
-            f"uid {self.uid}" if self.uid is not None else f"uid {os.geteuid()} (unchanged)"
-        )
-        return ", ".join(parts) + (f" ({self.note})" if self.note else "")
-
-
-def _probe(args: tuple[str, ...]) -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", *args, "--", "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def detect_isolation(*, uid: int | None = None) -> Isolation:
-    """Probe which namespaces work here and which uid commands will run as."""
-    root = os.geteuid() == 0
-    run_as: int | None = None
-    notes = []
-    if root:
-        if shutil.which("setpriv") is None:
-            raise SandboxError(
-                "running as root needs `setpriv` (util-linux) to drop to a sandbox uid"
-            )
-        run_as = uid if uid is not None else secrets.SystemRandom().randint(*SANDBOX_UID_RANGE)
-    if shutil.which("unshare") is None:
-        return Isolation((), run_as, "unshare is not installed; network is not cut")
-    for args in _UNSHARE_ROOT if root else _UNSHARE_USER:
-        if _probe(args):
-            if "--pid" not in args:
-                notes.append("no pid namespace")
-            return Isolation(args, run_as, "; ".join(notes))
-    return Isolation((), run_as, "namespaces are not permitted here; network is not cut")
+    tmp_bytes: int = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -135,6 +79,8 @@ class RunResult:
     total_bytes: int
     duration_s: float
     timeout_s: float
+    pid_namespace: int | None = None
+    """The inode of the pid namespace the command ran in; every process of it is gone."""
 
     def for_model(self) -> str:
         """The text an agent sees: status line, notes, output."""
@@ -197,26 +143,22 @@ def scrubbed_env(
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     # No __pycache__ litter in the work tree: AIOS commits what the work tree holds.
-    env.update(
-        HOME=str(home), TMPDIR=str(home / "tmp"), AIOS_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1"
-    )
+    env.update(HOME=str(home), TMPDIR=SANDBOX_TMP, AIOS_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1")
     return env
 
 
-def _make_undumpable() -> None:
-    """Same-uid processes cannot read a non-dumpable process's /proc/PID/environ or memory."""
-    PR_SET_DUMPABLE = 4
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
 class Sandbox:
-    """Runs commands in one workspace. Create one per agent run; `close()` removes its home."""
+    """Runs commands in one work tree. Create one per agent run; `close()` removes its home.
+
+    `git_dir` (default: the work tree's `.git` when that is a directory) is bound read-only,
+    so `git status/diff/log` work inside and nothing done there changes what AIOS's git obeys.
+    """
 
     def __init__(
         self,
         workspace: Path,
         *,
+        git_dir: Path | None = None,
         limits: SandboxLimits | None = None,
         isolation: Isolation | None = None,
         home: Path | None = None,
@@ -224,44 +166,69 @@ class Sandbox:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
+        inside = self.workspace / ".git"
+        if git_dir is None and inside.is_dir() and not inside.is_symlink():
+            git_dir = inside
+        self.git_dir = Path(git_dir).resolve() if git_dir is not None else None
         self.limits = limits or SandboxLimits()
         self.isolation = isolation if isolation is not None else detect_isolation()
         self._own_home = home is None
         self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="aios-sandbox-home-"))
         self._env_allow = tuple(env_allow)
         self._environ = environ
-        if self.isolation.uid is None:
-            _make_undumpable()
+        if not self.isolation.available:
+            log.warning("sandbox.unavailable", problem=self.isolation.problem)
 
     def close(self) -> None:
         if self._own_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
     async def run(self, command: str, *, timeout_s: float | None = None) -> RunResult:
-        """Run `command` with `/bin/sh -c` inside the sandbox and return its capped output."""
+        """Run `command` with `/bin/sh -c` inside the sandbox and return its capped output.
+
+        Raises SandboxError (naming the fix) when commands cannot be confined here. When it
+        returns, every process the command started is gone.
+        """
+        if not self.isolation.available:
+            raise SandboxError(self.isolation.refusal())
         timeout = min(timeout_s or self.limits.timeout_s, self.limits.timeout_s)
         self._prepare()
-        argv = self._argv(command)
-        started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=self.workspace,
-            env=scrubbed_env(self.home, environ=self._environ, allow=self._env_allow),
-            start_new_session=True,
-        )
+        info_read, info_write = os.pipe()
+        try:
+            argv = bwrap_argv(
+                self.isolation, self._confinement(), ["/bin/sh", "-c", command], info_fd=info_write
+            )
+            started = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd="/",
+                env=scrubbed_env(self.home, environ=self._environ, allow=self._env_allow),
+                start_new_session=True,
+                pass_fds=(info_write,),
+            )
+        except BaseException:
+            os.close(info_read)
+            raise
+        finally:
+            os.close(info_write)
         capture = _Capture(self.limits.max_output_bytes)
         reader = asyncio.create_task(self._read(proc, capture))
-        timed_out = False
+        timed_out, pidfd, namespace = False, None, None
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            # bwrap names the host pid of the sandbox's pid 1 as soon as it exists; a pidfd
+            # taken now cannot point at another process later.
+            info = await asyncio.wait_for(asyncio.to_thread(_read_info, info_read), timeout)
+            namespace = info.get("pid-namespace")
+            pidfd = _pidfd_of(info.get("child-pid"), namespace)
+            left = timeout - (time.monotonic() - started)
+            await asyncio.wait_for(proc.wait(), max(left, 0.0))
         except TimeoutError:
             timed_out = True
         finally:
-            self._kill(proc.pid)
-            await proc.wait()
+            await _end(proc, pidfd)
         try:
             await asyncio.wait_for(reader, DRAIN_AFTER_EXIT_S)
         except TimeoutError:
@@ -276,6 +243,7 @@ class Sandbox:
             total_bytes=capture.total,
             duration_s=time.monotonic() - started,
             timeout_s=timeout,
+            pid_namespace=namespace,
         )
 
     @staticmethod
@@ -284,89 +252,114 @@ class Sandbox:
         while chunk := await proc.stdout.read(1 << 16):
             capture.feed(chunk)
 
-    def _argv(self, command: str) -> list[str]:
+    def _confinement(self) -> Confinement:
         lim = self.limits
-        nproc = lim.max_processes
-        if self.isolation.uid is None:
-            # Without a uid of its own, RLIMIT_NPROC counts every task of the worker's uid.
-            nproc += _tasks_of_uid(os.getuid())
-        argv = [
-            "prlimit",
-            f"--cpu={lim.cpu_s}",
-            f"--as={lim.memory_bytes}",
-            f"--fsize={lim.max_file_bytes}",
-            f"--nproc={nproc}",
-            "--core=0",
-            "--",
-        ]
-        if self.isolation.unshare_args:
-            argv += ["unshare", *self.isolation.unshare_args, "--"]
-        if self.isolation.uid is not None:
-            uid = str(self.isolation.uid)
-            argv += [
-                "setpriv",
-                f"--reuid={uid}",
-                f"--regid={uid}",
-                "--clear-groups",
-                "--no-new-privs",
-                "--",
-            ]
-        return [*argv, "/bin/sh", "-c", command]
+        return Confinement(
+            work_tree=self.workspace,
+            home=self.home,
+            git_dir=self.git_dir,
+            cpu_s=lim.cpu_s,
+            memory_bytes=lim.memory_bytes,
+            max_processes=lim.max_processes,
+            max_file_bytes=lim.max_file_bytes,
+            tmp_bytes=lim.tmp_bytes,
+        )
 
     def _prepare(self) -> None:
-        """Make the home; when dropping root, give the work tree (not `.git`) to the sandbox uid."""
-        (self.home / "tmp").mkdir(parents=True, exist_ok=True)
-        uid = self.isolation.uid
+        """Make the home; when AIOS is root, hand the work tree (not git) to bwrap's host uid."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        # The git directory belongs to another uid (or is read-only): let git inside use it.
+        (self.home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n")
+        uid = self.isolation.host_uid
         if uid is None:
             return
-        for parent in self.workspace.parents:
-            if not parent.stat().st_mode & stat.S_IXOTH:
-                raise SandboxError(
-                    f"the sandbox uid cannot reach the workspace: {parent} is not traversable "
-                    "by others; create workspaces under a directory with mode 0711 or wider"
-                )
-        gitconfig = self.home / ".gitconfig"
-        gitconfig.write_text(f"[safe]\n\tdirectory = {self.workspace}\n")
-        for path in (self.home, self.home / "tmp"):
-            os.chown(path, uid, uid)
-            path.chmod(0o700)
-        # The top stays root's with the sticky bit, so the sandbox can add files but cannot
-        # swap `.git` for one with hooks or config that AIOS's own git calls would obey.
-        os.chown(self.workspace, 0, 0)
-        self.workspace.chmod(0o1777)
-        for dirpath, dirnames, filenames in os.walk(self.workspace):
-            if ".git" in dirnames:
-                dirnames.remove(".git")
-            for name in (*dirnames, *filenames):
-                path = os.path.join(dirpath, name)
-                if os.lstat(path).st_uid != uid:
-                    os.lchown(path, uid, uid)
-
-    def _kill(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        uid = self.isolation.uid
-        if uid is not None and not self.isolation.pid_namespace:
-            # Processes that left the group (setsid) still carry the sandbox uid.
-            for other in _pids_of_uid(uid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(other, signal.SIGKILL)
+        for path in (self.workspace, self.home, self.git_dir):
+            for parent in path.parents if path else ():
+                if not parent.stat().st_mode & stat.S_IXOTH:
+                    raise SandboxError(
+                        f"the sandbox uid cannot reach {path}: {parent} is not traversable by "
+                        "others; create workspaces under a directory with mode 0711 or wider"
+                    )
+        os.chown(self.home, uid, uid)
+        self.home.chmod(0o700)
+        os.chown(self.home / ".gitconfig", uid, uid)
+        _hand_over(self.workspace, uid)
 
 
-def _pids_of_uid(uid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    pids.append(int(entry))
-    return pids
+def _hand_over(top: Path, uid: int) -> None:
+    """Give every file of the work tree to `uid`, never following a symlink (fd-relative)."""
+    os.chown(top, uid, uid)
+    for _dirpath, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
+        if _dirpath == str(top):
+            # A .git directory or `gitdir:` file stays AIOS's; the sandbox sees it read-only.
+            dirnames[:] = [d for d in dirnames if d != ".git"]
+            filenames = [f for f in filenames if f != ".git"]
+        for name in (*dirnames, *filenames):
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_uid != uid:
+                    os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
 
 
-def _tasks_of_uid(uid: int) -> int:
-    """Tasks (threads) the uid runs now: RLIMIT_NPROC counts them all."""
-    total = 0
-    for pid in _pids_of_uid(uid):
-        with contextlib.suppress(OSError):
-            total += len(os.listdir(f"/proc/{pid}/task"))
-    return total
+def _read_info(fd: int) -> dict[str, int]:
+    """bwrap's --info-fd JSON (the host pid of the sandbox's pid 1 and its namespaces)."""
+    with os.fdopen(fd, "rb") as pipe:
+        raw = pipe.read()
+    try:
+        info = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+async def _end(proc: asyncio.subprocess.Process, pidfd: int | None) -> None:
+    """When the command ran out of time: kill the sandbox's pid 1 (the command itself), so the
+    kernel kills every process of its pid namespace; bwrap reaps it and exits. Either way,
+    wait until every process is gone."""
+    try:
+        if proc.returncode is None and pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), EXIT_WAIT_S)
+        if proc.returncode is None:
+            # bwrap itself, should it not have said who its pid 1 is (or not exit after it):
+            # --die-with-parent then takes the sandbox down with it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        if pidfd is not None:
+            await _readable(pidfd, EXIT_WAIT_S)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd_of(pid: object, namespace: object) -> int | None:
+    """A pidfd for the sandbox's pid 1, checked to be in the sandbox's pid namespace."""
+    if not isinstance(pid, int) or not isinstance(namespace, int):
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None  # already gone, and with it the whole namespace
+    try:
+        # Opened first, checked second: the pidfd names the process the check looked at.
+        if os.readlink(f"/proc/{pid}/ns/pid") == f"pid:[{namespace}]":
+            return pidfd
+    except OSError:
+        pass
+    os.close(pidfd)
+    return None
+
+
+async def _readable(fd: int, within_s: float) -> None:
+    """Wait until a pidfd says its process has exited (after its pid namespace emptied)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await asyncio.wait_for(done, within_s)
+    except TimeoutError:
+        log.warning("sandbox.namespace_still_alive")
+    finally:
+        loop.remove_reader(fd)

@@ -1,4 +1,4 @@
-"""`aios doctor`: check settings, Redis and the App's credentials, and say how to fix each."""
+"""`aios doctor`: check settings, Redis, App credentials and the sandbox; say how to fix each."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TextIO
 import redis.asyncio
 from gidgethub import GitHubException
 
+from bot.agents.bwrap import detect_isolation
 from bot.app.embedded_redis import INSTALL_HINT
 from bot.github.sessions import app_client
 from bot.settings import Settings
@@ -115,6 +116,20 @@ async def check_app(settings: Settings) -> list[Finding]:
     ]
 
 
+def check_sandbox() -> list[Finding]:
+    """Whether agents' commands can be confined here (else the `run` tool refuses them)."""
+    isolation = detect_isolation()
+    if isolation.available:
+        return [Finding(True, f"sandbox works ({isolation.describe()})")]
+    return [
+        Finding(
+            False,
+            "the sandbox does not work here: agents' `run` commands will be refused",
+            isolation.problem,
+        )
+    ]
+
+
 async def run_doctor(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print every finding; exit status 1 when anything needs fixing."""
     findings = [Finding(True, "settings valid")]
@@ -128,6 +143,7 @@ async def run_doctor(settings: Settings, out: TextIO = sys.stdout) -> int:
         )
     findings += await check_redis(settings)
     findings += await check_app(settings)
+    findings += check_sandbox()
     for finding in findings:
         print(f"{'✓' if finding.ok else '✗'} {finding.what}", file=out)
         if finding.fix:
