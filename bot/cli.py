@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import structlog
 from bot.agents import cli as agent_cli
 from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
+from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
 from bot.app.serve import serve
 from bot.app.worker import run_worker
@@ -112,8 +112,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     flags = [*(["--burst"] if args.burst else []), *(["--quick-only"] if args.quick_only else [])]
     children = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", *flags])
-        for _ in range(args.count)
+        spawn_aios([sys.executable, "-m", "bot.cli", "worker", *flags]) for _ in range(args.count)
     ]
     signal.signal(signal.SIGTERM, lambda *_: [child.terminate() for child in children])
     return max(child.wait() for child in children)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,18 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
 ENVIRONMENTS = ("development", "production")
+SECRET_VARIABLES = (
+    "PRIVATE_KEY",
+    "WEBHOOK_SECRET",
+    "GITHUB_CLIENT_SECRET",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+)
+"""Taken out of the process environment once read, so no child process inherits them."""
+SECRETS_FD_VARIABLE = "AIOS_SECRETS_FD"
+"""Names the inherited file descriptor an `aios` parent process handed its secrets over on."""
+_held: dict[str, str] = {}
 
 
 class SettingsError(ValueError):
@@ -73,14 +86,59 @@ class Settings:
     ) -> Settings:
         """Read settings from `environ` (default: the process environment) over `.env`.
 
+        With the process environment, the secrets (`SECRET_VARIABLES`) then leave it for
+        this process's memory (`held_secrets`), and a parent `aios` process's secrets are
+        read from the descriptor it handed over (`secrets_handoff`).
+
         Raises:
             SettingsError: naming the first variable that is missing or malformed.
         """
         env: dict[str, str] = {}
         if dotenv_path is not None and Path(dotenv_path).is_file():
             env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        env.update(os.environ if environ is None else environ)
-        return _parse(env)
+        if environ is not None:
+            env.update(environ)
+            return _parse(env)
+        _adopt_handed_over_secrets()
+        env.update(os.environ)
+        env.update(_held)
+        settings = _parse(env)
+        _held.update({name: env[name] for name in SECRET_VARIABLES if env.get(name, "").strip()})
+        for name in SECRET_VARIABLES:
+            os.environ.pop(name, None)
+        return settings
+
+
+def held_secrets() -> dict[str, str]:
+    """The secret variables this process read (and took out of its environment)."""
+    return dict(_held)
+
+
+def secrets_handoff() -> tuple[dict[str, str], int | None]:
+    """For starting a child `aios` process: the variable to add to its environment and an
+    inheritable descriptor holding the secrets (pass it in `pass_fds`, close it after the
+    spawn). The secrets never travel in an environment, which /proc shows."""
+    if not _held:
+        return {}, None
+    fd = os.memfd_create("aios-secrets", os.MFD_CLOEXEC)
+    os.write(fd, json.dumps(_held).encode())
+    return {SECRETS_FD_VARIABLE: str(fd)}, fd
+
+
+def _adopt_handed_over_secrets() -> None:
+    raw = os.environ.pop(SECRETS_FD_VARIABLE, None)
+    if raw is None:
+        return
+    try:
+        fd = int(raw)
+        data = os.pread(fd, os.fstat(fd).st_size, 0)
+        os.close(fd)
+        handed = json.loads(data)
+    except (ValueError, OSError) as exc:
+        raise SettingsError(
+            SECRETS_FD_VARIABLE, f"names no readable secrets descriptor ({exc}); unset it"
+        ) from None
+    _held.update({k: v for k, v in handed.items() if k in SECRET_VARIABLES and isinstance(v, str)})
 
 
 def _parse(env: Mapping[str, str]) -> Settings:

@@ -26,6 +26,7 @@ REPO = "octo-org/hello"
 SEED_FILES = {"README.md": "# hello\n", "app.py": 'def hello():\n    return "hi"\n'}
 AIOS = str(Path(sys.executable).with_name("aios"))
 START_TIMEOUT_S = 30.0
+LLM_KEY = "sk-ant-test-not-a-real-key"
 
 
 @dataclass
@@ -107,7 +108,7 @@ def start_serve(
             {
                 "AIOS_DATA_DIR": str(data_dir),
                 "LOG_LEVEL": "INFO",
-                "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+                "ANTHROPIC_API_KEY": LLM_KEY,
                 "ANTHROPIC_BASE_URL": llm.url,
             }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,51 @@ def test_git_remote_may_be_a_local_directory_for_mirrors_and_tests(tmp_path: Pat
     assert settings.git_base_url == f"file://{tmp_path}/remotes"
     with pytest.raises(SettingsError):
         parse(GITHUB_API_URL=f"file://{tmp_path}")
+
+
+HANDOFF_PROBE = """
+import json, os, subprocess, sys
+from bot.agents.config import AgentConfig
+from bot.app.processes import spawn_aios
+from bot.settings import Settings, held_secrets
+settings = Settings.from_env(dotenv_path=None)
+if os.environ.get("AIOS_PROBE_CHILD"):
+    print(json.dumps({"held": held_secrets(), "llm": AgentConfig.from_env().anthropic_api_key,
+                      "key": settings.private_key}))
+    sys.exit(0)
+child = spawn_aios([sys.executable, "-c", sys.argv[1]], env={**os.environ, "AIOS_PROBE_CHILD": "1"})
+assert child.wait() == 0
+grandchild = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
+print(json.dumps({"left": sorted(k for k in os.environ if k in held_secrets()),
+                  "env_of_a_child": grandchild}), file=sys.stderr)
+"""
+
+
+def test_secrets_leave_the_environment_and_reach_child_aios_processes_by_descriptor(
+    pem: str, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ID": "1",
+        "PRIVATE_KEY": pem,
+        "WEBHOOK_SECRET": "hush-hush-webhook",
+        "ANTHROPIC_API_KEY": "sk-ant-handoff-0123456789",
+        "GITHUB_CLIENT_SECRET": "client-secret-0123",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", HANDOFF_PROBE, HANDOFF_PROBE],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    child = json.loads(done.stdout)
+    assert child["held"] == {k: v for k, v in env.items() if k not in ("PATH", "APP_ID")}
+    assert child["llm"] == "sk-ant-handoff-0123456789" and child["key"] == pem.strip()
+    parent = json.loads(done.stderr.strip().splitlines()[-1])
+    assert parent["left"] == []
+    for value in ("hush-hush-webhook", "sk-ant-handoff", "client-secret", "PRIVATE KEY"):
+        assert value not in parent["env_of_a_child"]

@@ -14,7 +14,7 @@ from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.sandbox import SandboxLimits
-from bot.settings import SettingsError
+from bot.settings import SettingsError, held_secrets
 
 DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
     "anthropic": {
@@ -65,8 +65,9 @@ class AgentConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
-        """Raises SettingsError naming the first malformed variable."""
-        env = os.environ if environ is None else environ
+        """Raises SettingsError naming the first malformed variable. Without `environ`: the
+        process environment and the keys `Settings.from_env` took out of it."""
+        env = {**os.environ, **held_secrets()} if environ is None else environ
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
+import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from bot.settings import secrets_handoff
 
 
 def die_with_parent() -> None:
@@ -15,3 +20,25 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def spawn_aios(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a child `aios` process that gets this process's secrets through an inherited
+    descriptor, never through its environment (which /proc/<pid>/environ shows)."""
+    extra, fd = secrets_handoff()
+    child_env = {**(os.environ if env is None else env), **extra}
+    try:
+        return subprocess.Popen(
+            list(argv),
+            env=child_env,
+            preexec_fn=preexec_fn,
+            pass_fds=() if fd is None else (fd,),
+        )
+    finally:
+        if fd is not None:
+            os.close(fd)

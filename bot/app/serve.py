@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from bot.app import embedded_redis
-from bot.app.processes import die_with_parent
+from bot.app.processes import die_with_parent, spawn_aios
 from bot.app.setup import setup_routes
 from bot.app.web import create_app, setup_routes_if_unregistered
 from bot.handlers import build_router
@@ -132,7 +132,7 @@ def _spawn_worker(settings: Settings, *, quick_only: bool = False) -> subprocess
     env = dict(os.environ)
     env["REDIS_URL"] = settings.redis_url or ""
     command = [sys.executable, "-m", "bot.cli", "worker", *(["--quick-only"] if quick_only else [])]
-    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+    return spawn_aios(command, env=env, preexec_fn=die_with_parent)
 
 
 def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
