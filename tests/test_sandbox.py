@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -353,3 +354,14 @@ def test_a_bwrap_that_cannot_build_namespaces_fails_the_self_test(tmp_path: Path
     problem = self_test(Isolation(str(fake)))
     assert "No permissions to create new namespace" in problem
     assert "user namespaces" in problem
+
+
+def test_every_test_the_docs_cite_for_a_guarantee_exists() -> None:
+    """docs/agent-runtime.md pairs each sandbox and git guarantee with a test: keep them true."""
+    docs = (ROOT / "docs" / "agent-runtime.md").read_text()
+    cited = set(re.findall(r"`(test_[a-z0-9_]+)`", docs))
+    defined = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(), re.M))
+    assert len(cited) >= 15
+    assert cited <= defined, f"cited but not defined: {sorted(cited - defined)}"
