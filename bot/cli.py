@@ -20,7 +20,7 @@ from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
 from bot.app.serve import serve
 from bot.app.worker import run_worker
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, hold_secrets
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Out of the environment before anything starts a child process that would inherit it.
+        hold_secrets()
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"aios: configuration error: {exc}", file=sys.stderr)

@@ -84,11 +84,8 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env"
     ) -> Settings:
-        """Read settings from `environ` (default: the process environment) over `.env`.
-
-        With the process environment, the secrets (`SECRET_VARIABLES`) then leave it for
-        this process's memory (`held_secrets`), and a parent `aios` process's secrets are
-        read from the descriptor it handed over (`secrets_handoff`).
+        """Read settings from `environ` (default: the process environment and the secrets
+        `hold_secrets` took out of it) over `.env`.
 
         Raises:
             SettingsError: naming the first variable that is missing or malformed.
@@ -96,17 +93,29 @@ class Settings:
         env: dict[str, str] = {}
         if dotenv_path is not None and Path(dotenv_path).is_file():
             env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        if environ is not None:
-            env.update(environ)
-            return _parse(env)
-        _adopt_handed_over_secrets()
-        env.update(os.environ)
-        env.update(_held)
-        settings = _parse(env)
-        _held.update({name: env[name] for name in SECRET_VARIABLES if env.get(name, "").strip()})
-        for name in SECRET_VARIABLES:
-            os.environ.pop(name, None)
-        return settings
+        if environ is None:
+            env.update(_held)
+        env.update(os.environ if environ is None else environ)
+        return _parse(env)
+
+
+def hold_secrets(dotenv_path: str | Path | None = ".env") -> None:
+    """Move the secret variables (`SECRET_VARIABLES`) out of the process environment into
+    this process's memory, so no child process inherits them; `Settings.from_env` and
+    `AgentConfig.from_env` find them there. Also takes what a parent `aios` process handed
+    over (`secrets_handoff`) and the secrets of `.env`, under the environment's.
+
+    Raises:
+        SettingsError: when AIOS_SECRETS_FD names no readable descriptor.
+    """
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        found = dotenv_values(dotenv_path)
+        _held.update({n: v for n in SECRET_VARIABLES if (v := found.get(n) or "").strip()})
+    _adopt_handed_over_secrets()
+    for name in SECRET_VARIABLES:
+        value = os.environ.pop(name, None)
+        if value is not None and value.strip():
+            _held[name] = value
 
 
 def held_secrets() -> dict[str, str]:

@@ -143,7 +143,8 @@ HANDOFF_PROBE = """
 import json, os, subprocess, sys
 from bot.agents.config import AgentConfig
 from bot.app.processes import spawn_aios
-from bot.settings import Settings, held_secrets
+from bot.settings import Settings, held_secrets, hold_secrets
+hold_secrets(dotenv_path=None)
 settings = Settings.from_env(dotenv_path=None)
 if os.environ.get("AIOS_PROBE_CHILD"):
     print(json.dumps({"held": held_secrets(), "llm": AgentConfig.from_env().anthropic_api_key,

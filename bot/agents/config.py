@@ -66,8 +66,8 @@ class AgentConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
         """Raises SettingsError naming the first malformed variable. Without `environ`: the
-        process environment and the keys `Settings.from_env` took out of it."""
-        env = {**os.environ, **held_secrets()} if environ is None else environ
+        process environment and the keys `hold_secrets` took out of it."""
+        env = {**held_secrets(), **os.environ} if environ is None else environ
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
