@@ -354,6 +354,8 @@ def test_a_bwrap_that_cannot_build_namespaces_fails_the_self_test(tmp_path: Path
     problem = self_test(Isolation(str(fake)))
     assert "No permissions to create new namespace" in problem
     assert "user namespaces" in problem
+    fake.write_text("#!/bin/sh\necho 'bwrap: Unknown option --disable-userns' >&2\nexit 1\n")
+    assert "install bubblewrap 0.8 or newer" in self_test(Isolation(str(fake)))
 
 
 def test_every_test_the_docs_cite_for_a_guarantee_exists() -> None:

@@ -178,6 +178,8 @@ def self_test(isolation: Isolation) -> str:
         if done.returncode != 0 or done.stdout.strip() != "confined":
             said = (done.stderr.strip() or done.stdout.strip()).splitlines()
             detail = said[-1] if said else f"exit {done.returncode}, the probe found no isolation"
+            if "nknown option" in detail:
+                return f"this bubblewrap is too old ({detail}): install bubblewrap 0.8 or newer"
             return f"bubblewrap cannot build a sandbox here ({detail}): {USERNS_HINT}"
         return ""
     finally:
