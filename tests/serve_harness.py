@@ -84,54 +84,80 @@ def scripted_model() -> ScriptedModel:
     return ScriptedModel([])
 
 
+def spawn_serve(
+    github_fake: FakeGitHub,
+    llm: LoopbackLLM,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> Serve:
+    """Start `aios serve` in `workdir` against the fake GitHub and the loopback model.
+
+    Every serve of one `workdir` shares its data dir (and so its embedded Redis data).
+    `env` adds settings (shorter timeouts, sweep periods) for the whole process tree.
+    """
+    data_dir = workdir / "data"
+    if github_fake.repo(REPO).git_dir is None:
+        github_fake.create_git_repo(REPO, workdir / "remotes", SEED_FILES)
+    port = free_port()
+    log = workdir / f"serve-{port}.log"
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "AIOS_ENV") and not key.startswith("ANTHROPIC")
+    }
+    environ.update(github_fake.env())
+    environ.update(
+        {
+            "AIOS_DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "INFO",
+            "ANTHROPIC_API_KEY": LLM_KEY,
+            "ANTHROPIC_BASE_URL": llm.url,
+            **(env or {}),
+        }
+    )
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [AIOS, "serve", "--port", str(port), "--workers", str(workers)],
+            env=environ,
+            cwd=workdir,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    serve = Serve(process, port, data_dir, log)
+    try:
+        serve.wait_ready(workers=workers > 0)
+    except BaseException:
+        stop_serve(serve)
+        raise
+    return serve
+
+
+def stop_serve(serve: Serve) -> None:
+    if serve.process.poll() is None:
+        serve.process.kill()
+        serve.process.wait(10)
+
+
 @pytest.fixture
 def start_serve(
     github_fake: FakeGitHub, tmp_path: Path, scripted_model: ScriptedModel
 ) -> Iterator[Callable[..., Serve]]:
     """Start `aios serve` against the fake GitHub, a bare git remote and the scripted model."""
     started: list[Serve] = []
-    data_dir = tmp_path / "data"
-    if github_fake.repo(REPO).git_dir is None:
-        github_fake.create_git_repo(REPO, tmp_path / "remotes", SEED_FILES)
     llm = LoopbackLLM(scripted_model).__enter__()
 
     def start(*, workers: int = 1) -> Serve:
-        port = free_port()
-        log = tmp_path / f"serve-{len(started)}.log"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("REDIS_URL", "AIOS_ENV") and not key.startswith("ANTHROPIC")
-        }
-        env.update(github_fake.env())
-        env.update(
-            {
-                "AIOS_DATA_DIR": str(data_dir),
-                "LOG_LEVEL": "INFO",
-                "ANTHROPIC_API_KEY": LLM_KEY,
-                "ANTHROPIC_BASE_URL": llm.url,
-            }
-        )
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [AIOS, "serve", "--port", str(port), "--workers", str(workers)],
-                env=env,
-                cwd=tmp_path,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        serve = Serve(process, port, data_dir, log)
+        serve = spawn_serve(github_fake, llm, tmp_path, workers=workers)
         started.append(serve)
-        serve.wait_ready(workers=workers > 0)
         return serve
 
     try:
         yield start
     finally:
         for serve in started:
-            if serve.process.poll() is None:
-                serve.process.kill()
-                serve.process.wait(10)
+            stop_serve(serve)
         llm.__exit__()
 
 
@@ -199,6 +225,19 @@ def _parent(pid: int) -> int:
     except OSError:
         return -1
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid` (a worker's are its work horses)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _parent(int(entry.name)) == pid:
+            try:
+                if "Z (zombie)" not in (entry / "status").read_text():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def kill_tree(pid: int) -> list[int]:

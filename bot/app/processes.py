@@ -12,14 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from bot.settings import secrets_handoff
 
 
-def die_with_parent() -> None:
-    """In a child before exec: ask Linux to SIGTERM us if our parent dies, even by SIGKILL.
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """In a child: ask Linux to send us `sig` when our parent dies, even by SIGKILL.
 
-    Without it, `kill -9` of `aios serve` would leave workers and redis-server running.
+    Without it, `kill -9` of `aios serve` would leave workers and redis-server running, and
+    a killed worker would leave its work horse running the agent it had started.
     """
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, sig)
 
 
 def spawn_aios(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from typing import Any
 
 import redis
 import structlog
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
 from rq.utils import import_attribute
 
 from bot import redact
+from bot.app.processes import die_with_parent
 from bot.app.recovery import recover_dead_local_workers, worker_name
 from bot.github.sessions import tls_context
 from bot.inbox.pump import DeliveryPump
@@ -19,6 +24,27 @@ from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+class AgentWorker(Worker):
+    """RQ's forking worker, whose work horse dies with it.
+
+    RQ puts the horse in a process group of its own and kills it only when the worker
+    lives to do so. A worker killed outright (SIGKILL, the OOM killer, `aios serve` giving
+    up on a warm shutdown) used to leave its horse running the agent, racing the retry
+    of the same job: twice the model spend. Linux's parent-death signal ends it instead,
+    and RQ's abandoned-job handling gives the job to the next worker.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._worker_pid = os.getpid()
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        die_with_parent(signal.SIGKILL)
+        if os.getppid() != self._worker_pid:
+            os._exit(1)  # the worker died between the fork and the line above
+        super().main_work_horse(job, queue)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = False) -> bool:
@@ -47,11 +73,16 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     queues = [jobs.route] if quick_only else [jobs.route, jobs.agents]
     # Short jobs run in the worker's own process: forking a work horse per job costs more
     # than most of them take. Agent runs keep RQ's horse, which isolates and times them out.
-    worker_class = SimpleWorker if quick_only else Worker
+    worker_class = SimpleWorker if quick_only else AgentWorker
     worker = worker_class(queues, connection=connection, name=name)
     log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+        # No scheduler: AIOS schedules no job for later (retries run at once), and RQ's
+        # scheduler is a process of its own that a killed worker would leave behind,
+        # still holding the scheduler lock.
+        return bool(
+            worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
+        )
     finally:
         stop.set()
         pump.join(timeout=5)

@@ -55,8 +55,7 @@ class JobQueue:
         """
         options: dict[str, Any] = {
             "timeout": spec.timeout_s,
-            # No interval: a delayed retry needs RQ's scheduler, whose lock a dead worker may
-            # still hold.
+            # No interval: a delayed retry needs RQ's scheduler, which workers do not run.
             "retry": Retry(max=spec.retries),
             "depends_on": depends_on,
         }

@@ -46,6 +46,32 @@ class Fail:
     headers: dict[str, str] = field(default_factory=lambda: {"retry-after-ms": "1"})
 
 
+class Hang:
+    """A model call that never answers: it stands for a long agent step.
+
+    Served over HTTP only (`LoopbackLLM`). The request is recorded when it arrives; it then
+    waits until `release()` (answered with a 500 that consumes no turn) or until its caller
+    hangs up, which sets `abandoned`: the process that made the call is gone.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.abandoned = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def wait(self, request: web.Request) -> None:
+        self.arrived.set()
+        while not self._released.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                self.abandoned.set()
+                return
+            await asyncio.sleep(0.02)
+
+
 def call(name: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
     return name, arguments
 
@@ -101,14 +127,14 @@ class ScriptedModel:
 
     def __init__(
         self,
-        script: Iterable[Turn | Fail] = (),
+        script: Iterable[Turn | Fail | Hang] = (),
         *,
         always_fail: Mapping[str, Fail] | None = None,
         chars_per_token: int = 4,
         min_cache_tokens: int = 1024,
         api_key: str | None = None,
     ) -> None:
-        self.script: list[Turn | Fail] = list(script)
+        self.script: list[Turn | Fail | Hang] = list(script)
         self.always_fail = dict(always_fail or {})
         self.chars_per_token = chars_per_token
         self.min_cache_tokens = min_cache_tokens
@@ -184,6 +210,18 @@ class ScriptedModel:
             status, data = answer(model, turn, usage_in)
             self.requests.append(Recorded(api, model, body, status, data.get("usage", {})))
             return status, data, {}
+
+    def take_hang(self, path: str, raw: bytes) -> Hang | None:
+        """The `Hang` at the head of the script, if any, with its request recorded."""
+        with self._lock:
+            if not self.script or not isinstance(self.script[0], Hang):
+                return None
+            hang = self.script.pop(0)
+            assert isinstance(hang, Hang)
+            api = "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
+            body = json.loads(raw)
+            self.requests.append(Recorded(api, str(body.get("model", "")), body, 0))
+            return hang
 
     def tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
@@ -440,6 +478,14 @@ class LoopbackLLM:
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        hang = self.model.take_hang(request.path, raw)
+        if hang is not None:
+            await hang.wait(request)
+            return web.json_response(
+                _error("anthropic", "api_error", "released by the test"),
+                status=500,
+                headers={"x-should-retry": "false"},
+            )
         status, body, headers = self.model.handle(request.path, dict(request.headers), raw)
         return web.json_response(body, status=status, headers=headers)
 

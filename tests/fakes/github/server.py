@@ -56,6 +56,42 @@ SPEC_QUIRKS = re.compile(
 )
 
 
+class Held:
+    """Requests matching a pattern wait here instead of being answered (`FakeGitHub.hold`).
+
+    A held request whose caller hangs up (its process was killed) is dropped, never carried
+    out; after `release()` waiting and new matching requests are handled as usual.
+    """
+
+    def __init__(self, method: str, path: re.Pattern[str], body_contains: str) -> None:
+        self.method, self.path, self.body_contains = method, path, body_contains
+        self.arrivals = 0
+        self.dropped = 0
+        self._released = threading.Event()
+
+    def matches(self, method: str, path: str, raw: bytes) -> bool:
+        return (
+            not self._released.is_set()
+            and method == self.method
+            and bool(self.path.search(path))
+            and self.body_contains.encode() in raw
+        )
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def wait(self, request: web.Request) -> bool:
+        """Whether the request should be handled (released) or dropped (its caller is gone)."""
+        self.arrivals += 1
+        while not self._released.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                self.dropped += 1
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+
 class FakeGitHub(Seeding, People, Reviewers, CIResults):
     """GitHub's REST API for one App, in memory, on 127.0.0.1:<free port> in its own thread.
 
@@ -84,6 +120,7 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
         self.state = State(app=self.app)
         self.lock = threading.RLock()
         self.webhook_url: str | None = None  # where deliver()/redeliveries POST, when set
+        self._held: list[Held] = []
         self._core = Dispatcher(self.checker, self.routes, self.state, self.prefix, html_url)
         self._hooks = HookSender(self.state, self.lock)
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -323,6 +360,14 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
                 )
             )
 
+    def hold(self, method: str, path_regex: str, *, body_contains: str = "") -> Held:
+        """Keep matching requests waiting until `release()`: a GitHub call that never returns,
+        for killing the process that made it at exactly that point."""
+        held = Held(method.upper(), re.compile(path_regex), body_contains)
+        with self.lock:
+            self._held.append(held)
+        return held
+
     # -- webhooks ------------------------------------------------------------------------------
 
     def deliver(self, event: str, payload: dict[str, Any]) -> HookDelivery:
@@ -347,6 +392,11 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
+        with self.lock:
+            method, path = request.method.upper(), request.rel_url.path
+            held = next((h for h in self._held if h.matches(method, path, raw)), None)
+        if held is not None and not await held.wait(request):
+            return web.Response(status=499)  # nobody is listening any more
         incoming = Incoming(
             method=request.method.upper(),
             raw_path=request.rel_url.raw_path,
