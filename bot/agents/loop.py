@@ -13,6 +13,7 @@ import structlog
 
 from bot.agents import prompts
 from bot.agents.budget import BudgetExceeded, check_budgets
+from bot.agents.checkpoint import LoopState
 from bot.agents.errors import LLMError
 from bot.agents.ledger import UsageScope
 from bot.agents.llm.types import Message, Request, Text, ToolResult, Usage
@@ -59,6 +60,7 @@ class Step:
 
 
 StepHook = Callable[[Step], Awaitable[None] | None]
+CheckpointHook = Callable[[LoopState], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ async def run_agent(
     extra_secrets: Iterable[str] = (),
     task_source: str = "maintainer",
     policy: PushPolicy | None = None,
+    resume: LoopState | None = None,
+    on_checkpoint: CheckpointHook | None = None,
 ) -> AgentResult:
     """Run one agent on `task` in `workspace` until it finishes, hits the step limit or a budget.
 
@@ -104,6 +108,11 @@ async def run_agent(
     commands and named to git. Tool failures go back to the model; only budgets, the step
     limit and model failures that survive retries and fallbacks end the run early. Never
     raises for those: the result's `status` and `summary` say what happened.
+
+    `on_checkpoint` gets the run's state after every step whose tool results are in, and
+    when it finishes; `resume` continues from such a state (its workspace restored by the
+    caller) with its own prompt prefix, so nothing already answered is asked again. The step
+    limit counts the model calls of this run: a resumed run may take as many again.
     """
     role = runtime.roster.get(role) if isinstance(role, str) else role
     config = runtime.config
@@ -121,12 +130,15 @@ async def run_agent(
         allowed=role.tools,
         policy=policy or PushPolicy(allow_workflow_edits=config.allow_workflow_edits),
     )
-    if context is None:
-        context = prompts.repo_context(prompts.load_instructions(workspace))
-    system = prompts.system_prompt(role, runtime.roster)
+    if resume is not None:
+        context, system = resume.context, resume.system
+    else:
+        if context is None:
+            context = prompts.repo_context(prompts.load_instructions(workspace))
+        system = prompts.system_prompt(role, runtime.roster)
     role_default = runtime.role_model(role)
     transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
-    run = _Run(role, runtime, scope, toolbox, transcript, on_step, secrets)
+    run = _Run(role, runtime, scope, toolbox, transcript, on_step, secrets, on_checkpoint)
     transcript.write(
         "start",
         role=role.key,
@@ -140,9 +152,16 @@ async def run_agent(
     messages: list[Message] = [
         Message("user", (Text(prompts.task_message(task, source=task_source)),))
     ]
+    if resume is not None:
+        messages = list(resume.messages)
+        run.resume_from(resume)
+        transcript.write("resume", step=resume.steps, finished=resume.finished is not None)
     limit = max_steps if max_steps is not None else config.max_steps
     try:
-        result = await run.loop(messages, system, context, limit, task_kind, role_default)
+        if resume is not None and resume.finished is not None:
+            result = run.result(StopReason.FINISHED, resume.finished, resume.steps)
+        else:
+            result = await run.loop(messages, system, context, limit, task_kind, role_default)
     finally:
         if own_sandbox and sandbox is not None:
             sandbox.close()
@@ -168,8 +187,11 @@ class _Run:
         transcript: Transcript,
         on_step: StepHook | None,
         secrets: tuple[str, ...],
+        on_checkpoint: CheckpointHook | None = None,
     ) -> None:
         self.role = role
+        self.on_checkpoint = on_checkpoint
+        self.first_step = 1
         self.runtime = runtime
         self.scope = scope
         self.toolbox = toolbox
@@ -180,6 +202,33 @@ class _Run:
         self.cost = 0.0
         self.models: list[str] = []
         self.changed: list[str] = []
+
+    def resume_from(self, state: LoopState) -> None:
+        self.usage, self.cost = state.usage, state.cost_usd
+        self.models, self.changed = list(state.models), list(state.files_changed)
+        self.first_step = state.steps + 1
+
+    async def checkpoint(
+        self, system: str, context: str, messages: list[Message], steps: int, finished: str | None
+    ) -> None:
+        if self.on_checkpoint is None:
+            return
+        state = LoopState(
+            system,
+            context,
+            tuple(messages),
+            steps,
+            self.usage,
+            self.cost,
+            tuple(self.models),
+            tuple(self.changed),
+            finished,
+        )
+        try:
+            await self.on_checkpoint(state)
+        except Exception:
+            # A lost checkpoint costs a longer resume, never the run itself.
+            log.exception("agent.checkpoint_failed", step=steps)
 
     def result(self, status: StopReason, summary: str, steps: int) -> AgentResult:
         return AgentResult(
@@ -214,7 +263,8 @@ class _Run:
         role_default: ModelRef | None,
     ) -> AgentResult:
         rt = self.runtime
-        for index in range(1, max_steps + 1):
+        last = self.first_step + max_steps - 1
+        for index in range(self.first_step, last + 1):
             try:
                 await check_budgets(rt.ledger, self.scope, rt.budgets)
             except BudgetExceeded as exc:
@@ -270,7 +320,9 @@ class _Run:
                 )
             )
             if not calls:
-                return self.result(StopReason.FINISHED, text.strip() or "(no summary)", index)
+                summary = text.strip() or "(no summary)"
+                await self.checkpoint(system, context, messages, index, summary)
+                return self.result(StopReason.FINISHED, summary, index)
             results: list[ToolResult] = []
             finished: str | None = None
             for call in calls:
@@ -303,13 +355,15 @@ class _Run:
                     )
                 )
             if finished is not None:
+                await self.checkpoint(system, context, messages, index, finished)
                 return self.result(StopReason.FINISHED, finished, index)
             messages.append(Message("user", tuple(results)))
+            await self.checkpoint(system, context, messages, index, None)
         return self.result(
             StopReason.STEP_LIMIT,
             f"Stopped: reached the step limit of {max_steps} model calls without `finish`. "
             "Raise AIOS_AGENT_MAX_STEPS or split the task.",
-            max_steps,
+            last,
         )
 
     async def call_tool(

@@ -1,4 +1,4 @@
-"""Run one role's agent for a work item: its checkout, runtime, ledger and paced narration."""
+"""Run one role's agent for a work item: its checkout, runtime, ledger, narration, checkpoints."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import structlog
 from rq import get_current_job
@@ -14,6 +13,7 @@ from rq import get_current_job
 from bot import engine
 from bot.agents import prompts
 from bot.agents.budget import PAUSE_AT, Budgets, capped
+from bot.agents.checkpoint import LoopState
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import RedisLedger, UsageScope
 from bot.agents.llm.types import Usage
@@ -21,8 +21,10 @@ from bot.agents.loop import AgentResult, Step, StopReason, run_agent
 from bot.agents.memory import list_memories
 from bot.agents.runtime import AgentRuntime
 from bot.effects.progress import publish_current
+from bot.github import snapshot
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace
+from bot.jobs import checkpoints
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
 from bot.runtime.context import WorkerContext
@@ -83,10 +85,11 @@ async def run_role(
     item: WorkItem,
     role: str,
     task: str,
-    workspace: Path,
+    workspace: Workspace,
     *,
     task_kind: str = "code",
     model: str | None = None,
+    slot: str | None = None,
 ) -> AgentResult:
     """Run `role` on `task`, narrating each step (paced) and recording the cost on the item.
 
@@ -94,6 +97,10 @@ async def run_role(
     AIOS's routing; the budgets are the item's, within the operator's ceilings. No agent step
     starts once the item has spent `PAUSE_AT` of its budget, nor without a model key: the
     result says why, and `stop_item` turns it into the item's pause or failure.
+
+    The run saves a checkpoint after every step under the item, role and `slot` (default:
+    the task's text), and continues from the one it finds: a step is paid for once however
+    often its job runs. Jobs whose task text changes between attempts name their slot.
     """
     job = get_current_job()
     scope = UsageScope(
@@ -114,6 +121,19 @@ async def run_role(
     if refusal is not None:
         await runtime.aclose()
         return refusal
+    key = checkpoints.key_for(item, role, slot or checkpoints.slot_of(task))
+    base = await workspace.head()
+    resume = await _resume(ctx, key, workspace, base)
+
+    async def save(state: LoopState) -> None:
+        try:
+            packed = await snapshot.take(workspace)
+        except snapshot.SnapshotError as exc:
+            # The previous checkpoint stays: it matches the work tree it was taken with.
+            log.warning("checkpoint skipped", step=state.steps, error=str(exc))
+            return
+        await checkpoints.save(ctx.redis, key, checkpoints.Checkpoint(state, base, packed))
+
     async with ctx.github(item.installation_id) as gh:
 
         async def write(_body: str) -> None:
@@ -139,7 +159,7 @@ async def run_role(
             writer.update(text)
 
         context = prompts.repo_context(
-            prompts.load_instructions(workspace),
+            prompts.load_instructions(workspace.path),
             await list_memories(ctx.redis, item.repo),
             repo=item.repo,
         )
@@ -147,7 +167,7 @@ async def run_role(
             result = await run_agent(
                 role,
                 task,
-                workspace,
+                workspace.path,
                 runtime=runtime,
                 scope=scope,
                 task_kind=task_kind,
@@ -155,6 +175,8 @@ async def run_role(
                 on_step=narrate,
                 task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
                 policy=push_policy(item),
+                resume=resume,
+                on_checkpoint=save,
             )
         finally:
             await writer.aclose()
@@ -170,8 +192,33 @@ async def run_role(
             cost_usd=totals.cost_usd,
         ),
     )
+    if result.ok:
+        checkpoints.mark_finished(key)
     log.info("agent finished", role=role, status=result.status.value, cost_usd=result.cost_usd)
     return result
+
+
+async def _resume(
+    ctx: WorkerContext, key: str, workspace: Workspace, base: str
+) -> LoopState | None:
+    """The saved state of this step with its work tree restored, or None to start afresh."""
+    saved = await checkpoints.load(ctx.redis, key)
+    if saved is None:
+        return None
+    if saved.base != base:
+        # The branch moved (a push since, or the default branch for a first task): the
+        # conversation describes files that are not there any more.
+        log.info("checkpoint of another commit; starting over", base=saved.base, head=base)
+        await checkpoints.forget(ctx.redis, key)
+        return None
+    try:
+        await snapshot.restore(workspace, saved.snapshot)
+    except snapshot.SnapshotError as exc:
+        log.warning("checkpoint not restorable; starting over", error=str(exc))
+        await checkpoints.forget(ctx.redis, key)
+        return None
+    log.info("resuming the agent from its checkpoint", step=saved.state.steps)
+    return saved.state
 
 
 def item_budgets(item: WorkItem, ceilings: Budgets) -> Budgets:

@@ -87,7 +87,8 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
         async with checkout(ctx, item) as workspace:
             assert item.branch is not None
             await workspace.start_branch(number, item.title, name=item.branch)
-            result = await run_role(ctx, item, role, task, workspace.path)
+            # One slot for the round: its brief (open threads) may change between attempts.
+            result = await run_role(ctx, item, role, task, workspace, slot="fix")
             if not result.ok:
                 await stop_item(ctx, item, f"{role} agent fixing the pull request", result)
                 return

@@ -37,7 +37,7 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
             assert item.branch is not None
             await workspace.start_branch(issue_number, item.title, name=item.branch)
             task = role_task(issue_view, plan, index, handoffs)
-            result = await run_role(ctx, item, role, task, workspace.path)
+            result = await run_role(ctx, item, role, task, workspace, slot=f"task-{index}")
             if not result.ok:
                 await stop_item(ctx, item, f"{role} agent", result)
                 return

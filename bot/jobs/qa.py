@@ -18,6 +18,7 @@ from bot.briefs.views import PullRequestView
 from bot.config.load import read_repo_config
 from bot.config.parse import ConfigResult
 from bot.github.workspace import Workspace
+from bot.jobs import checkpoints
 from bot.jobs.agent_run import checkout, run_role, stop_item
 from bot.jobs.commands import CommandLine, answer_line
 from bot.jobs.reading import pulls_fixing, read_pull_request
@@ -86,7 +87,10 @@ async def review_pull_request(
     line: int,
 ) -> None:
     """`/aios review` on a pull request people wrote: one review, nothing else changes."""
-    async with job_scope("review_pull_request", installation_id=installation_id, repo=repo) as ctx:
+    async with (
+        job_scope("review_pull_request", installation_id=installation_id, repo=repo) as ctx,
+        checkpoints.kept_until_done(ctx.redis),
+    ):
         where = CommandLine(command_number, comment_id, line)
         target = await _prepare(ctx, installation_id, repo, pr_number, where)
         if target is None:
@@ -116,7 +120,10 @@ async def test_pull_request(
     line: int,
 ) -> None:
     """`/aios test`: the QA agent finds and runs the test suite on the head, and reports."""
-    async with job_scope("test_pull_request", installation_id=installation_id, repo=repo) as ctx:
+    async with (
+        job_scope("test_pull_request", installation_id=installation_id, repo=repo) as ctx,
+        checkpoints.kept_until_done(ctx.redis),
+    ):
         where = CommandLine(command_number, comment_id, line)
         target = await _prepare(ctx, installation_id, repo, pr_number, where)
         if target is None:
@@ -128,7 +135,7 @@ async def test_pull_request(
             return
         async with _head_checkout(ctx, item, pr) as (workspace, _head):
             task = test_task(pr)
-            result = await run_role(ctx, item, "qa", task, workspace.path, task_kind="review")
+            result = await run_role(ctx, item, "qa", task, workspace, task_kind="review")
         if result.ok:
             report = parse_test_answer(result.summary)
             mark = "✅ Tests pass" if report.passed else "❌ Tests fail"
@@ -192,7 +199,7 @@ async def _review(
     head: str = "HEAD",
 ) -> ReviewDraft:
     async def ask(task: str) -> str:
-        result = await run_role(ctx, item, "qa", task, workspace.path, task_kind="review")
+        result = await run_role(ctx, item, "qa", task, workspace, task_kind="review")
         if not result.ok:
             raise QAStopped(result)
         return result.summary

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from rq import get_current_job
 
 from bot import engine
+from bot.jobs import checkpoints
 from bot.redact import redact
 from bot.runtime.context import WorkerContext
 from bot.runtime.scope import job_scope
@@ -21,7 +22,8 @@ async def item_scope(
     """A job of one work item: when its last attempt fails, the item fails with the reason."""
     async with job_scope(function, installation_id=installation_id, repo=repo, issue=number) as ctx:
         try:
-            yield ctx
+            async with checkpoints.kept_until_done(ctx.redis):
+                yield ctx
         except Exception as exc:
             job = get_current_job()
             if job is None or not job.retries_left:

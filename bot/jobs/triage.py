@@ -36,8 +36,10 @@ async def run_triage(installation_id: int, repo: str, issue_number: int) -> None
         first_read = not asked and item.plan is None and not item.planning.feedback
         model = item.settings.model_for("triage") if first_read else None
         async with checkout(ctx, item) as workspace:
+            # One slot: the brief names the questions asked, which the first attempt may
+            # already have stored before it died.
             result = await run_role(
-                ctx, item, "cto", task, workspace.path, task_kind="plan", model=model
+                ctx, item, "cto", task, workspace, task_kind="plan", model=model, slot="triage"
             )
         if not result.ok:
             await stop_item(ctx, item, "CTO agent", result)
