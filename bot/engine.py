@@ -5,6 +5,10 @@ Handlers and jobs never change a work item's state themselves: they report what 
 state is stored with its pending effects; the effects (`bot.effects.EFFECTS`) are carried
 out in order, each handing back data to record and events that follow, which are applied
 the same way once the transition's own effects are done.
+
+A job that dies between storing a transition and finishing its effects leaves them pending:
+its retry finds the event applied and finishes them; if it dies for good, the sweeper (the
+delivery pump's housekeeping) finds them after a minute and `carry_out_pending` does.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
+from rq import get_current_job
 
 from bot.effects import EFFECTS
 from bot.effects.done import FollowUp
@@ -68,10 +73,40 @@ async def apply(
     outcome = await _decide(ctx, repo, number, event, actor, detail, create, update, policy)
     if outcome is None or isinstance(outcome, Rejected):
         return outcome
-    follow_ups = await _carry_out(ctx, outcome.item, outcome.effects)
+    await _finish(ctx, outcome.item, outcome.effects)
+    return outcome
+
+
+async def carry_out_pending(ctx: WorkerContext, repo: str, number: int) -> tuple[Effect, ...]:
+    """Carry out the effects the item's last transition left pending; returns them.
+
+    For the sweeper: the job that stored the transition died for good before finishing
+    them. Every effect is idempotent (markers, deterministic job ids), so one carried out
+    before the death is carried out again harmlessly.
+    """
+    item = await store.load_item(ctx.redis, repo, number)
+    if item is None or item.pending is None:
+        await ctx.redis.zrem(store.PENDING_KEY, store.item_key(repo, number))
+        return ()
+    owner = item.pending.job_id
+    if owner is not None and ctx.jobs.will_run(owner):
+        # Queued, running or about to be retried: that job finishes them. The sweeper's claim
+        # put the item off for another period, and it looks again then.
+        log.info("pending effects still owned by their job", owner=owner)
+        return ()
+    effects = tuple(Effect(e) for e in item.pending.effects)
+    log.warning("carrying out effects a job left pending", work_event=item.pending.event)
+    await _finish(ctx, item, effects)
+    return effects
+
+
+async def _finish(ctx: WorkerContext, item: WorkItem, effects: tuple[Effect, ...]) -> None:
+    """Carry out a stored transition's effects, clear them, then apply what follows."""
+    repo, number = item.repo, item.number
+    follow_ups = await _carry_out(ctx, item, effects)
     async with store.item_lock(ctx.redis, repo, number):
         latest = await store.load_item(ctx.redis, repo, number)
-        if latest is not None and latest.pending == outcome.item.pending:
+        if latest is not None and latest.pending == item.pending:
             await store.save_item(ctx.redis, replace(latest, pending=None))
     for follow_up in follow_ups[:MAX_FOLLOW_UPS]:
         await apply(
@@ -83,7 +118,6 @@ async def apply(
             detail=follow_up.detail,
             update=_with_hint(follow_up.hint),
         )
-    return outcome
 
 
 def _with_hint(hint: str | None) -> Callable[[WorkItem], WorkItem] | None:
@@ -125,9 +159,15 @@ async def _decide(
             await store.append_audit(ctx.redis, item.key, outcome.audit)
             log.info("event rejected", work_event=event.value, reason=outcome.reason)
             return outcome
-        marker = PendingEffects(event.value, actor, tuple(e.value for e in outcome.effects))
+        job = get_current_job()
+        marker = PendingEffects(
+            event.value,
+            actor,
+            tuple(e.value for e in outcome.effects),
+            job.id if job is not None else None,
+        )
         stored = replace(outcome.item, pending=marker)
-        await store.save_item(ctx.redis, stored, outcome.audit)
+        await store.save_item(ctx.redis, stored, outcome.audit, pending_since=now.timestamp())
         log.info(
             "work item transition",
             work_event=event.value,

@@ -66,6 +66,11 @@ class Settings:
     environment: str = "development"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     public_url: str | None = None
+    agent_timeout_s: int = 3600
+    """One attempt of an agent job (AIOS_AGENT_TIMEOUT_S); the agent stops a little before."""
+    pending_effects_after_s: int = 60
+    """A transition's effects pending this long are carried out by the sweeper
+    (AIOS_PENDING_EFFECTS_AFTER_S): the job that owed them died for good."""
 
     @property
     def has_app_credentials(self) -> bool:
@@ -195,6 +200,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
 
     port = _parse_int("PORT", get("PORT"), minimum=0, maximum=65535)
     max_body = _parse_int("AIOS_MAX_BODY_BYTES", get("AIOS_MAX_BODY_BYTES"), minimum=1024)
+    agent_timeout = _parse_int("AIOS_AGENT_TIMEOUT_S", get("AIOS_AGENT_TIMEOUT_S"), minimum=2)
+    pending_after = _parse_int(
+        "AIOS_PENDING_EFFECTS_AFTER_S", get("AIOS_PENDING_EFFECTS_AFTER_S"), minimum=1
+    )
     public_url = get("AIOS_PUBLIC_URL")
     if public_url is not None:
         public_url = _parse_url("AIOS_PUBLIC_URL", public_url)
@@ -216,6 +225,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         environment=environment,
         max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body is None else max_body,
         public_url=public_url,
+        agent_timeout_s=3600 if agent_timeout is None else agent_timeout,
+        pending_effects_after_s=60 if pending_after is None else pending_after,
     )
 
 

@@ -9,7 +9,9 @@ driven by settings and every wait is on a condition with a deadline.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github.openapi import OpenAPIChecker
@@ -32,8 +35,9 @@ from tests.serve_harness import (
     workers_of,
 )
 
-AGENT_TIMEOUT_S = 5
-"""Per agent job; the agent stops a second before it, at its last checkpoint."""
+AGENT_TIMEOUT_S = 10
+"""Per agent job; the agent stops two seconds before it (a fifth), at its last checkpoint.
+Long enough for a QA job whose GitHub writes are paced at one a second."""
 
 
 @dataclass
@@ -55,6 +59,12 @@ class Stack:
 
     def pulls_from(self, branch: str) -> list[Any]:
         return [pr for pr in self.github.pulls(REPO) if pr.head == branch]
+
+    def redis(self) -> redis.Redis:
+        """A client of the embedded Redis `aios serve` started (its URL is in the log)."""
+        url = re.search(r"embedded redis started .* url=(\S+)", self.serve.log.read_text())
+        assert url is not None, "aios serve did not log its Redis URL"
+        return redis.Redis.from_url(url.group(1))
 
     def handed_over(self, branch: str) -> bool:
         """The PR of `branch` exists and its check run completed: the flow came to rest."""
@@ -121,3 +131,73 @@ def test_a_worker_killed_mid_agent_takes_its_work_horse_along(stack: Stack) -> N
     assert len(stack.pulls_from(branch)) == 1
     assert len(stack.progress(number)) == 1
     assert stack.github.git(REPO).read(branch, "crash.txt") == b"A = 1\n"
+
+
+def test_an_agent_out_of_time_fails_the_item_and_retry_resumes_it(stack: Stack) -> None:
+    """Finding 7: the agent stops at its deadline, the item fails saying so, nothing runs it
+    again by itself, and `/aios retry` continues from the checkpoint."""
+    first = len(stack.model.requests)
+    hang = Hang()
+    stack.model.script += [
+        Turn("Starting.", [call("write_file", path="slow.txt", content="1\n")]),
+        hang,
+    ]
+    number = stack.label("Outlast the clock")
+    wait_for(hang.abandoned.is_set, "the agent to stop at its deadline", AGENT_TIMEOUT_S + 15)
+    wait_for(
+        lambda: "ran out of time" in stack.progress(number)[0].body,
+        "the progress comment to say why the item stopped",
+    )
+    (comment,) = stack.progress(number)
+    assert "AIOS_AGENT_TIMEOUT_S" in comment.body and "/aios retry" in comment.body
+
+    stack.model.script += [finish("Done, in time."), qa_pass()]
+    stack.github.comment_as("alice", REPO, number, "/aios retry")
+    branch = f"aios/{number}-outlast-the-clock"
+    wait_for(lambda: stack.handed_over(branch), "the PR after the retry", timeout=60)
+    # Two calls before the deadline, none by RQ on its own, then the cut-short call again
+    # from the checkpoint and QA's review.
+    calls = stack.model.requests[first:]
+    assert len(calls) == 4, [r.status for r in calls]
+    assert calls[2].body == calls[1].body
+    assert stack.github.git(REPO).read(branch, "slow.txt") == b"1\n"
+    assert len(stack.pulls_from(branch)) == 1
+
+
+def test_effects_of_a_job_killed_for_good_are_swept_up(stack: Stack) -> None:
+    """Finding 9: the job stores the CTO's questions, then dies before posting them, three
+    times: its retries are spent. The sweeper posts them."""
+    first = len(stack.model.requests)
+    issue = stack.github.add_issue(REPO, "Pick a database")
+    number = issue.number
+    # From the CTO's answer on, every read of the issue's comments hangs: the first is the
+    # one posting the questions does, right after the transition is stored.
+    held = stack.github.hold("GET", rf"/issues/{number}/comments$", armed=False)
+    answer = finish(json.dumps({"questions": ["Which database?"]}))
+    answer.on_serve = held.arm
+    stack.model.script.append(answer)
+    stack.github.label_issue_as("alice", REPO, number, "aios")
+    (worker,) = workers_of(stack.serve)
+    for attempt in range(1, 4):
+        wait_for(lambda a=attempt: held.arrivals == a, f"attempt {attempt} to hang")
+        (horse,) = children_of(worker)
+        os.kill(horse, signal.SIGKILL)
+        wait_for(lambda a=attempt: held.dropped == a, f"attempt {attempt} to die")
+    assert len(stack.model.requests) == first + 1  # each retry had the CTO's answer already
+    client = stack.redis()
+    item_key = f"{REPO}#{number}"
+    stored = json.loads(client.get(f"aios:item:{item_key}"))
+    assert stored["state"] == "clarifying"
+    assert stored["pending"]["effects"] == ["post_questions", "update_progress"]
+
+    held.release()
+    questions = f"<!-- aios:questions item={item_key} -->"
+    wait_for(lambda: stack.marked(number, questions), "the sweeper to post the questions")
+    wait_for(
+        lambda: json.loads(client.get(f"aios:item:{item_key}"))["pending"] is None,
+        "the pending effects to be cleared",
+    )
+    assert client.zscore("aios:pending-effects", item_key) is None
+    assert "Which database?" in stack.marked(number, questions)[0].body
+    assert len(stack.progress(number)) == 1
+    client.close()

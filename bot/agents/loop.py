@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class StopReason(StrEnum):
     STEP_LIMIT = "step_limit"
     BUDGET = "budget"
     LLM_ERROR = "llm_error"
+    TIME_LIMIT = "time_limit"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ async def run_agent(
     policy: PushPolicy | None = None,
     resume: LoopState | None = None,
     on_checkpoint: CheckpointHook | None = None,
+    deadline: float | None = None,
 ) -> AgentResult:
     """Run one agent on `task` in `workspace` until it finishes, hits the step limit or a budget.
 
@@ -113,6 +116,7 @@ async def run_agent(
     when it finishes; `resume` continues from such a state (its workspace restored by the
     caller) with its own prompt prefix, so nothing already answered is asked again. The step
     limit counts the model calls of this run: a resumed run may take as many again.
+    `deadline` (event-loop time) cuts the step under way short; the last checkpoint stands.
     """
     role = runtime.roster.get(role) if isinstance(role, str) else role
     config = runtime.config
@@ -161,7 +165,21 @@ async def run_agent(
         if resume is not None and resume.finished is not None:
             result = run.result(StopReason.FINISHED, resume.finished, resume.steps)
         else:
-            result = await run.loop(messages, system, context, limit, task_kind, role_default)
+            try:
+                async with asyncio.timeout_at(deadline) as clock:
+                    result = await run.loop(
+                        messages, system, context, limit, task_kind, role_default
+                    )
+            except TimeoutError:
+                if not clock.expired():
+                    raise
+                result = run.result(
+                    StopReason.TIME_LIMIT,
+                    f"Stopped: ran out of time after {run.steps_done} step(s) (the job's time "
+                    "limit, `AIOS_AGENT_TIMEOUT_S`). The work so far is kept: `/aios retry` "
+                    "continues from the last step; or split the task.",
+                    run.steps_done,
+                )
     finally:
         if own_sandbox and sandbox is not None:
             sandbox.close()
@@ -192,6 +210,7 @@ class _Run:
         self.role = role
         self.on_checkpoint = on_checkpoint
         self.first_step = 1
+        self.steps_done = 0
         self.runtime = runtime
         self.scope = scope
         self.toolbox = toolbox
@@ -207,6 +226,7 @@ class _Run:
         self.usage, self.cost = state.usage, state.cost_usd
         self.models, self.changed = list(state.models), list(state.files_changed)
         self.first_step = state.steps + 1
+        self.steps_done = state.steps
 
     async def checkpoint(
         self, system: str, context: str, messages: list[Message], steps: int, finished: str | None
@@ -288,6 +308,7 @@ class _Run:
                 return self.result(
                     StopReason.LLM_ERROR, f"Stopped: the model call failed: {message}", index - 1
                 )
+            self.steps_done = index
             cost = rt.prices.cost(ref.model, response.usage)
             await rt.ledger.record(self.scope, str(ref), response.usage, cost)
             self.usage = self.usage + response.usage

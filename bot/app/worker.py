@@ -54,19 +54,26 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     """
     url = redis_url_of(settings)
     connection = redis.Redis.from_url(url)
-    jobs = JobQueue(connection)
+    jobs = JobQueue(connection, agent_timeout_s=settings.agent_timeout_s)
     name = worker_name()
     stop = threading.Event()
     # The pump gets a connection pool of its own: RQ forks a work horse per job, and a
     # pool lock held by the pump thread at that moment must not be shared with the child.
     pump_connection = redis.Redis.from_url(url)
-    pump = threading.Thread(
-        target=DeliveryPump(pump_connection, JobQueue(pump_connection), consumer=name).run,
+    pump_jobs = JobQueue(pump_connection, agent_timeout_s=settings.agent_timeout_s)
+    pump = DeliveryPump(
+        pump_connection,
+        pump_jobs,
+        consumer=name,
+        pending_after_s=settings.pending_effects_after_s,
+    )
+    pump_thread = threading.Thread(
+        target=pump.run,
         args=(stop,),
         name="delivery-pump",
         daemon=True,
     )
-    pump.start()
+    pump_thread.start()
     _preload()
     recover_dead_local_workers(connection, [jobs.route, jobs.agents])
     # Short jobs are listed first: a worker takes routing and commands before agent work.
@@ -85,7 +92,7 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
         )
     finally:
         stop.set()
-        pump.join(timeout=5)
+        pump_thread.join(timeout=5)
         pump_connection.close()
         connection.close()
 

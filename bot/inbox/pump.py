@@ -10,7 +10,9 @@ import structlog
 from rq.registry import StartedJobRegistry
 
 from bot.inbox import deliveries
-from bot.runtime.queues import JobQueue
+from bot.runtime.catalog import CARRY_OUT_PENDING
+from bot.runtime.queues import JobQueue, job_key
+from bot.workitem.store import claim_pending
 
 log = structlog.get_logger(__name__)
 
@@ -19,6 +21,11 @@ CLAIM_IDLE_MS = 30_000
 
 HOUSEKEEPING_EVERY_S = 10.0
 """How often stale stream entries and abandoned RQ jobs are looked for."""
+
+PENDING_EFFECTS_AFTER_S = 60.0
+"""Effects pending this long belong to a job that died for good: the sweeper takes them.
+A live job finishes its effects in seconds; one that waits out a rate limit may be caught
+up with, which costs nothing: every effect is idempotent."""
 
 
 class DeliveryPump:
@@ -37,6 +44,7 @@ class DeliveryPump:
         *,
         batch: int = 100,
         block_ms: int = 1000,
+        pending_after_s: float = PENDING_EFFECTS_AFTER_S,
     ) -> None:
         self._connection = connection
         self._jobs = jobs
@@ -44,6 +52,11 @@ class DeliveryPump:
         self._batch = batch
         self._block_ms = block_ms
         self._next_housekeeping = 0.0
+        self._pending_after_s = pending_after_s
+        # Looked for twice per threshold (at most every housekeeping period), so effects
+        # are taken up between one and one and a half thresholds after they were stored.
+        self._sweep_every_s = min(HOUSEKEEPING_EVERY_S, pending_after_s / 2)
+        self._next_sweep = 0.0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -74,6 +87,15 @@ class DeliveryPump:
                 )
             )
             self._requeue_abandoned_jobs()
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self._sweep_every_s
+            try:
+                self._sweep_pending_effects()
+            except redis.RedisError:
+                raise
+            except Exception:
+                # The pump moves every delivery: a sweep that fails must not stop it.
+                log.exception("sweeping pending effects failed")
         moved += self._move(
             deliveries.read_new(
                 self._connection, self._consumer, count=self._batch, block_ms=self._block_ms
@@ -94,3 +116,12 @@ class DeliveryPump:
         # cleaned; it then retries the job if it has retries left.
         for queue in (self._jobs.route, self._jobs.agents):
             StartedJobRegistry(queue=queue).cleanup()
+
+    def _sweep_pending_effects(self) -> None:
+        now = time.time()
+        for key in claim_pending(self._connection, older_than_s=self._pending_after_s, now=now):
+            repo, _, number = key.rpartition("#")
+            self._jobs.enqueue(
+                CARRY_OUT_PENDING, repo, int(number), key=job_key("pending", key, now)
+            )
+            log.warning("effects left pending; carrying them out", item=key)

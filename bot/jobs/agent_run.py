@@ -28,6 +28,7 @@ from bot.jobs import checkpoints
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
 from bot.runtime.context import WorkerContext
+from bot.runtime.scope import stop_before_timeout
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import Narration
 
@@ -177,6 +178,7 @@ async def run_role(
                 policy=push_policy(item),
                 resume=resume,
                 on_checkpoint=save,
+                deadline=stop_before_timeout(),
             )
         finally:
             await writer.aclose()

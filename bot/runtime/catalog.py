@@ -37,7 +37,9 @@ class JobSpec:
     doc: str
     retries: int = 2
     """RQ `Retry(max=…)`: a worker killed mid-job leaves the job abandoned and RQ runs it
-    again; every job is idempotent (hidden markers, lookups before creates)."""
+    again; every job is idempotent (hidden markers, lookups before creates), and an agent
+    job continues its agent from the last checkpoint. A job that runs out of time is not
+    run again: see `bot.jobs.scope.item_scope`."""
     permissions: Permissions = field(default_factory=lambda: dict(scopes.TALK), compare=False)
     """What the job's installation tokens may do, on the one repository it works on
     (`bot.github.scopes`): the least its own calls and the effects it may set off need."""
@@ -50,6 +52,7 @@ class JobSpec:
 
 _QUICK, _AGENTS = QueueName.QUICK, QueueName.AGENTS
 AGENT_TIMEOUT_S = 3600
+"""The default time one attempt of an agent job may take (setting AIOS_AGENT_TIMEOUT_S)."""
 
 ROUTE_DELIVERY = JobSpec(
     "route_delivery",
@@ -132,6 +135,15 @@ FINISH_IMPLEMENTATION = JobSpec(
     "every plan task ran: report implementation_done (the draft PR opens)",
     permissions=scopes.REVIEW,
 )
+CARRY_OUT_PENDING = JobSpec(
+    "carry_out_pending",
+    "bot.jobs.pending.carry_out_pending",
+    _QUICK,
+    300,
+    "the sweeper found effects a dead job left pending for a minute: carry them out",
+    # The sweeper finds the item again a minute after a failed attempt: that is its retry.
+    retries=0,
+)
 RUN_TRIAGE = JobSpec(
     "run_triage",
     "bot.jobs.triage.run_triage",
@@ -192,6 +204,7 @@ CATALOG: tuple[JobSpec, ...] = (
     REVIEW_LINKED_PULL_REQUEST,
     EVALUATE_CI,
     FINISH_IMPLEMENTATION,
+    CARRY_OUT_PENDING,
     RUN_TRIAGE,
     RUN_TASK,
     RUN_QA_REVIEW,

@@ -77,7 +77,8 @@ async def open_context(settings: Settings | None = None) -> AsyncIterator[Worker
     async_client = redis.asyncio.Redis.from_url(url)
     sync_client = redis.Redis.from_url(url)
     try:
-        yield WorkerContext(settings=settings, redis=async_client, jobs=JobQueue(sync_client))
+        jobs = JobQueue(sync_client, agent_timeout_s=settings.agent_timeout_s)
+        yield WorkerContext(settings=settings, redis=async_client, jobs=jobs)
     finally:
         await async_client.aclose()
         sync_client.close()

@@ -8,14 +8,16 @@ from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
-from rq.job import Job
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit
 
-from bot.runtime.catalog import ROUTE_DELIVERY, JobSpec, QueueName
+from bot.runtime.catalog import AGENT_TIMEOUT_S, ROUTE_DELIVERY, JobSpec, QueueName
 
 RESULT_TTL_S = 7 * 24 * 3600
 """Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
+
+_ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 INSTALLATION_CONCURRENCY = 4
 """Agent jobs one installation may run at once; the rest wait in RQ's rate-limit registry."""
@@ -34,8 +36,9 @@ def job_key(kind: str, *parts: object) -> str:
 class JobQueue:
     """Enqueue AIOS jobs. Every job has a deterministic id, so enqueueing twice is harmless."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, *, agent_timeout_s: int = AGENT_TIMEOUT_S) -> None:
         self.connection = connection
+        self.agent_timeout_s = agent_timeout_s
         self.route = Queue(QueueName.QUICK, connection=connection)
         self.agents = Queue(QueueName.AGENTS, connection=connection)
 
@@ -53,10 +56,11 @@ class JobQueue:
         no token ever sits in Redis as a job argument. Agent jobs need `installation_id`,
         the key of their per-installation concurrency limit.
         """
+        agent = spec.queue is QueueName.AGENTS
         options: dict[str, Any] = {
-            "timeout": spec.timeout_s,
+            "timeout": self.agent_timeout_s if agent else spec.timeout_s,
             # No interval: a delayed retry needs RQ's scheduler, which workers do not run.
-            "retry": Retry(max=spec.retries),
+            "retry": Retry(max=spec.retries) if spec.retries else None,
             "depends_on": depends_on,
         }
         if spec.limited_per_installation:
@@ -67,6 +71,14 @@ class JobQueue:
             )
         queue = self.agents if spec.queue is QueueName.AGENTS else self.route
         return self._enqueue_once(queue, spec.path, args, key=key, **options)
+
+    def will_run(self, job_id: str) -> bool:
+        """Whether the job is waiting, running, or will be retried: it has not ended."""
+        try:
+            status = Job.fetch(job_id, connection=self.connection).get_status()
+        except (NoSuchJobError, InvalidJobOperation):
+            return False
+        return status not in _ENDED
 
     def enqueue_route(self, entry_id: str, delivery_id: str) -> Job:
         """The route job of one stored delivery; its id comes from the delivery id."""
@@ -117,8 +129,6 @@ def track(connection: redis.Redis, item_key: str, job: Job) -> None:
 def cancel_tracked(connection: redis.Redis, item_key: str) -> list[str]:
     """Cancel the item's waiting jobs and stop its running ones; returns the ids touched."""
     from rq.command import send_stop_job_command
-    from rq.exceptions import InvalidJobOperation, NoSuchJobError
-    from rq.job import JobStatus
 
     touched = []
     for raw in connection.smembers(ITEM_JOBS_KEY.format(key=item_key)):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -12,6 +14,26 @@ from rq import get_current_job
 from bot.runtime.catalog import BY_NAME
 from bot.runtime.context import WorkerContext, open_context
 from bot.runtime.counters import count_job_outcome
+
+STOP_MARGIN_S = 60.0
+"""How long before RQ's timeout an agent stops itself (a fifth of the timeout, for short
+ones): time for its job to record why and say so on GitHub."""
+
+
+def stop_before_timeout(part: float = 1.0) -> float | None:
+    """The event-loop time `part` of the margin before the running RQ job's timeout; None
+    when there is no limit. Agents stop a whole margin early, their job a third of it.
+
+    RQ enforces a job's timeout with SIGALRM, whose exception surfaces wherever the event
+    loop happens to be, past every handler of the job; stopping a little earlier, by
+    cancelling the job's own work, lets the job end cleanly and report it.
+    """
+    job = get_current_job()
+    if job is None or not job.timeout or job.timeout < 0 or job.started_at is None:
+        return None
+    margin = min(STOP_MARGIN_S, max(1.0, job.timeout / 5)) * part
+    elapsed = (datetime.now(UTC) - job.started_at).total_seconds()
+    return asyncio.get_running_loop().time() + job.timeout - margin - elapsed
 
 
 @asynccontextmanager

@@ -171,9 +171,13 @@ class PendingEffects:
     """The effects of the last transition not carried out yet.
 
     A job killed between storing a transition and carrying out its effects leaves them here;
-    the retried job finds the event already applied and carries them out then.
+    the retried job finds the event already applied and carries them out then. If it dies
+    for good, the sweeper does (`bot.engine.carry_out_pending`).
     """
 
     event: str
     actor: str
     effects: tuple[str, ...]
+    job_id: str | None = None
+    """The RQ job that owes them: while it is queued or running, its retry will finish them
+    and the sweeper leaves them alone."""

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 import redis.asyncio
 
 from bot.github.auth import token_keys
@@ -23,6 +24,10 @@ PR_ITEM_KEY = "aios:pr:{repo}#{pr_number}"
 
 INSTALLATION_ITEMS_KEY = "aios:installation:{installation_id}:items"
 """Set of the work-item keys of one installation, so uninstalling forgets them all."""
+
+PENDING_KEY = "aios:pending-effects"
+"""Sorted set of the work items whose last transition's effects are not all carried out,
+scored by when the sweeper may take them next: the transition's time, then its last claim's."""
 
 ITEM_LOCK_KEY = "aios:lock:item:{key}"
 PUBLISH_LOCK_KEY = "aios:lock:publish:{key}"
@@ -54,11 +59,23 @@ async def load_steerable(client: redis.asyncio.Redis, repo: str, number: int) ->
 
 
 async def save_item(
-    client: redis.asyncio.Redis, item: WorkItem, audit: AuditEntry | None = None
+    client: redis.asyncio.Redis,
+    item: WorkItem,
+    audit: AuditEntry | None = None,
+    *,
+    pending_since: float | None = None,
 ) -> None:
-    """Store the item, and append its audit entry, in one transaction."""
+    """Store the item, and append its audit entry, in one transaction.
+
+    `pending_since` (a Unix time) lists the item's pending effects for the sweeper; an item
+    saved without pending effects leaves the list.
+    """
     async with client.pipeline(transaction=True) as pipe:
         pipe.set(ITEM_KEY.format(key=item.key), json.dumps(item.to_dict(), sort_keys=True))
+        if item.pending is None:
+            pipe.zrem(PENDING_KEY, item.key)
+        elif pending_since is not None:
+            pipe.zadd(PENDING_KEY, {item.key: pending_since})
         if item.pr_number is not None:
             pipe.set(PR_ITEM_KEY.format(repo=item.repo, pr_number=item.pr_number), item.number)
         pipe.sadd(INSTALLATION_ITEMS_KEY.format(installation_id=item.installation_id), item.key)
@@ -66,6 +83,25 @@ async def save_item(
             entry = {**audit.to_dict(), "cost_usd": f"{item.cost_usd:.4f}"}
             pipe.xadd(AUDIT_KEY.format(key=item.key), entry)  # type: ignore[arg-type]
         await pipe.execute()
+
+
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, key in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], key) end
+return due
+"""
+
+
+def claim_pending(
+    client: redis.Redis, *, older_than_s: float, now: float, limit: int = 50
+) -> list[str]:
+    """The keys of items whose effects have been pending for `older_than_s`, claimed.
+
+    Claiming moves an item's time to `now` in one step (a Lua script), so the sweepers of
+    other workers pass it by, and one whose carrying out dies is found again as late.
+    """
+    due = client.eval(_CLAIM_DUE, 1, PENDING_KEY, now - older_than_s, now, limit)
+    return [key.decode() for key in due]  # type: ignore[union-attr]
 
 
 async def append_audit(client: redis.asyncio.Redis, key: str, audit: AuditEntry) -> None:
@@ -117,6 +153,7 @@ async def forget_installation(client: redis.asyncio.Redis, installation_id: int)
     async with client.pipeline(transaction=True) as pipe:
         for key, raw in zip(keys, stored, strict=True):
             pipe.delete(ITEM_KEY.format(key=key), AUDIT_KEY.format(key=key))
+            pipe.zrem(PENDING_KEY, key)
             data = json.loads(raw) if raw else {}
             if data.get("pr_number") is not None:
                 pipe.delete(PR_ITEM_KEY.format(repo=data["repo"], pr_number=data["pr_number"]))

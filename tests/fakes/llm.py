@@ -15,7 +15,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ class Turn:
     text: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     output_tokens: int | None = None
+    on_serve: Callable[[], None] | None = None
+    """Called as the answer is sent: a test acts at exactly the step after this turn."""
 
 
 @dataclass
@@ -206,6 +208,8 @@ class ScriptedModel:
                 )
             turn = self.script.pop(0)
             assert isinstance(turn, Turn)
+            if turn.on_serve is not None:
+                turn.on_serve()
             answer = self._anthropic_answer if api == "anthropic" else self._openai_answer
             status, data = answer(model, turn, usage_in)
             self.requests.append(Recorded(api, model, body, status, data.get("usage", {})))

@@ -63,15 +63,25 @@ class Held:
     out; after `release()` waiting and new matching requests are handled as usual.
     """
 
-    def __init__(self, method: str, path: re.Pattern[str], body_contains: str) -> None:
+    def __init__(
+        self, method: str, path: re.Pattern[str], body_contains: str, *, armed: bool
+    ) -> None:
         self.method, self.path, self.body_contains = method, path, body_contains
         self.arrivals = 0
         self.dropped = 0
+        self._armed = threading.Event()
         self._released = threading.Event()
+        if armed:
+            self.arm()
+
+    def arm(self) -> None:
+        """Start holding (from another thread, e.g. when the scripted model answers)."""
+        self._armed.set()
 
     def matches(self, method: str, path: str, raw: bytes) -> bool:
         return (
-            not self._released.is_set()
+            self._armed.is_set()
+            and not self._released.is_set()
             and method == self.method
             and bool(self.path.search(path))
             and self.body_contains.encode() in raw
@@ -360,10 +370,13 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
                 )
             )
 
-    def hold(self, method: str, path_regex: str, *, body_contains: str = "") -> Held:
+    def hold(
+        self, method: str, path_regex: str, *, body_contains: str = "", armed: bool = True
+    ) -> Held:
         """Keep matching requests waiting until `release()`: a GitHub call that never returns,
-        for killing the process that made it at exactly that point."""
-        held = Held(method.upper(), re.compile(path_regex), body_contains)
+        for killing the process that made it at exactly that point. `armed=False` waits
+        for `Held.arm()` to start holding."""
+        held = Held(method.upper(), re.compile(path_regex), body_contains, armed=armed)
         with self.lock:
             self._held.append(held)
         return held
