@@ -164,6 +164,40 @@ def test_an_agent_out_of_time_fails_the_item_and_retry_resumes_it(stack: Stack) 
     assert len(stack.pulls_from(branch)) == 1
 
 
+def test_a_job_killed_on_every_attempt_fails_its_item_and_never_repays_a_step(
+    stack: Stack,
+) -> None:
+    """Finding 7, a poison job: its horse killed on each of its three attempts. Each retry
+    continues from the checkpoint (the same request, never the run again); the item then
+    fails saying so, and `/aios retry` finishes it."""
+    first = len(stack.model.requests)
+    hangs = [Hang(), Hang(), Hang()]
+    stack.model.script += [
+        Turn("Starting.", [call("write_file", path="poison.txt", content="1\n")]),
+        *hangs,
+    ]
+    number = stack.label("Poison pill")
+    (worker,) = workers_of(stack.serve)
+    for attempt, hang in enumerate(hangs, start=1):
+        wait_for(hang.arrived.is_set, f"attempt {attempt} to be in its model call", timeout=30)
+        (horse,) = children_of(worker)
+        os.kill(horse, signal.SIGKILL)
+        wait_for(hang.abandoned.is_set, f"attempt {attempt} to die")
+    wait_for(
+        lambda: "killed on every attempt" in stack.progress(number)[0].body,
+        "the progress comment to say why the item stopped",
+    )
+
+    stack.model.script += [finish("Survived."), qa_pass()]
+    stack.github.comment_as("alice", REPO, number, "/aios retry")
+    branch = f"aios/{number}-poison-pill"
+    wait_for(lambda: stack.handed_over(branch), "the PR after the retry", timeout=60)
+    calls = stack.model.requests[first:]
+    assert len(calls) == 6, [r.status for r in calls]  # 1 step, 4 tries of the 2nd, QA
+    assert calls[1].body == calls[2].body == calls[3].body == calls[4].body
+    assert stack.github.git(REPO).read(branch, "poison.txt") == b"1\n"
+
+
 def test_effects_of_a_job_killed_for_good_are_swept_up(stack: Stack) -> None:
     """Finding 9: the job stores the CTO's questions, then dies before posting them, three
     times: its retries are spent. The sweeper posts them."""

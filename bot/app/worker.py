@@ -10,6 +10,7 @@ from typing import Any
 import redis
 import structlog
 from rq import Queue, SimpleWorker, Worker
+from rq.callbacks import execute_failure_callback
 from rq.job import Job
 from rq.utils import import_attribute
 
@@ -21,6 +22,7 @@ from bot.inbox.pump import DeliveryPump
 from bot.runtime.catalog import CATALOG
 from bot.runtime.context import redis_url_of
 from bot.runtime.queues import JobQueue
+from bot.runtime.scope import HorseKilled
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,19 @@ class AgentWorker(Worker):
         if os.getppid() != self._worker_pid:
             os._exit(1)  # the worker died between the fork and the line above
         super().main_work_horse(job, queue)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """RQ retries a job whose horse died but calls no failure callback for it: call it,
+        so a job killed on its last attempt fails its work item instead of leaving it."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        signum = os.WTERMSIG(ret_val) if ret_val and os.WIFSIGNALED(ret_val) else None
+        why = f"signal {signal.Signals(signum).name}" if signum else f"exit status {ret_val}"
+        try:
+            execute_failure_callback(
+                job, self.death_penalty_class, HorseKilled, HorseKilled(why), None
+            )
+        except Exception:
+            log.exception("failure callback of a killed job failed", job_id=job.id)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = False) -> bool:

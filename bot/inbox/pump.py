@@ -8,6 +8,7 @@ import time
 import redis
 import structlog
 from rq.registry import StartedJobRegistry
+from rq.timeouts import BaseDeathPenalty
 
 from bot.inbox import deliveries
 from bot.runtime.catalog import CARRY_OUT_PENDING
@@ -113,9 +114,10 @@ class DeliveryPump:
 
     def _requeue_abandoned_jobs(self) -> None:
         # RQ notices a job whose worker died (its heartbeat lapsed) when a registry is
-        # cleaned; it then retries the job if it has retries left.
+        # cleaned; it then retries the job if it has retries left, and calls its failure
+        # callback. Those run here, in a thread, where SIGALRM cannot time them.
         for queue in (self._jobs.route, self._jobs.agents):
-            StartedJobRegistry(queue=queue).cleanup()
+            StartedJobRegistry(queue=queue, death_penalty_class=_Untimed).cleanup()
 
     def _sweep_pending_effects(self) -> None:
         now = time.time()
@@ -125,3 +127,13 @@ class DeliveryPump:
                 CARRY_OUT_PENDING, repo, int(number), key=job_key("pending", key, now)
             )
             log.warning("effects left pending; carrying them out", item=key)
+
+
+class _Untimed(BaseDeathPenalty):
+    """No time limit: the only failure callback (`bot.jobs.lost.job_lost`) enqueues a job."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass

@@ -26,7 +26,8 @@ async def item_scope(
     - The worker or its horse is killed (a deploy, the OOM killer, a crashed host): RQ's
       abandoned-job handling runs the job again (`Retry`, up to the catalog's `retries`),
       and its agent continues from the last checkpoint, so the retry costs the step that
-      was cut short, not the run. That is the failure retries are for.
+      was cut short, not the run. That is the failure retries are for. Killed on its last
+      attempt too, the job never gets back here: `bot.jobs.lost` fails the item.
     - The job runs out of time: its agent stops itself a minute before RQ's own timeout
       (whose alarm would land in the event loop, past this frame, and leave the item
       working for good) and the job fails the item with the reason; anything else still

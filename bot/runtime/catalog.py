@@ -43,6 +43,9 @@ class JobSpec:
     permissions: Permissions = field(default_factory=lambda: dict(scopes.TALK), compare=False)
     """What the job's installation tokens may do, on the one repository it works on
     (`bot.github.scopes`): the least its own calls and the effects it may set off need."""
+    fails_item: bool = False
+    """The job works for one work item (args: installation, repo, number): when its last
+    attempt dies without raising, RQ's failure callback `LOST_CALLBACK` fails the item."""
 
     @property
     def limited_per_installation(self) -> bool:
@@ -51,6 +54,7 @@ class JobSpec:
 
 
 _QUICK, _AGENTS = QueueName.QUICK, QueueName.AGENTS
+LOST_CALLBACK = "bot.jobs.lost.job_lost"
 AGENT_TIMEOUT_S = 3600
 """The default time one attempt of an agent job may take (setting AIOS_AGENT_TIMEOUT_S)."""
 
@@ -134,6 +138,7 @@ FINISH_IMPLEMENTATION = JobSpec(
     300,
     "every plan task ran: report implementation_done (the draft PR opens)",
     permissions=scopes.REVIEW,
+    fails_item=True,
 )
 CARRY_OUT_PENDING = JobSpec(
     "carry_out_pending",
@@ -144,6 +149,13 @@ CARRY_OUT_PENDING = JobSpec(
     # The sweeper finds the item again a minute after a failed attempt: that is its retry.
     retries=0,
 )
+REPORT_LOST_JOB = JobSpec(
+    "report_lost_job",
+    "bot.jobs.lost.report_lost_job",
+    _QUICK,
+    300,
+    "an item's job died on its last attempt without a word (killed, RQ's timeout): fail it",
+)
 RUN_TRIAGE = JobSpec(
     "run_triage",
     "bot.jobs.triage.run_triage",
@@ -151,6 +163,7 @@ RUN_TRIAGE = JobSpec(
     AGENT_TIMEOUT_S,
     "the CTO agent reads the issue and the repository, then asks or plans",
     permissions=scopes.TRIAGE,
+    fails_item=True,
 )
 RUN_TASK = JobSpec(
     "run_task",
@@ -159,6 +172,7 @@ RUN_TASK = JobSpec(
     AGENT_TIMEOUT_S,
     "one plan task by its role's agent on the work item's branch; commit, push, hand off",
     permissions=scopes.CODE,
+    fails_item=True,
 )
 RUN_QA_REVIEW = JobSpec(
     "run_qa_review",
@@ -167,6 +181,7 @@ RUN_QA_REVIEW = JobSpec(
     AGENT_TIMEOUT_S,
     "the QA agent reviews the agent PR's diff: one review, inline comments",
     permissions=scopes.REVIEW,
+    fails_item=True,
 )
 RUN_FIX = JobSpec(
     "run_fix",
@@ -175,6 +190,7 @@ RUN_FIX = JobSpec(
     AGENT_TIMEOUT_S,
     "a fix round: threads, CI failures and requests in; one push and a reply per thread out",
     permissions=scopes.FIX,
+    fails_item=True,
 )
 REVIEW_PULL_REQUEST = JobSpec(
     "review_pull_request",
@@ -205,6 +221,7 @@ CATALOG: tuple[JobSpec, ...] = (
     EVALUATE_CI,
     FINISH_IMPLEMENTATION,
     CARRY_OUT_PENDING,
+    REPORT_LOST_JOB,
     RUN_TRIAGE,
     RUN_TASK,
     RUN_QA_REVIEW,

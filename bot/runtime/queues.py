@@ -7,12 +7,18 @@ import re
 from typing import Any
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimit
 
-from bot.runtime.catalog import AGENT_TIMEOUT_S, ROUTE_DELIVERY, JobSpec, QueueName
+from bot.runtime.catalog import (
+    AGENT_TIMEOUT_S,
+    LOST_CALLBACK,
+    ROUTE_DELIVERY,
+    JobSpec,
+    QueueName,
+)
 
 RESULT_TTL_S = 7 * 24 * 3600
 """Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
@@ -63,6 +69,8 @@ class JobQueue:
             "retry": Retry(max=spec.retries) if spec.retries else None,
             "depends_on": depends_on,
         }
+        if spec.fails_item:
+            options["on_failure"] = Callback(LOST_CALLBACK)
         if spec.limited_per_installation:
             if installation_id is None:
                 raise ValueError(f"{spec.name} is an agent job: pass installation_id")

@@ -15,6 +15,12 @@ from bot.runtime.catalog import BY_NAME
 from bot.runtime.context import WorkerContext, open_context
 from bot.runtime.counters import count_job_outcome
 
+
+class HorseKilled(Exception):
+    """The work horse running a job died by a signal: what `AgentWorker` tells the job's
+    failure callback, which RQ does not call for a killed horse itself."""
+
+
 STOP_MARGIN_S = 60.0
 """How long before RQ's timeout an agent stops itself (a fifth of the timeout, for short
 ones): time for its job to record why and say so on GitHub."""
