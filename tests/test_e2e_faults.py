@@ -130,6 +130,7 @@ def test_a_worker_killed_mid_agent_takes_its_work_horse_along(stack: Stack) -> N
     assert calls[2].body == calls[1].body
     assert len(stack.pulls_from(branch)) == 1
     assert len(stack.progress(number)) == 1
+    assert [b for b in stack.github.branches(REPO) if b.startswith(f"aios/{number}-")] == [branch]
     assert stack.github.git(REPO).read(branch, "crash.txt") == b"A = 1\n"
 
 

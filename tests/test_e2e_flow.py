@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish, qa_pass
-from tests.serve_harness import REPO, kill_tree, wait_for, workers_of
+from tests.serve_harness import REPO, wait_for
 
 PLAN = {
     "plan": {
@@ -154,35 +154,6 @@ def test_a_user_without_permission_starts_nothing(
     with github_fake.lock:
         assert issue.reactions == []
     assert len(scripted_model.requests) == 1  # only alice's issue reached a model
-
-
-def test_a_worker_killed_mid_task_still_ends_with_one_branch_pr_and_comment(
-    github_fake: FakeGitHub, start_serve: Any, scripted_model: ScriptedModel
-) -> None:
-    # The first attempt hangs in its model call until the worker is killed; the retry works.
-    scripted_model.script += [
-        Turn("Starting.", [call("write_file", path="app.py", content="A = 1\n")]),
-        Turn("Running the tests.", [call("run", command="sleep 600")]),
-    ]
-    serve = start_serve(workers=1)
-    github_fake.webhook_url = f"{serve.url}/webhook"
-    issue = github_fake.add_issue(REPO, "Survive a crash")
-    github_fake.label_issue_as("alice", REPO, issue.number, "aios:backend")
-    wait_for(lambda: len(scripted_model.requests) >= 2, "the agent to be mid-task", timeout=30)
-    scripted_model.script += [
-        Turn("Again.", [call("write_file", path="app.py", content="A = 1\n")]),
-        finish("Done after the restart."),
-    ]
-    (worker,) = workers_of(serve)
-    killed = kill_tree(worker)  # the worker, its work horse and the agent's command
-    assert len(killed) >= 2
-    # `aios serve` starts a new worker, which gives the dead one's job back to RQ.
-    wait_for(lambda: github_fake.pulls(REPO), "the pull request after the crash", timeout=60)
-    assert len(github_fake.pulls(REPO)) == 1
-    assert len(progress(github_fake, issue.number)) == 1
-    assert [b for b in github_fake.branches(REPO) if b.startswith("aios/")] == [
-        f"aios/{issue.number}-survive-a-crash"
-    ]
 
 
 def test_a_path_outside_the_workspace_is_refused_and_the_run_goes_on(
