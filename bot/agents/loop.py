@@ -176,8 +176,7 @@ async def run_agent(
                 result = run.result(
                     StopReason.TIME_LIMIT,
                     f"Stopped: ran out of time after {run.steps_done} step(s) (the job's time "
-                    "limit, `AIOS_AGENT_TIMEOUT_S`). The work so far is kept: `/aios retry` "
-                    "continues from the last step; or split the task.",
+                    "limit, `AIOS_AGENT_TIMEOUT_S`); the work so far is kept.",
                     run.steps_done,
                 )
     finally:

@@ -280,6 +280,10 @@ async def stop_item(ctx: WorkerContext, item: WorkItem, who: str, result: AgentR
 
 
 STOP_HINTS = {
+    StopReason.TIME_LIMIT: (
+        "Next step: comment `/aios retry` to continue from the agent's last step, or make "
+        "the task smaller (`/aios plan <feedback>` before implementation)."
+    ),
     StopReason.STEP_LIMIT: (
         "Next step: raise `AIOS_AGENT_MAX_STEPS` or make the task smaller (`/aios plan "
         "<feedback>` before implementation), then comment `/aios retry`."
