@@ -148,6 +148,8 @@ CARRY_OUT_PENDING = JobSpec(
     "the sweeper found effects a dead job left pending for a minute: carry them out",
     # The sweeper finds the item again a minute after a failed attempt: that is its retry.
     retries=0,
+    # Any transition's effects: what a person's action may lead to, a merge included.
+    permissions=scopes.STEER,
 )
 REPORT_LOST_JOB = JobSpec(
     "report_lost_job",
@@ -155,6 +157,7 @@ REPORT_LOST_JOB = JobSpec(
     _QUICK,
     300,
     "an item's job died on its last attempt without a word (killed, RQ's timeout): fail it",
+    permissions=scopes.PROGRESS,
 )
 RUN_TRIAGE = JobSpec(
     "run_triage",
