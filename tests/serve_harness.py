@@ -144,8 +144,13 @@ def stop_serve(serve: Serve) -> None:
 def start_serve(
     github_fake: FakeGitHub, tmp_path: Path, scripted_model: ScriptedModel
 ) -> Iterator[Callable[..., Serve]]:
-    """Start `aios serve` against the fake GitHub, a bare git remote and the scripted model."""
+    """Start `aios serve` against the fake GitHub, a bare git remote and the scripted model.
+
+    The remote exists from the fixture's start, so a test can seed it before serving.
+    """
     started: list[Serve] = []
+    if github_fake.repo(REPO).git_dir is None:
+        github_fake.create_git_repo(REPO, tmp_path / "remotes", SEED_FILES)
     llm = LoopbackLLM(scripted_model).__enter__()
 
     def start(*, workers: int = 1) -> Serve:
