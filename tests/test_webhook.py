@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -248,3 +250,17 @@ async def test_metrics_count_deliveries_by_outcome(client: Client) -> None:
     assert 'outcome="rejected"} 1.0' in text
     assert "aios_webhook_ack_seconds_bucket" in text
     assert 'aios_queue_depth{queue="deliveries"} 1.0' in text
+
+
+async def test_an_hmac_sha1_in_the_sha256_header_is_refused(
+    client: Client, redis_client: redis.Redis
+) -> None:
+    """A correct SHA-1 MAC of the body is still a downgrade: only sha256= is accepted."""
+    body = webhooks.encode(labeled_payload())
+    headers = webhooks.delivery_headers("issues", body, SECRET)
+    mac = hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
+    headers["X-Hub-Signature-256"] = f"sha1={mac}"
+    response = await client.post("/webhook", data=body, headers=headers)
+    assert response.status == 401
+    assert "HMAC-SHA256" in (await response.json())["error"]
+    assert stored(redis_client) == []

@@ -114,6 +114,10 @@ def _verify_and_parse(settings: Settings, headers: Any, body: bytes) -> sansio.E
     signature = headers.get("X-Hub-Signature-256")
     if not signature:
         raise WebhookRejected(401, "missing X-Hub-Signature-256 header")
+    # gidgethub also accepts `sha1=` (the legacy X-Hub-Signature): a SHA-1 MAC in the
+    # SHA-256 header is a downgrade, never something GitHub sends.
+    if not signature.startswith("sha256="):
+        raise WebhookRejected(401, "X-Hub-Signature-256 must be an HMAC-SHA256 (sha256=…)")
     try:
         sansio.validate_event(body, signature=signature, secret=settings.webhook_secret)
     except ValidationFailure:
