@@ -14,12 +14,14 @@ from pathlib import Path
 import structlog
 
 from bot.agents import cli as agent_cli
+from bot.app import embedded_redis
 from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
 from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
 from bot.app.serve import serve
 from bot.app.worker import run_worker
+from bot.runtime import redis_clients
 from bot.settings import Settings, SettingsError, hold_secrets
 
 log = structlog.get_logger(__name__)
@@ -101,13 +103,33 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings, workers=args.workers, env_path=Path(".env"))
 
 
+def with_discovered_redis(settings: Settings) -> Settings:
+    """REDIS_URL, or else the embedded Redis of an `aios serve` running with this data
+    directory (it writes the address it picked there), so every command reaches the same one."""
+    if settings.redis_url is not None:
+        return settings
+    url = embedded_redis.discover(settings.data_dir / "redis")
+    return settings if url is None else dataclasses.replace(settings, redis_url=url)
+
+
+NO_REDIS = (
+    "set REDIS_URL, or run it with the AIOS_DATA_DIR of a running `aios serve` "
+    "(its embedded Redis's address is in AIOS_DATA_DIR/redis/address)"
+)
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_discovered_redis(settings)
     if settings.redis_url is None:
         print(
             "aios: configuration error: REDIS_URL: is required by `aios worker` "
-            "(workers share the web process's Redis; `aios serve` starts its own workers)",
+            "(workers share the web process's Redis; `aios serve` starts its own workers): "
+            + NO_REDIS,
             file=sys.stderr,
         )
+        return EXIT_CONFIG
+    if problem := redis_clients.startup_problem(settings.redis_url):
+        print(f"aios: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     if args.count <= 1:
         run_worker(settings, burst=args.burst, quick_only=args.quick_only)
@@ -121,13 +143,21 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(run_doctor(settings))
+    return asyncio.run(run_doctor(with_discovered_redis(settings)))
 
 
 def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.has_app_credentials:
         print(
             "aios: configuration error: APP_ID: redeliver authenticates as the App", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    settings = with_discovered_redis(settings)
+    if settings.redis_url is None:
+        print(
+            "aios: configuration error: REDIS_URL: redeliver shares the App's tokens through "
+            "Redis: " + NO_REDIS,
+            file=sys.stderr,
         )
         return EXIT_CONFIG
     asked = asyncio.run(redeliver_failed(settings, hours=args.hours))

@@ -13,6 +13,7 @@ from gidgethub import GitHubException
 from bot.agents.bwrap import detect_isolation
 from bot.app.embedded_redis import INSTALL_HINT
 from bot.github.sessions import app_client
+from bot.runtime import redis_clients
 from bot.settings import Settings
 
 
@@ -28,19 +29,11 @@ async def check_redis(settings: Settings) -> list[Finding]:
         if shutil.which("redis-server") is None:
             return [Finding(False, "no REDIS_URL and no redis-server to embed", INSTALL_HINT)]
         return [Finding(True, "no REDIS_URL: `aios serve` will start its own redis-server")]
-    client = redis.asyncio.Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+    client = redis_clients.async_client(settings.redis_url)
     try:
         info = await client.info("server")
-        policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
-    except redis.ResponseError:
-        # Managed Redis services often forbid CONFIG; say so rather than failing.
-        return [
-            Finding(
-                True,
-                f"redis {info['redis_version']} reachable (CONFIG not allowed; "
-                "check maxmemory-policy is noeviction in your provider's settings)",
-            )
-        ]
+        # INFO, not CONFIG GET: managed Redis services that forbid CONFIG still answer it.
+        policy = redis_clients.maxmemory_policy(await client.info("memory"))
     except redis.RedisError as exc:
         return [
             Finding(
@@ -56,11 +49,12 @@ async def check_redis(settings: Settings) -> list[Finding]:
         findings.append(
             Finding(False, "redis is older than 6.2", "upgrade to Redis 6.2 or newer (RQ needs it)")
         )
-    if policy != "noeviction":
+    if redis_clients.eviction_problem(policy, settings.redis_url):
         findings.append(
             Finding(
                 False,
-                f"redis maxmemory-policy is {policy!r}: Redis may evict queued jobs",
+                f"redis maxmemory-policy is {policy!r}: Redis may evict queued jobs; "
+                "`aios serve` and `aios worker` refuse to start on it",
                 "set `maxmemory-policy noeviction` in redis.conf "
                 "(or CONFIG SET maxmemory-policy noeviction)",
             )
@@ -85,7 +79,7 @@ async def check_app(settings: Settings) -> list[Finding]:
                 "to cache tokens in; set REDIS_URL to check them)",
             )
         ]
-    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    client = redis_clients.async_client(settings.redis_url)
     try:
         async with app_client(settings, client) as gh:
             app = await gh.getitem("/app")

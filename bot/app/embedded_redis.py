@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -41,8 +43,17 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def publish_address(self) -> None:
+        """Write where this Redis listens to `data_dir/address`, so every other `aios`
+        command run with the same AIOS_DATA_DIR finds it (its port is picked at random)."""
+        path = self.data_dir / ADDRESS_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"url": self.url, "pid": self.process.pid}) + "\n")
+        temporary.replace(path)  # readers see the old file or the new one, never half of one
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask Redis to shut down cleanly (it flushes the AOF), then make sure it is gone."""
+        (self.data_dir / ADDRESS_FILE).unlink(missing_ok=True)
         if self.process.poll() is not None:
             return
         self.process.terminate()
@@ -58,6 +69,9 @@ class EmbeddedRedis:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+
+ADDRESS_FILE = "address"
+"""In the embedded Redis's data directory: `{"url": …, "pid": …}` while it runs."""
 
 AOF_REWRITE_MIN_SIZE = "512mb"
 """Redis's default (64mb) compacted the log five times in 30 s of benchmark load."""
@@ -135,3 +149,22 @@ def _tail(path: Path, lines: int = 5) -> str:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def discover(data_dir: Path) -> str | None:
+    """The URL of the embedded Redis an `aios serve` runs with this data directory, or None.
+
+    A file left by a server killed outright names a process that is gone: ignored.
+    """
+    try:
+        address = json.loads((data_dir / ADDRESS_FILE).read_text())
+        url, pid = str(address["url"]), int(address["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, under another user
+    return url

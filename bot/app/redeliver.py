@@ -11,10 +11,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio
 import structlog
 
 from bot.github.sessions import app_client
+from bot.runtime import redis_clients
 from bot.runtime.context import redis_url_of
 from bot.settings import Settings
 
@@ -38,7 +38,7 @@ def failed_guids(deliveries: list[dict[str, Any]], *, since: float) -> dict[str,
 
 async def redeliver_failed(settings: Settings, *, hours: float) -> int:
     since = time.time() - hours * 3600
-    client = redis.asyncio.Redis.from_url(redis_url_of(settings))
+    client = redis_clients.async_client(redis_url_of(settings))
     try:
         async with app_client(settings, client) as gh:
             recent: list[dict[str, Any]] = []

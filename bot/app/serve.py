@@ -13,7 +13,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio
 import structlog
 from aiohttp import web
 
@@ -22,9 +21,13 @@ from bot.app.processes import die_with_parent, spawn_aios
 from bot.app.setup import setup_routes
 from bot.app.web import create_app, setup_routes_if_unregistered
 from bot.handlers import build_router
+from bot.runtime import redis_clients
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+EXIT_REDIS_EVICTS = 2
+"""A Redis that may evict is a configuration error, like a malformed setting."""
 
 WORKER_STOP_TIMEOUT_S = 30.0
 WORKER_CHECK_INTERVAL_S = 0.5
@@ -37,13 +40,25 @@ def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         if settings.redis_url is None:
+            if running := embedded_redis.discover(settings.data_dir / "redis"):
+                # Two redis-servers appending to one AOF would corrupt it.
+                print(
+                    f"aios: another `aios serve` runs with AIOS_DATA_DIR={settings.data_dir} "
+                    f"(its Redis is at {running}); stop it or use another data directory",
+                    file=sys.stderr,
+                )
+                return 1
             try:
                 embedded = embedded_redis.start(settings.data_dir / "redis")
             except embedded_redis.EmbeddedRedisError as exc:
                 print(f"aios: {exc}", file=sys.stderr)
                 return 1
+            embedded.publish_address()
             settings = dataclasses.replace(settings, redis_url=embedded.url)
             log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
+        elif problem := redis_clients.startup_problem(settings.redis_url):
+            print(f"aios: {problem}", file=sys.stderr)
+            return EXIT_REDIS_EVICTS
         # One worker only for short jobs (routing, commands) whenever there are workers at
         # all, so maintainers are answered while every other worker runs an agent.
         children = [_spawn_worker(settings, quick_only=True)] if workers else []
@@ -71,7 +86,7 @@ async def _run_web(
     settings: Settings, env_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     assert settings.redis_url is not None
-    client = redis.asyncio.Redis.from_url(settings.redis_url, max_connections=256)
+    client = redis_clients.async_client(settings.redis_url, max_connections=256)
     extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
     app = create_app(
         settings, redis_client=client, router=build_router(), extra_routes=extra_routes

@@ -30,6 +30,9 @@ SEEN_KEY = "aios:delivery-seen:{delivery_id}"
 SEEN_TTL_S = 7 * 24 * 3600
 """How long a delivery id is remembered (GitHub keeps deliveries for redelivery about this long)."""
 
+STORE_DEADLINE_S = 8.0
+"""Longest a delivery waits to be stored before the answer is 503: GitHub gives up at 10 s."""
+
 ROUTED_KEY = "aios:delivery-routed:{delivery_id}"
 """Set when a delivery's handlers all finished, so a re-run of its route job does nothing."""
 
@@ -81,12 +84,20 @@ class DeliveryInbox:
     delivery waits for nothing.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, *, max_in_flight: int = 1) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        max_in_flight: int = 1,
+        deadline_s: float = STORE_DEADLINE_S,
+    ) -> None:
         self._client = client
         self._pending: list[tuple[list[Any], asyncio.Future[Any]]] = []
         self._scheduled = False
         self._in_flight = 0
         self._max_in_flight = max_in_flight
+        self._deadline_s = deadline_s
+        self._deadline: asyncio.TimerHandle | None = None
 
     async def accept(
         self,
@@ -100,7 +111,8 @@ class DeliveryInbox:
         """Store the delivery unless its id was seen; return False for a duplicate.
 
         Raises:
-            redis.RedisError: when Redis is unavailable; nothing was stored.
+            redis.RedisError: when Redis is unavailable, or has not answered within the
+                deadline (then the delivery may still be stored: a redelivery dedupes).
         """
         args = [
             delivery_id,
@@ -111,10 +123,24 @@ class DeliveryInbox:
             f"{time.time():.6f}",
             body,
         ]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            # One deadline per batch, armed by its first delivery, rather than a timer for
+            # each: the others arrived later, so they are answered a little early at worst.
+            self._deadline = loop.call_later(self._deadline_s, self._expire, self._pending)
         self._pending.append((args, future))
         self._schedule_flush()
         return await future is not None
+
+    def _expire(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> None:
+        """Answer every delivery of `batch` not stored yet: Redis is too slow to wait for."""
+        error = redis.TimeoutError(
+            f"Redis did not store the delivery within {self._deadline_s:.0f} s"
+        )
+        for _args, future in batch:
+            if not future.done():
+                future.set_exception(error)
 
     def _schedule_flush(self) -> None:
         # While a batch is on its way to Redis the next one gathers: under load batches
@@ -127,8 +153,13 @@ class DeliveryInbox:
 
     async def _flush(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending, []
+        # Deliveries already answered 503 (their deadline passed) are not sent at all.
+        batch = [entry for entry in self._pending if not entry[1].done()]
+        self._pending = []
+        deadline, self._deadline = self._deadline, None
         if not batch:
+            if deadline is not None:
+                deadline.cancel()
             return
         self._in_flight += 1
         try:
@@ -136,6 +167,8 @@ class DeliveryInbox:
         finally:
             self._in_flight -= 1
             self._schedule_flush()
+        if deadline is not None:
+            deadline.cancel()
         for (_args, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

@@ -14,6 +14,7 @@ from bot.github.auth import AppCredentials, TokenCache
 from bot.github.client import GitHubClient
 from bot.github.scopes import Permissions, TokenScope
 from bot.github.sessions import app_client, installation_client
+from bot.runtime import redis_clients
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 
@@ -74,8 +75,8 @@ async def open_context(settings: Settings | None = None) -> AsyncIterator[Worker
     """Open the clients a job needs and close them when it ends."""
     settings = settings or Settings.from_env()
     url = redis_url_of(settings)
-    async_client = redis.asyncio.Redis.from_url(url)
-    sync_client = redis.Redis.from_url(url)
+    async_client = redis_clients.async_client(url)
+    sync_client = redis_clients.sync_client(url)
     try:
         jobs = JobQueue(sync_client, agent_timeout_s=settings.agent_timeout_s)
         yield WorkerContext(settings=settings, redis=async_client, jobs=jobs)
