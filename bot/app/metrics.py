@@ -8,6 +8,7 @@ which keeps one scrape target for the whole deployment.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -18,7 +19,12 @@ from prometheus_client.registry import Collector
 
 from bot.inbox.deliveries import STREAM_KEY
 from bot.runtime.catalog import QueueName
-from bot.runtime.counters import GITHUB_CALLS_KEY, JOB_OUTCOMES_KEY
+from bot.runtime.counters import (
+    GITHUB_CALLS_KEY,
+    JOB_OUTCOMES_KEY,
+    JOB_RETRIES_KEY,
+    LLM_STOPS_KEY,
+)
 
 QUEUE_NAMES = tuple(QueueName)
 
@@ -71,37 +77,66 @@ class WebMetrics:
             for name in QUEUE_NAMES:
                 pipe.llen(f"rq:queue:{name}")
             pipe.xlen(STREAM_KEY)
-            pipe.hgetall(JOB_OUTCOMES_KEY)
-            pipe.hgetall(GITHUB_CALLS_KEY)
-            *depths, stream_length, jobs, calls = await pipe.execute()
+            for counter in WORKER_COUNTERS:
+                pipe.hgetall(counter.key)
+            answers = await pipe.execute()
+        depths, stream_length = answers[: len(QUEUE_NAMES)], answers[len(QUEUE_NAMES)]
         for name, depth in zip(QUEUE_NAMES, depths, strict=True):
             self.queue_depth.labels(queue=name).set(depth)
         self.queue_depth.labels(queue="deliveries").set(stream_length)
-        self._worker_counters.snapshot = (jobs, calls)
+        self._worker_counters.snapshot = answers[len(QUEUE_NAMES) + 1 :]
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class WorkerCounter:
+    """A counter workers keep in a Redis hash whose fields are its labels joined by `|`."""
+
+    key: str
+    name: str
+    help: str
+    labels: tuple[str, ...]
+
+
+WORKER_COUNTERS = (
+    WorkerCounter(
+        JOB_OUTCOMES_KEY,
+        "aios_job_outcomes",
+        "Jobs that ended for good, by function and outcome (one per job, not per attempt)",
+        ("function", "outcome"),
+    ),
+    WorkerCounter(
+        JOB_RETRIES_KEY,
+        "aios_job_retries",
+        "Job attempts after which the job runs again: `error` (RQ retries it) or "
+        "`rescheduled:<why>` (it asked to run later: a write turn, a model outage)",
+        ("function", "reason"),
+    ),
+    WorkerCounter(
+        GITHUB_CALLS_KEY,
+        "aios_github_api_calls",
+        "GitHub API calls made by workers, retries included, by method and status (0: no answer)",
+        ("method", "status"),
+    ),
+    WorkerCounter(
+        LLM_STOPS_KEY,
+        "aios_llm_stops",
+        "Agent runs a model provider stopped for good, by provider, model and reason "
+        "(`spend_limit`: the account is out of credit or over its spend limit)",
+        ("provider", "model", "reason"),
+    ),
+)
 
 
 class _RedisCounters(Collector):
     def __init__(self) -> None:
-        self.snapshot: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+        self.snapshot: list[dict[bytes, bytes]] = [{} for _ in WORKER_COUNTERS]
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        jobs, calls = self.snapshot
-        outcomes = CounterMetricFamily(
-            "aios_job_outcomes",
-            "Jobs finished by workers, by function and outcome",
-            labels=["function", "outcome"],
-        )
-        for field, count in jobs.items():
-            function, _, outcome = field.decode().partition("|")
-            outcomes.add_metric([function, outcome], float(count))
-        yield outcomes
-        github = CounterMetricFamily(
-            "aios_github_api_calls",
-            "GitHub API calls made by workers, by method and status",
-            labels=["method", "status"],
-        )
-        for field, count in calls.items():
-            method, _, status = field.decode().partition("|")
-            github.add_metric([method, status], float(count))
-        yield github
+        for counter, fields in zip(WORKER_COUNTERS, self.snapshot, strict=True):
+            family = CounterMetricFamily(counter.name, counter.help, labels=counter.labels)
+            for field, count in fields.items():
+                values = field.decode().split("|", len(counter.labels) - 1)
+                if len(values) == len(counter.labels):
+                    family.add_metric(values, float(count))
+            yield family

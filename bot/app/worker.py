@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, cast
 
 import redis
 import structlog
 from rq import Queue, SimpleWorker, Worker
 from rq.callbacks import execute_failure_callback
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.utils import import_attribute
 
 from bot import redact
@@ -21,6 +23,7 @@ from bot.github.sessions import tls_context
 from bot.inbox.pump import DeliveryPump
 from bot.runtime.catalog import CATALOG
 from bot.runtime.context import redis_url_of
+from bot.runtime.control import ControlledJob
 from bot.runtime.queues import JobQueue
 from bot.runtime.scope import HorseKilled
 from bot.settings import Settings
@@ -28,7 +31,54 @@ from bot.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-class AgentWorker(Worker):
+class DyingScheduler(RQScheduler):
+    """RQ's scheduler process, which dies with the worker that forked it: a worker killed
+    outright must not leave a scheduler behind holding the scheduler lock."""
+
+    def work(self) -> None:
+        die_with_parent(signal.SIGKILL)
+        super().work()
+
+
+class SchedulerDiesWithWorker:
+    """Start RQ's scheduler as `DyingScheduler` (RQ's own `_start_scheduler`, class swapped)."""
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        worker = cast(Worker, self)
+        scheduler = DyingScheduler(
+            worker.queues,
+            connection=worker.connection,
+            logging_level=logging_level if logging_level is not None else worker.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=worker.serializer,
+        )
+        worker.scheduler = scheduler
+        scheduler.acquire_locks()
+        if not scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                scheduler.register_birth()
+                scheduler.enqueue_scheduled_jobs()
+            finally:
+                scheduler.release_locks()
+                scheduler.register_death()
+        else:
+            scheduler.start()
+
+
+class QuickWorker(SchedulerDiesWithWorker, SimpleWorker):
+    """The worker of short jobs: they run in its own process (no work horse)."""
+
+
+class AgentWorker(SchedulerDiesWithWorker, Worker):
     """RQ's forking worker, whose work horse dies with it.
 
     RQ puts the horse in a process group of its own and kills it only when the worker
@@ -95,16 +145,14 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     queues = [jobs.route] if quick_only else [jobs.route, jobs.agents]
     # Short jobs run in the worker's own process: forking a work horse per job costs more
     # than most of them take. Agent runs keep RQ's horse, which isolates and times them out.
-    worker_class = SimpleWorker if quick_only else AgentWorker
-    worker = worker_class(queues, connection=connection, name=name)
+    worker_class = QuickWorker if quick_only else AgentWorker
+    # ControlledJob: a job may ask to run later (a write turn, a model outage) as an RQ Retry.
+    worker = worker_class(queues, connection=connection, name=name, job_class=ControlledJob)
     log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:
-        # No scheduler: AIOS schedules no job for later (retries run at once), and RQ's
-        # scheduler is a process of its own that a killed worker would leave behind,
-        # still holding the scheduler lock.
-        return bool(
-            worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
-        )
+        # The scheduler brings back jobs rescheduled for later (a write turn, a model outage);
+        # its process dies with its worker (see SchedulerDiesWithWorker).
+        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
     finally:
         stop.set()
         pump_thread.join(timeout=5)

@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
+from bot.github import pacing
 from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
 from bot.github.scopes import TokenScope
 from bot.redact import redact
@@ -30,7 +31,10 @@ REQUESTER = "aios-github-app"
 MUTATING_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 WRITE_LOCK_KEY = "aios:gh:write-lock:{scope}"
-WRITE_GAP_KEY = "aios:gh:write-gap:{scope}"
+
+LOCK_WAIT_S = 5.0
+"""How long a caller that may not wait for turns still waits for another worker's write in
+flight to end (one request) before it is rescheduled instead."""
 
 Sleep = Callable[[float], Awaitable[None]]
 OnResponse = Callable[[str, int], None]
@@ -67,7 +71,7 @@ class RetryPolicy:
     write_lock_timeout_s: float = 60.0
     """A worker that dies holding the write lock frees it after this long."""
     write_lock_wait_s: float = 300.0
-    """How long a mutating request waits for its turn before failing."""
+    """How long a mutating request that may wait waits for another's request to end."""
 
     def __post_init__(self) -> None:
         if self.write_burst < 1:
@@ -335,42 +339,44 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
     @asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[None]:
         assert self._redis is not None and self._write_scope is not None
+        limit = pacing.current_wait_limit()
+        granted, wait = await pacing.take_turn(
+            self._redis,
+            self._write_scope,
+            now=self._clock(),
+            spacing_s=self.policy.write_spacing_s,
+            burst=self.policy.write_burst,
+            max_wait_s=limit,
+        )
+        if not granted:
+            log.info("github.write_deferred", scope=self._write_scope, wait_s=round(wait, 2))
+            raise pacing.WriteDeferred(self._write_scope, wait)
+        if wait > 0:
+            await self.sleep(wait)
+        # The turn paces; the lock keeps two workers' writes of one burst from overlapping
+        # (GitHub: no concurrent requests per installation). It is held for one request only.
         lock = Lock(
             self._redis,
             WRITE_LOCK_KEY.format(scope=self._write_scope),
             timeout=self.policy.write_lock_timeout_s,
-            blocking_timeout=self.policy.write_lock_wait_s,
+            blocking_timeout=self.policy.write_lock_wait_s if limit is None else LOCK_WAIT_S,
             sleep=0.02,
         )
         if not await lock.acquire():
+            if limit is not None:
+                raise pacing.WriteDeferred(self._write_scope, self.policy.write_spacing_s)
             raise GitHubWriteLockTimeout(
                 f"waited {self.policy.write_lock_wait_s:.0f}s for the write lock of "
                 f"{self._write_scope}; another worker may be stuck, retry the job later"
             )
-        pace_key = WRITE_GAP_KEY.format(scope=self._write_scope)
-        spacing = self.policy.write_spacing_s
-        tat = self._clock()
+        pacing.note_write()
         try:
-            # GCRA: `tat` is when the write budget is fully refilled. Holding the lock makes
-            # the read-modify-write safe across workers.
-            stored = await self._redis.get(pace_key)
-            now = self._clock()
-            tat = max(float(stored) if stored else now, now)
-            wait = tat - now - spacing * (self.policy.write_burst - 1)
-            if wait > 0:
-                await self.sleep(wait)
             yield
         finally:
             try:
-                if spacing > 0:
-                    next_tat = max(tat, self._clock()) + spacing
-                    ttl_ms = int((next_tat - self._clock()) * 1000) + 1
-                    await self._redis.set(pace_key, repr(next_tat), px=max(ttl_ms, 1))
-            finally:
-                try:
-                    await lock.release()
-                except LockError:
-                    log.warning("github.write_lock_expired", scope=self._write_scope)
+                await lock.release()
+            except LockError:
+                log.warning("github.write_lock_expired", scope=self._write_scope)
 
     def _report(self, method: str, status: int) -> None:
         if self._on_response is not None:

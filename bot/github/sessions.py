@@ -94,9 +94,14 @@ async def installation_client(
             policy=policy,
             sleep=sleep,
             redis=redis,
-            write_scope=f"installation:{installation_id}",
+            write_scope=pacing_scope(installation_id),
             on_response=on_response,
         )
+
+
+def pacing_scope(installation_id: int) -> str:
+    """Whose writes are paced together: everything AIOS writes as one installation."""
+    return f"installation:{installation_id}"
 
 
 @asynccontextmanager

@@ -7,10 +7,11 @@ import json
 import structlog
 from gidgethub import sansio
 
+from bot.github import pacing
 from bot.handlers import build_router
 from bot.inbox import deliveries
 from bot.runtime.catalog import ROUTE_DELIVERY
-from bot.runtime.scope import job_scope
+from bot.runtime.scope import QUICK_JOB_WRITE_WAIT_S, job_scope
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +37,10 @@ async def route_delivery(entry_id: str, delivery_id: str) -> str:
             ctx.scope_to(str(repository["full_name"]), ROUTE_DELIVERY.permissions)
         event = sansio.Event(data, event=delivery.event, delivery_id=delivery.delivery_id)
         # Handlers only decide and enqueue with deterministic job ids, so a re-run after
-        # a crash mid-dispatch enqueues nothing twice.
-        await build_router().dispatch(event, ctx)
+        # a crash mid-dispatch enqueues nothing twice; for the same reason the job may be
+        # rescheduled at its first write (the 👀) when the installation's turn is away.
+        with pacing.wait_limit(QUICK_JOB_WRITE_WAIT_S):
+            await build_router().dispatch(event, ctx)
         await deliveries.mark_routed(ctx.redis, delivery)
         log.info("delivery routed")
         return "routed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2
 import redis
@@ -15,6 +15,7 @@ from bot.github.client import GitHubClient
 from bot.github.scopes import Permissions, TokenScope
 from bot.github.sessions import app_client, installation_client
 from bot.runtime import redis_clients
+from bot.runtime.counters import GitHubCalls
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 
@@ -26,6 +27,8 @@ class WorkerContext:
     settings: Settings
     redis: redis.asyncio.Redis
     jobs: JobQueue
+    github_calls: GitHubCalls = field(default_factory=GitHubCalls)
+    """Every GitHub call of the job, by method and status; the job scope adds them to /metrics."""
     scope: TokenScope | None = None
     """The repository and permissions this job's tokens are minted for (`runtime.scope`)."""
 
@@ -35,12 +38,16 @@ class WorkerContext:
 
     def github_app(self) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as the App itself (JWT)."""
-        return app_client(self.settings, self.redis)
+        return app_client(self.settings, self.redis, on_response=self.github_calls.record)
 
     def github(self, installation_id: int) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as one installation, with a token of this job's scope."""
         return installation_client(
-            self.settings, self.redis, installation_id, scope=self._required_scope()
+            self.settings,
+            self.redis,
+            installation_id,
+            scope=self._required_scope(),
+            on_response=self.github_calls.record,
         )
 
     async def installation_token(
@@ -53,7 +60,9 @@ class WorkerContext:
             scope = scope.widened(extra)
         creds = AppCredentials.from_settings(self.settings)
         async with httpx2.AsyncClient() as http:
-            minter = GitHubClient(http, base_url=self.settings.github_api_url)
+            minter = GitHubClient(
+                http, base_url=self.settings.github_api_url, on_response=self.github_calls.record
+            )
             return await TokenCache(self.redis, creds, minter).token(installation_id, scope)
 
     def _required_scope(self) -> TokenScope:

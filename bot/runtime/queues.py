@@ -19,6 +19,7 @@ from bot.runtime.catalog import (
     JobSpec,
     QueueName,
 )
+from bot.runtime.control import ControlledJob
 
 RESULT_TTL_S = 7 * 24 * 3600
 """Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
@@ -45,8 +46,8 @@ class JobQueue:
     def __init__(self, connection: redis.Redis, *, agent_timeout_s: int = AGENT_TIMEOUT_S) -> None:
         self.connection = connection
         self.agent_timeout_s = agent_timeout_s
-        self.route = Queue(QueueName.QUICK, connection=connection)
-        self.agents = Queue(QueueName.AGENTS, connection=connection)
+        self.route = Queue(QueueName.QUICK, connection=connection, job_class=ControlledJob)
+        self.agents = Queue(QueueName.AGENTS, connection=connection, job_class=ControlledJob)
 
     def enqueue(
         self,

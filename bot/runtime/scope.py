@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,9 +12,21 @@ from typing import Any
 import structlog
 from rq import get_current_job
 
-from bot.runtime.catalog import BY_NAME
+from bot.github import pacing
+from bot.github.client import RetryPolicy
+from bot.github.sessions import pacing_scope
+from bot.runtime.catalog import BY_NAME, QueueName
 from bot.runtime.context import WorkerContext, open_context
-from bot.runtime.counters import count_job_outcome
+from bot.runtime.control import Stop, reschedule_of
+from bot.runtime.counters import count_job_outcome, count_job_retry
+
+QUICK_JOB_WRITE_WAIT_S = 0.1
+"""The longest a short job waits for its installation's write turn before it starts; a longer
+wait reschedules it for when the turn comes, so one installation's burst never holds the
+worker the others need. Once started it writes in place: it may have changed a work item,
+and only its first run reports that change (the engine resumes effects for the same report).
+Agent jobs always write in place: they hold their worker for minutes anyway, and running
+them again would pay for the model twice."""
 
 
 class HorseKilled(Exception):
@@ -48,6 +61,8 @@ async def job_scope(function: str, **fields: Any) -> AsyncIterator[WorkerContext
 
     A job given a `repo` gets tokens for that repository only, with its catalog entry's
     permissions; the route job scopes itself once it has read the delivery's repository.
+    A job is counted once, when it ends for good (`aios_job_outcomes`); an attempt after
+    which it runs again (RQ's retry, or a reschedule) is counted apart (`aios_job_retries`).
     """
     job = get_current_job()
     job_id = job.id if job is not None else None
@@ -57,10 +72,42 @@ async def job_scope(function: str, **fields: Any) -> AsyncIterator[WorkerContext
         spec = BY_NAME.get(function)
         if spec is not None and fields.get("repo"):
             ctx.scope_to(str(fields["repo"]), spec.permissions)
-        outcome = "failed"
+        outcome, retry = "failed", ""
         try:
+            if job is not None and job.origin == QueueName.QUICK:
+                await _wait_for_write_turn(ctx, fields.get("installation_id"))
             yield ctx
             outcome = "succeeded"
+        except BaseException as exc:
+            if reschedule := reschedule_of(exc):
+                retry = f"rescheduled:{reschedule.reason}"
+            elif isinstance(exc, Stop):
+                outcome = exc.outcome
+            elif isinstance(exc, Exception) and job is not None and job.retries_left:
+                retry = "error"
+            raise
         finally:
-            count_job_outcome(ctx.jobs.connection, function, outcome)
+            if retry:
+                count_job_retry(ctx.jobs.connection, function, retry)
+            else:
+                count_job_outcome(ctx.jobs.connection, function, outcome)
+            await ctx.github_calls.flush(ctx.redis)
             structlog.contextvars.clear_contextvars()
+
+
+async def _wait_for_write_turn(ctx: WorkerContext, installation_id: object) -> None:
+    """Raise `WriteDeferred` before the job does anything when its installation's next
+    write turn is further away than a short job may wait."""
+    if not isinstance(installation_id, int):
+        return
+    scope = pacing_scope(installation_id)
+    policy = RetryPolicy()
+    wait = await pacing.next_turn_in(
+        ctx.redis,
+        scope,
+        now=time.time(),
+        spacing_s=policy.write_spacing_s,
+        burst=policy.write_burst,
+    )
+    if wait > QUICK_JOB_WRITE_WAIT_S:
+        raise pacing.WriteDeferred(scope, wait)
