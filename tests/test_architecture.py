@@ -163,7 +163,12 @@ def test_every_catalog_job_resolves_to_a_coroutine_and_its_legacy_name_too() -> 
     assert {spec.queue for spec in CATALOG} == set(QueueName)
     with pytest.raises(ValueError, match="no_such_job"):
         import_attribute("bot.jobs.no_such_job")
-    assert RUN_TRIAGE.limited_per_installation
+    # Jobs are limited per installation (RQ RateLimit) by the argument the spec names.
+    for spec in CATALOG:
+        if spec.installation_arg is not None:
+            parameters = list(inspect.signature(import_attribute(spec.path)).parameters)
+            assert parameters[spec.installation_arg] == "installation_id", spec.path
+    assert RUN_TRIAGE.installation_arg == 0
 
 
 def test_no_module_names_a_job_by_a_string_outside_the_catalog() -> None:

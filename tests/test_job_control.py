@@ -16,7 +16,7 @@ from bot.app.metrics import WebMetrics
 from bot.github import pacing
 from bot.github.scopes import TALK
 from bot.inbox.pump import DeliveryPump
-from bot.runtime.catalog import START_WORK_ITEM
+from bot.runtime.catalog import ENSURE_LABELS, START_WORK_ITEM
 from bot.runtime.control import ControlledJob
 from bot.runtime.counters import JOB_OUTCOMES_KEY, JOB_RETRIES_KEY
 from bot.runtime.queues import JobQueue, job_key
@@ -189,3 +189,17 @@ async def render_metrics(url: str) -> str:
         return (await WebMetrics().render(client)).decode()
     finally:
         await client.aclose()
+
+
+def test_one_installations_burst_queues_behind_itself_not_in_front_of_others(
+    github_fake: FakeGitHub, worker_env: None, redis_client: redis.Redis
+) -> None:
+    """Fifty labels on one installation, then one on another: the other's job is next."""
+    github_fake.add_installation(2, "quiet-org", [OTHER_REPO])
+    jobs = JobQueue(redis_client)
+    for number in range(1, 51):
+        jobs.enqueue(ENSURE_LABELS, 1, REPO, key=job_key("labels", REPO, number))
+    quiet = jobs.enqueue(ENSURE_LABELS, 2, OTHER_REPO, key=job_key("labels", OTHER_REPO))
+    worker = SimpleWorker([jobs.route], connection=redis_client, job_class=ControlledJob)
+    worker.work(burst=True, max_jobs=2)
+    assert quiet.get_status(refresh=True) == JobStatus.FINISHED

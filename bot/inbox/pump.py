@@ -106,7 +106,9 @@ class DeliveryPump:
 
     def _move(self, batch: list[deliveries.Delivery]) -> int:
         for delivery in batch:
-            self._jobs.enqueue_route(delivery.entry_id, delivery.delivery_id)
+            self._jobs.enqueue_route(
+                delivery.entry_id, delivery.delivery_id, delivery.installation_id
+            )
         deliveries.acknowledge(self._connection, [d.entry_id for d in batch])
         if batch:
             log.debug("deliveries queued for routing", count=len(batch))

@@ -46,6 +46,9 @@ class JobSpec:
     fails_item: bool = False
     """The job works for one work item (args: installation, repo, number): when its last
     attempt dies without raising, RQ's failure callback `LOST_CALLBACK` fails the item."""
+    installation_arg: int | None = 0
+    """Which argument is the installation id (a test checks it is named so); None: the job
+    learns it later (the route job reads it from the delivery)."""
 
     @property
     def limited_per_installation(self) -> bool:
@@ -66,6 +69,7 @@ ROUTE_DELIVERY = JobSpec(
     "run one stored webhook delivery through every handler that wants it, once",
     retries=3,
     permissions=scopes.TALK,
+    installation_arg=None,
 )
 ENSURE_LABELS = JobSpec(
     "ensure_labels",

@@ -29,6 +29,13 @@ _ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CAN
 INSTALLATION_CONCURRENCY = 4
 """Agent jobs one installation may run at once; the rest wait in RQ's rate-limit registry."""
 
+QUICK_CONCURRENCY = 1
+"""Short jobs of one installation queued or running at once. The rest wait in RQ's rate-limit
+registry and join the queue's tail one by one as each ends, so the queue holds at most one
+job per installation: a burst of fifty labels on one installation waits behind itself, and
+another installation's job is at most one job per installation from the front. (Its writes
+are serialised anyway: GitHub asks for one at a time per installation.)"""
+
 
 def job_key(kind: str, *parts: object) -> str:
     """A deterministic RQ job id for one logical piece of work.
@@ -60,25 +67,35 @@ class JobQueue:
         """Enqueue `spec`'s function with `args` once per `key`; the existing job if there is one.
 
         Args are primitives only (ids, names, numbers): a worker authenticates itself, so
-        no token ever sits in Redis as a job argument. Agent jobs need `installation_id`,
-        the key of their per-installation concurrency limit.
+        no token ever sits in Redis as a job argument. The installation, whose jobs are limited
+        together, is `installation_id` or the job's own argument (`JobSpec.installation_arg`).
         """
         agent = spec.queue is QueueName.AGENTS
         options: dict[str, Any] = {
             "timeout": self.agent_timeout_s if agent else spec.timeout_s,
-            # No interval: a delayed retry needs RQ's scheduler, which workers do not run.
+            # Retries run at once; a job that must wait (a write turn, a model outage) asks
+            # for its later run itself (`bot.runtime.control`).
             "retry": Retry(max=spec.retries) if spec.retries else None,
             "depends_on": depends_on,
         }
         if spec.fails_item:
             options["on_failure"] = Callback(LOST_CALLBACK)
-        if spec.limited_per_installation:
-            if installation_id is None:
-                raise ValueError(f"{spec.name} is an agent job: pass installation_id")
-            options["rate_limit"] = RateLimit(
-                key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
+        if installation_id is None and spec.installation_arg is not None:
+            installation_id = int(args[spec.installation_arg])
+        agents = spec.queue is QueueName.AGENTS
+        if agents and installation_id is None:
+            raise ValueError(f"{spec.name} is an agent job: pass installation_id")
+        if installation_id is not None:
+            options["rate_limit"] = (
+                RateLimit(
+                    key=f"installation-{installation_id}", concurrency=INSTALLATION_CONCURRENCY
+                )
+                if agents
+                else RateLimit(
+                    key=f"installation-{installation_id}-quick", concurrency=QUICK_CONCURRENCY
+                )
             )
-        queue = self.agents if spec.queue is QueueName.AGENTS else self.route
+        queue = self.agents if agents else self.route
         return self._enqueue_once(queue, spec.path, args, key=key, **options)
 
     def will_run(self, job_id: str) -> bool:
@@ -89,10 +106,16 @@ class JobQueue:
             return False
         return status not in _ENDED
 
-    def enqueue_route(self, entry_id: str, delivery_id: str) -> Job:
+    def enqueue_route(
+        self, entry_id: str, delivery_id: str, installation_id: int | None = None
+    ) -> Job:
         """The route job of one stored delivery; its id comes from the delivery id."""
         return self.enqueue(
-            ROUTE_DELIVERY, entry_id, delivery_id, key=job_key("route", delivery_id)
+            ROUTE_DELIVERY,
+            entry_id,
+            delivery_id,
+            key=job_key("route", delivery_id),
+            installation_id=installation_id,
         )
 
     def _enqueue_once(
