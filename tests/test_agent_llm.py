@@ -79,6 +79,27 @@ def test_payload_prefix_is_byte_identical_from_turn_to_turn() -> None:
     assert marked == [len(later["messages"]) - 3, len(later["messages"]) - 1]
 
 
+async def test_a_turn_of_many_tool_results_still_reads_the_conversation_from_the_cache() -> None:
+    """The breakpoint on the previous user message is what reaches back: the newest one alone
+    sits more than the API's lookback (20 blocks) after everything the last request cached."""
+    calls = [call("read_file", path=f"f{i}.py") for i in range(25)]
+    model = ScriptedModel([Turn("Reading all of them.", calls), Turn("Done.")])
+    provider = anthropic(model)
+    task = (Message("user", (Text("<task>add pagination</task>" + " context" * 2000),)),)
+    first = await provider.complete(Request(SYSTEM, task, TOOLS, CONTEXT), model="m")
+    results = tuple(
+        ToolResult(c.id, f"contents of {c.arguments['path']}") for c in first.message.tool_calls
+    )
+    history = (*task, first.message, Message("user", results))
+    second = await provider.complete(Request(SYSTEM, history, TOOLS, CONTEXT), model="m")
+    # Everything the first request sent comes back from the cache.
+    assert second.usage.cache_read_tokens == first.usage.prompt_tokens
+    sent = model.requests[-1].body
+    marked = [i for i, m in enumerate(sent["messages"]) if "cache_control" in m["content"][-1]]
+    assert marked == [0, 2] and len(sent["messages"][2]["content"]) == 25
+    await provider.aclose()
+
+
 async def test_anthropic_round_trip_maps_tool_calls_and_cache_usage() -> None:
     model = ScriptedModel(
         [Turn("Looking around.", [call("read_file", path="app.py")]), Turn("Done.")],

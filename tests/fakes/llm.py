@@ -24,6 +24,8 @@ from aiohttp import web
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_BREAKPOINTS = 4
+LOOKBACK_BLOCKS = 20
+"""Anthropic checks for cache hits at most about 20 blocks before each breakpoint."""
 
 
 @dataclass
@@ -316,10 +318,12 @@ class ScriptedModel:
             }
         last = marks[-1]
         read_upto = -1
-        for j in range(last, -1, -1):
-            if (model, hashes[j]) in self._cache:
-                read_upto = j
-                break
+        for mark in marks:
+            # Like the API: each breakpoint looks back a limited number of blocks for a hit.
+            for j in range(mark, max(-1, mark - LOOKBACK_BLOCKS - 1), -1):
+                if (model, hashes[j]) in self._cache:
+                    read_upto = max(read_upto, j)
+                    break
         cached_span = sum(sizes[: last + 1])
         if cached_span < self.min_cache_tokens:
             return {
