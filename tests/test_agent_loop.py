@@ -224,8 +224,9 @@ async def test_a_spend_limit_ends_the_run_with_the_provider_message(
     model = ScriptedModel([SPEND_LIMIT, finish("never")])
     runtime = make_runtime(model, ledger, data_dir)
     result = await run_agent("backend", "Anything", workspace.path, runtime=runtime, scope=SCOPE)
-    assert result.status is StopReason.LLM_ERROR and len(model.requests) == 1
+    assert result.status is StopReason.SPEND_LIMIT and len(model.requests) == 1
     assert "spend limit" in result.summary
+    assert result.error is not None and result.error.provider == "anthropic"
 
 
 async def test_transcript_is_json_lines_with_secrets_redacted_and_hooks_may_fail(

@@ -1,14 +1,15 @@
-"""Model routing: chains by role and task, bounded retries, fallback, no retry on spend limits."""
+"""Model routing: chains by role and task, retries and rounds, fallback, no retry on spend limit."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.agents import errors
+from bot.agents.breaker import CircuitBreaker
 from bot.agents.config import AgentConfig
 from bot.agents.llm.anthropic import AnthropicProvider
 from bot.agents.llm.types import Message, Request, Text
-from bot.agents.routing import CircuitBreaker, ModelRef, ModelRouter, RetryPolicy, RoutingConfig
+from bot.agents.routing import ModelRef, ModelRouter, RetryPolicy, RoutingConfig
 from tests.fakes.llm import OVERLOADED, RATE_LIMITED, SPEND_LIMIT, Fail, ScriptedModel, Turn
 
 STRONG = ModelRef("anthropic", "claude-opus-5-5")
@@ -112,12 +113,16 @@ async def test_auth_errors_stop_at_once() -> None:
     assert len(model.requests) == 1
 
 
-async def test_every_model_rate_limited_raises_all_models_failed() -> None:
+async def test_every_model_rate_limited_for_good_asks_to_run_later() -> None:
     model = ScriptedModel(always_fail={STRONG.model: RATE_LIMITED, MID.model: RATE_LIMITED})
-    route, _ = router(model, retries=1)
-    with pytest.raises(errors.AllModelsFailedError) as caught:
+    route, sleeps = router(model, retries=1, breaker=CircuitBreaker(threshold=1000))
+    with pytest.raises(errors.ModelsUnavailableError) as caught:
         await route.complete(REQUEST, role="backend", task="code")
-    assert len(model.requests) == 4
+    # Rounds over the chain with growing pauses, until the patience (5 min) is spent.
+    rounds = [w for w in sleeps.waits if w >= 5]
+    assert rounds == [5, 10, 20, 40, 80, 120]
+    assert len(model.requests) == 4 * (len(rounds) + 1)
+    assert caught.value.retry_in_s == 120 and caught.value.retryable
     assert [type(e) for e in caught.value.errors] == [errors.RateLimitedError] * 2
 
 
@@ -129,20 +134,20 @@ async def test_too_long_retry_after_moves_on_without_waiting() -> None:
     assert ref == MID and sleeps.waits == []
 
 
-async def test_circuit_breaker_skips_a_failing_provider_until_its_cooldown() -> None:
+async def test_circuit_breaker_skips_a_failing_model_until_its_cooldown() -> None:
     now = [0.0]
     breaker = CircuitBreaker(threshold=3, cooldown_s=30, clock=lambda: now[0])
     model = ScriptedModel(always_fail={STRONG.model: OVERLOADED, MID.model: OVERLOADED})
     route, _ = router(model, retries=5, breaker=breaker)
-    with pytest.raises(errors.AllModelsFailedError):
-        await route.complete(REQUEST, role="backend", task="code")
-    assert len(model.requests) == 3  # opened after 3 failures: MID was not even tried
-    with pytest.raises(errors.AllModelsFailedError, match="circuit open"):
-        await route.complete(REQUEST, role="backend", task="code")
-    assert len(model.requests) == 3
+    with pytest.raises(errors.ModelsUnavailableError):
+        await route.complete(REQUEST, role="backend", task="code", patience_s=0)
+    assert [r.model for r in model.requests] == [STRONG.model] * 3 + [MID.model] * 3
+    with pytest.raises(errors.ModelsUnavailableError, match="circuit open") as caught:
+        await route.complete(REQUEST, role="backend", task="code", patience_s=0)
+    assert len(model.requests) == 6 and caught.value.retry_in_s == 30
     now[0] = 31.0
     model.always_fail.clear()
     model.script.append(Turn("recovered"))
     ref, response = await route.complete(REQUEST, role="backend", task="code")
     assert response.message.text == "recovered" and ref == STRONG
-    assert not breaker.is_open("anthropic")
+    assert not breaker.is_open(str(STRONG)) and breaker.is_open(str(MID))

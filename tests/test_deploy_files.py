@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+import redis.asyncio
 import yaml
 
+from bot.agents.breaker import RedisBreaker
+from bot.app.metrics import WORKER_COUNTERS, WebMetrics
 from bot.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,3 +176,52 @@ def test_fly_config_holds_no_secrets() -> None:
     for name in ("APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_CLIENT_SECRET", "REDIS_URL"):
         assert name not in env
     assert "fly secrets set" in (ROOT / "fly.toml").read_text()
+
+
+SELECTOR = re.compile(r"\b(aios_[a-z_]+)(?:\{([^}]*)\})?")
+
+
+def served_samples(redis_url: str) -> dict[str, set[str]]:
+    """Sample name → label names, from /metrics's renderer with one value in every counter
+    workers keep and one open circuit, so each family shows its samples."""
+    client = redis.Redis.from_url(redis_url)
+    for counter in WORKER_COUNTERS:
+        client.hset(counter.key, "|".join(["x"] * len(counter.labels)), 1)
+    client.close()
+
+    async def render() -> str:
+        aclient = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            breaker = RedisBreaker(aclient, threshold=1)
+            await breaker.failure("anthropic:claude-sonnet-5-5")
+            metrics = WebMetrics()
+            metrics.delivered("issues", "labeled", "accepted", 0.001)
+            return (await metrics.render(aclient)).decode()
+        finally:
+            await aclient.aclose()
+
+    samples: dict[str, set[str]] = {}
+    for line in asyncio.run(render()).splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition("{")
+            labels = {part.split("=")[0] for part in rest.rsplit("}", 1)[0].split(",") if part}
+            samples.setdefault(name.split(" ")[0], set()).update(labels)
+    return samples
+
+
+def test_the_alert_rules_parse_and_name_only_what_metrics_serves(redis_url: str) -> None:
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-alerts.yml").read_text())
+    [group] = rules["groups"]
+    samples = served_samples(redis_url)
+    assert {rule["alert"] for rule in group["rules"]} >= {"AIOSProviderSpendLimit"}
+    for rule in group["rules"]:
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        expr = rule["expr"]
+        assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}")
+        named = SELECTOR.findall(expr)
+        assert named, f"{rule['alert']} names no AIOS metric"
+        for name, selector in named:
+            assert name in samples, f"{rule['alert']}: /metrics serves no {name}"
+            used = {part.split("=")[0].strip() for part in selector.split(",") if part}
+            assert used <= samples[name], f"{rule['alert']}: {name} has no label {used}"

@@ -108,7 +108,8 @@ class AgentConfig:
             prices=_prices(get("AIOS_MODEL_PRICES")),
             budgets=_ceilings(env),
             retry=RetryPolicy(
-                max_retries=int(_number("AIOS_LLM_MAX_RETRIES", get("AIOS_LLM_MAX_RETRIES"), 2))
+                max_retries=int(_number("AIOS_LLM_MAX_RETRIES", get("AIOS_LLM_MAX_RETRIES"), 2)),
+                patience_s=_number("AIOS_LLM_PATIENCE_S", get("AIOS_LLM_PATIENCE_S"), 300.0),
             ),
             max_steps=int(_number("AIOS_AGENT_MAX_STEPS", get("AIOS_AGENT_MAX_STEPS"), 40)),
             max_tokens=int(_number("AIOS_LLM_MAX_TOKENS", get("AIOS_LLM_MAX_TOKENS"), 8192)),

@@ -60,3 +60,12 @@ class AllModelsFailedError(LLMError):
     def __init__(self, message: str, errors: list[LLMError]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class ModelsUnavailableError(AllModelsFailedError):
+    """Every model of the chain stayed rate limited, overloaded or circuit-open past the
+    caller's patience. Not the run's fault: its job should run again in `retry_in_s`."""
+
+    def __init__(self, message: str, errors: list[LLMError], *, retry_in_s: float) -> None:
+        super().__init__(message, errors)
+        self.retry_in_s = retry_in_s

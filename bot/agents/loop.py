@@ -15,7 +15,7 @@ import structlog
 from bot.agents import prompts
 from bot.agents.budget import BudgetExceeded, check_budgets
 from bot.agents.checkpoint import LoopState
-from bot.agents.errors import LLMError
+from bot.agents.errors import LLMError, ModelsUnavailableError, SpendLimitError
 from bot.agents.ledger import UsageScope
 from bot.agents.llm.types import Message, Request, Text, ToolResult, Usage
 from bot.agents.roster import Role
@@ -39,6 +39,12 @@ class StopReason(StrEnum):
     BUDGET = "budget"
     LLM_ERROR = "llm_error"
     TIME_LIMIT = "time_limit"
+    SPEND_LIMIT = "spend_limit"
+    """The provider account is out of credit or over its spend limit: nothing runs until a
+    person raises it."""
+    MODELS_UNAVAILABLE = "models_unavailable"
+    """Every model stayed overloaded or circuit-open: the run can start again later
+    (`AgentResult.retry_in_s`)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class AgentResult:
     models: tuple[str, ...]
     files_changed: tuple[str, ...]
     transcript: Path | None
+    error: LLMError | None = None
+    """The model failure that stopped the run, when one did."""
+    retry_in_s: float | None = None
+    """With MODELS_UNAVAILABLE: when the models may answer again."""
 
     @property
     def ok(self) -> bool:
@@ -249,7 +259,9 @@ class _Run:
             # A lost checkpoint costs a longer resume, never the run itself.
             log.exception("agent.checkpoint_failed", step=steps)
 
-    def result(self, status: StopReason, summary: str, steps: int) -> AgentResult:
+    def result(
+        self, status: StopReason, summary: str, steps: int, error: LLMError | None = None
+    ) -> AgentResult:
         return AgentResult(
             status=status,
             summary=summary,
@@ -259,6 +271,8 @@ class _Run:
             models=tuple(self.models),
             files_changed=tuple(self.changed),
             transcript=self.transcript.path,
+            error=error,
+            retry_in_s=error.retry_in_s if isinstance(error, ModelsUnavailableError) else None,
         )
 
     async def emit(self, step: Step) -> None:
@@ -297,16 +311,21 @@ class _Run:
             )
             try:
                 ref, response = await rt.router.complete(
-                    request, role=self.role.key, task=task_kind, role_default=role_default
+                    request,
+                    role=self.role.key,
+                    task=task_kind,
+                    role_default=role_default,
+                    # Before its first answer a run has nothing to lose: when every model
+                    # fails it is better run again later than kept waiting on its worker.
+                    patience_s=None if self.models else 0.0,
                 )
             except LLMError as exc:
                 message = redact(str(exc), self.secrets)
                 self.transcript.write(
                     "model_error", step=index, error=message, kind=type(exc).__name__
                 )
-                return self.result(
-                    StopReason.LLM_ERROR, f"Stopped: the model call failed: {message}", index - 1
-                )
+                summary = f"Stopped: the model call failed: {message}"
+                return self.result(_stop_reason(exc), summary, index - 1, exc)
             self.steps_done = index
             cost = rt.prices.cost(ref.model, response.usage)
             await rt.ledger.record(self.scope, str(ref), response.usage, cost)
@@ -399,3 +418,11 @@ class _Run:
             message = f"internal error in {name}: {type(exc).__name__}: {exc}"
             return redact(message, self.secrets), True, None, False
         return redact(outcome.content, self.secrets), False, outcome.changed, outcome.finished
+
+
+def _stop_reason(error: LLMError) -> StopReason:
+    if isinstance(error, SpendLimitError):
+        return StopReason.SPEND_LIMIT
+    if isinstance(error, ModelsUnavailableError):
+        return StopReason.MODELS_UNAVAILABLE
+    return StopReason.LLM_ERROR

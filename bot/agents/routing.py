@@ -1,16 +1,22 @@
-"""Pick a model by role and task; retry transient failures, fall back, break circuits."""
+"""Pick a model by role and task; ride out rate limits and overloads, fall back, break circuits."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from bot.agents.errors import AllModelsFailedError, BadRequestError, LLMError
+from bot.agents.breaker import Breaker, CircuitBreaker
+from bot.agents.errors import (
+    AllModelsFailedError,
+    BadRequestError,
+    LLMError,
+    ModelsUnavailableError,
+    OverloadedError,
+)
 from bot.agents.llm.types import Provider, Request, Response
 
 log = structlog.get_logger(__name__)
@@ -76,15 +82,25 @@ class RoutingConfig:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff with jitter, honouring the provider's Retry-After."""
+    """How a call rides out rate limits and overloads: quick retries of one model (honouring
+    its retry-after), then the next model, then rounds over the whole chain with pauses that
+    grow, for minutes: a 529 storm lasts minutes, and a job that gives up early fails its
+    work item for nothing."""
 
     max_retries: int = 2
+    """Quick retries of one model before the next model of the chain is asked."""
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
     max_retry_after_s: float = 60.0
+    """A model asking for a longer pause is left for the next one (the round's pause honours it)."""
+    patience_s: float = 300.0
+    """Longest one call spends pausing between rounds before its job is rescheduled."""
+    round_delay_s: float = 5.0
+    """The pause after the first round over the chain failed; doubles each round."""
+    max_round_delay_s: float = 120.0
 
     def delay(self, attempt: int, error: LLMError) -> float | None:
-        """Seconds to wait before retry number `attempt + 1`, or None to stop retrying."""
+        """Seconds to wait before retry number `attempt + 1` of one model, or None to move on."""
         if attempt >= self.max_retries:
             return None
         if error.retry_after is not None:
@@ -92,60 +108,22 @@ class RetryPolicy:
         backoff = min(self.base_delay_s * 2**attempt, self.max_delay_s)
         return backoff * (1 - 0.25 * random.random())  # noqa: S311 - jitter, not security
 
-
-class CircuitBreaker:
-    """Per-provider breaker: after `threshold` consecutive failures, skip it for `cooldown_s`.
-
-    After the cooldown one trial call is let through (half-open); its outcome closes
-    or reopens the circuit.
-    """
-
-    def __init__(
-        self,
-        *,
-        threshold: int = 8,
-        cooldown_s: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.threshold = threshold
-        self.cooldown_s = cooldown_s
-        self._clock = clock
-        self._failures: dict[str, int] = {}
-        self._opened_at: dict[str, float] = {}
-
-    def allow(self, key: str) -> bool:
-        opened = self._opened_at.get(key)
-        if opened is None:
-            return True
-        if self._clock() - opened >= self.cooldown_s:
-            # Half-open: one trial; a failure reopens at once because the count stays at threshold.
-            self._opened_at.pop(key)
-            self._failures[key] = self.threshold - 1
-            return True
-        return False
-
-    def is_open(self, key: str) -> bool:
-        return key in self._opened_at
-
-    def success(self, key: str) -> None:
-        self._failures.pop(key, None)
-        self._opened_at.pop(key, None)
-
-    def failure(self, key: str) -> None:
-        count = self._failures.get(key, 0) + 1
-        self._failures[key] = count
-        if count >= self.threshold and key not in self._opened_at:
-            self._opened_at[key] = self._clock()
-            log.warning(
-                "llm.circuit_open", provider=key, failures=count, cooldown_s=self.cooldown_s
-            )
+    def round_pause(self, rounds: int, ready_in: list[float]) -> float:
+        """The pause after the `rounds`-th failed round: its backoff, or longer when no model
+        of the chain may be tried before (`ready_in`: retry-after values, open circuits)."""
+        backoff = min(self.max_round_delay_s, self.round_delay_s * 2 ** (rounds - 1))
+        return max(backoff, min(ready_in)) if ready_in else backoff
 
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class ModelRouter:
-    """Sends a request to the first model of its chain that answers."""
+    """Sends a request to the first model of its chain that answers.
+
+    The breaker (per provider and model) is shared by every job when it is a `RedisBreaker`:
+    a model one job finds overloaded is skipped by all until its cooldown ends.
+    """
 
     def __init__(
         self,
@@ -153,39 +131,80 @@ class ModelRouter:
         config: RoutingConfig,
         *,
         retry: RetryPolicy | None = None,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.providers = dict(providers)
         self.config = config
         self.retry = retry or RetryPolicy()
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker: Breaker = breaker or CircuitBreaker()
         self._sleep = sleep
 
     def chain(self, role: str, task: str, role_default: ModelRef | None = None) -> list[ModelRef]:
         return self.config.chain(role, task, role_default)
 
     async def complete(
-        self, request: Request, *, role: str, task: str, role_default: ModelRef | None = None
+        self,
+        request: Request,
+        *,
+        role: str,
+        task: str,
+        role_default: ModelRef | None = None,
+        patience_s: float | None = None,
     ) -> tuple[ModelRef, Response]:
         """Returns the model that answered and its response.
 
+        `patience_s` (default: the policy's) bounds the pauses between rounds over the chain;
+        0 means no pause at all: the caller would rather run again later.
+
         Raises:
             SpendLimitError, AuthError, BadRequestError: at once, never retried.
-            AllModelsFailedError: every model stayed rate limited or overloaded.
+            ModelsUnavailableError: every model stayed rate limited, overloaded or circuit-open
+                past the patience; `retry_in_s` says when to try again (reschedule the job).
+            AllModelsFailedError: no model of the chain can be asked at all.
         """
+        patience = self.retry.patience_s if patience_s is None else patience_s
+        chain = self.chain(role, task, role_default)
+        waited, rounds = 0.0, 0
+        while True:
+            answer, errors, ready_in = await self._round(request, chain)
+            if answer is not None:
+                return answer
+            summary = "; ".join(str(e) for e in errors) or "no model configured"
+            if not any(e.retryable for e in errors):
+                raise AllModelsFailedError(f"no model answered: {summary}", errors)
+            rounds += 1
+            pause = self.retry.round_pause(rounds, ready_in)
+            if waited + pause > patience:
+                raise ModelsUnavailableError(
+                    f"no model answered: {summary}", errors, retry_in_s=pause
+                )
+            log.warning("llm.all_models_failed", round=rounds, pause_s=round(pause, 1))
+            waited += pause
+            await self._sleep(pause)
+
+    async def _round(
+        self, request: Request, chain: list[ModelRef]
+    ) -> tuple[tuple[ModelRef, Response] | None, list[LLMError], list[float]]:
+        """One pass over the chain: the answer, or each model's last error and when each may
+        be tried again."""
         errors: list[LLMError] = []
-        for ref in self.chain(role, task, role_default):
+        ready_in: list[float] = []
+        for ref in chain:
             provider = self.providers.get(ref.provider)
             if provider is None:
                 errors.append(BadRequestError("provider not configured", provider=ref.provider))
                 continue
-            if not self.breaker.allow(ref.provider):
+            key = str(ref)
+            closed_in = await self.breaker.allow(key)
+            if closed_in is not None:
+                ready_in.append(closed_in)
                 errors.append(
-                    LLMError(
-                        "circuit open after repeated failures",
+                    OverloadedError(
+                        f"circuit open after repeated failures; next try in {closed_in:.0f}s",
                         provider=ref.provider,
                         model=ref.model,
+                        retry_after=closed_in,
                     )
                 )
                 continue
@@ -196,22 +215,23 @@ class ModelRouter:
                 except LLMError as exc:
                     if not exc.retryable:
                         raise
-                    self.breaker.failure(ref.provider)
+                    opened = await self.breaker.failure(key)
                     wait = self.retry.delay(attempt, exc)
                     log.warning(
                         "llm.retryable_error",
-                        model=str(ref),
+                        model=key,
                         attempt=attempt + 1,
                         error=exc.message,
                         retry_in_s=wait,
                     )
-                    if wait is None or self.breaker.is_open(ref.provider):
+                    if wait is None or opened:
                         errors.append(exc)
+                        if exc.retry_after is not None:
+                            ready_in.append(exc.retry_after)
                         break
                     attempt += 1
                     await self._sleep(wait)
                     continue
-                self.breaker.success(ref.provider)
-                return ref, response
-        summary = "; ".join(str(e) for e in errors) or "no model configured"
-        raise AllModelsFailedError(f"no model answered: {summary}", errors)
+                await self.breaker.success(key)
+                return (ref, response), errors, ready_in
+        return None, errors, ready_in

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import httpx2
 
+from bot.agents.breaker import Breaker
 from bot.agents.budget import Budgets
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import Ledger
@@ -15,7 +16,7 @@ from bot.agents.llm.openai import OpenAIProvider
 from bot.agents.llm.types import Provider
 from bot.agents.pricing import PriceTable
 from bot.agents.roster import Role, Roster, load_roster
-from bot.agents.routing import CircuitBreaker, ModelRef, ModelRouter, Sleep
+from bot.agents.routing import ModelRef, ModelRouter, Sleep
 
 
 def build_providers(
@@ -38,7 +39,8 @@ def build_providers(
 
 @dataclass
 class AgentRuntime:
-    """Long-lived per worker process (the circuit breaker learns across jobs); pass it to runs."""
+    """What one agent run stands on; built per job. The breaker it is given (`RedisBreaker` in
+    workers) carries what other jobs learned about the models."""
 
     config: AgentConfig
     router: ModelRouter
@@ -54,7 +56,7 @@ class AgentRuntime:
         *,
         ledger: Ledger,
         http_client: httpx2.AsyncClient | None = None,
-        breaker: CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         sleep: Sleep = asyncio.sleep,
         roster: Roster | None = None,
     ) -> AgentRuntime:

@@ -7,6 +7,7 @@ which keeps one scrape target for the whole deployment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.agents.breaker import open_circuits
 from bot.inbox.deliveries import STREAM_KEY
 from bot.runtime.catalog import QueueName
 from bot.runtime.counters import (
@@ -55,6 +57,13 @@ class WebMetrics:
             ["queue"],
             registry=self.registry,
         )
+        self.circuit_open = Gauge(
+            "aios_llm_circuit_open",
+            "1 while a model's circuit breaker is open: every job skips it until its cooldown "
+            "ends, and jobs whose whole chain is open are rescheduled",
+            ["provider", "model"],
+            registry=self.registry,
+        )
         self._delivery_counters: dict[tuple[str, str, str], Any] = {}
         self._worker_counters = _RedisCounters()
         self.registry.register(self._worker_counters)
@@ -85,6 +94,10 @@ class WebMetrics:
             self.queue_depth.labels(queue=name).set(depth)
         self.queue_depth.labels(queue="deliveries").set(stream_length)
         self._worker_counters.snapshot = answers[len(QUEUE_NAMES) + 1 :]
+        self.circuit_open.clear()  # a circuit that closed since the last scrape is gone
+        for key, open_for in (await open_circuits(client, time.time())).items():
+            provider, _, model = key.partition(":")
+            self.circuit_open.labels(provider=provider, model=model).set(1 if open_for else 0)
         return generate_latest(self.registry)
 
 

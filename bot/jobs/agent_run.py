@@ -12,6 +12,7 @@ from rq import get_current_job
 
 from bot import engine
 from bot.agents import prompts
+from bot.agents.breaker import RedisBreaker
 from bot.agents.budget import PAUSE_AT, Budgets, capped
 from bot.agents.checkpoint import LoopState
 from bot.agents.config import AgentConfig
@@ -28,6 +29,8 @@ from bot.jobs import checkpoints
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
 from bot.runtime.context import WorkerContext
+from bot.runtime.control import Reschedule, Stop
+from bot.runtime.counters import count_llm_stop
 from bot.runtime.scope import stop_before_timeout
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import Narration
@@ -112,7 +115,8 @@ async def run_role(
     )
     ledger = RedisLedger(ctx.redis)
     config = AgentConfig.from_env()
-    runtime = AgentRuntime.from_config(config, ledger=ledger)
+    # One breaker in Redis for every job: a storm one run meets, all runs skip.
+    runtime = AgentRuntime.from_config(config, ledger=ledger, breaker=RedisBreaker(ctx.redis))
     runtime.budgets = item_budgets(item, config.budgets)
     chosen = model or item.settings.model_for(role)
     if chosen:
@@ -197,6 +201,10 @@ async def run_role(
     if result.ok:
         checkpoints.mark_finished(key)
     log.info("agent finished", role=role, status=result.status.value, cost_usd=result.cost_usd)
+    if result.status is StopReason.SPEND_LIMIT:
+        await _pause_for_spend_limit(ctx, item, result)
+    if result.status is StopReason.MODELS_UNAVAILABLE:
+        return _reschedule_or_give_up(result)
     return result
 
 
@@ -288,8 +296,61 @@ STOP_HINTS = {
         "Next step: raise `AIOS_AGENT_MAX_STEPS` or make the task smaller (`/aios plan "
         "<feedback>` before implementation), then comment `/aios retry`."
     ),
+    StopReason.MODELS_UNAVAILABLE: (
+        "Next step: once the model provider answers again (its status page says when), "
+        "comment `/aios retry`."
+    ),
 }
 """What would help after an agent stopped this way; the default is `/aios retry`."""
+
+SPEND_LIMIT_HELP = {
+    "anthropic": "console.anthropic.com → Settings → Limits, or Billing for credit",
+    "openai": "platform.openai.com → Settings → Limits, or Billing for credit",
+}
+
+MODELS_UNAVAILABLE_GIVE_UP_S = 3600.0
+"""How long a job keeps being rescheduled while every model stays down before its item fails."""
+
+UNAVAILABLE_SINCE = "aios_models_unavailable_since"
+"""RQ job meta: when this job first found every model unavailable (epoch seconds)."""
+
+
+async def _pause_for_spend_limit(ctx: WorkerContext, item: WorkItem, result: AgentResult) -> None:
+    """The account is over its spend limit or out of credit: no retry, nor any other job of
+    this provider, will do better until a person acts. Say so on the item and to the operator
+    (`aios_llm_stops_total{reason="spend_limit"}` and its alert rule), and end the job.
+
+    The item fails (as *paused: provider spend limit*) rather than pausing at its budget:
+    `/aios retry`, not `/aios budget`, is what resumes it once the provider takes calls."""
+    error = result.error
+    provider, model = (error.provider, error.model) if error else ("?", "?")
+    await count_llm_stop(ctx.redis, provider, model, "spend_limit")
+    where = SPEND_LIMIT_HELP.get(provider, f"the {provider} account's billing settings")
+    said = error.message if error else result.summary
+    await engine.fail(
+        ctx,
+        item,
+        f"paused: provider spend limit. {provider} refused {model}: {said}",
+        hint=(
+            f"Next step: raise the spend limit or add credit ({where}), then comment "
+            "`/aios retry`: the work resumes where it stopped."
+        ),
+    )
+    raise Stop("spend_limit", f"{provider} spend limit: {said}")
+
+
+def _reschedule_or_give_up(result: AgentResult) -> AgentResult:
+    """Run the job again when the models may answer; after an hour of that, let it fail."""
+    job = get_current_job()
+    if job is None:  # not in a worker (a test, `aios agent run`): nothing to reschedule
+        return result
+    now = time.time()
+    since = float(job.meta.setdefault(UNAVAILABLE_SINCE, now))
+    if now - since < MODELS_UNAVAILABLE_GIVE_UP_S:
+        job.save_meta()
+        raise Reschedule(result.retry_in_s or 60.0, "models-unavailable")
+    hours = (now - since) / 3600
+    return replace(result, summary=f"{result.summary} No model answered for {hours:.1f} h.")
 
 
 def _narration(step: Step) -> str:
