@@ -219,15 +219,13 @@ def test_review_test_and_an_unknown_command_on_a_pull_request_people_wrote(
     ]
     test_id = fake.comment_as("alice", REPO, pr.number, "/aios test\n/aios frobnicate").id
     test_marker = f"<!-- aios:reply comment={test_id} line="
-    wait_for(
-        lambda: any(
-            "Tests fail" in c.body
-            for c in fake.comments(REPO, pr.number)
-            if c.body.startswith(test_marker)
-        ),
-        "the test report",
-        60,
-    )
-    answers = [c.body for c in fake.comments(REPO, pr.number) if c.body.startswith(test_marker)]
+
+    def replies() -> list[str]:
+        return [c.body for c in fake.comments(REPO, pr.number) if c.body.startswith(test_marker)]
+
+    # Each line is answered in its own time (a paced reply may be rescheduled).
+    wait_for(lambda: any("Tests fail" in a for a in replies()), "the test report", 60)
+    wait_for(lambda: any("frobnicate" in a for a in replies()), "the unknown command's answer", 30)
+    answers = replies()
     assert any("unknown command 'frobnicate'" in a and "/aios review" in a for a in answers)
     assert any("(`pytest -q`)" in a and "1 failed" in a for a in answers)
