@@ -8,6 +8,7 @@ web → inbox → pump → route job → handlers → jobs → engine → effect
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,12 @@ import pytest
 import redis
 import redis.asyncio
 from rq import Queue, SimpleWorker
+from rq.registry import ScheduledJobRegistry
 
 from bot.app.web import create_app
 from bot.handlers import build_router
 from bot.inbox.pump import DeliveryPump
+from bot.runtime.control import ControlledJob
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 from bot.workitem import store
@@ -30,8 +33,9 @@ from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.fakes.loopback import LoopbackServer
 from tests.serve_harness import REPO, SEED_FILES
 
-MAX_ROUNDS = 60
-"""Pump-and-work rounds `drain` runs at most: a loop of jobs that never settles fails."""
+MAX_ROUNDS = 200
+"""Pump-and-work rounds `drain` runs at most: a loop of jobs that never settles fails. (A short
+job rescheduled for its installation's write turn takes a round of its own.)"""
 
 
 @dataclass
@@ -53,10 +57,14 @@ class Team:
         for _ in range(MAX_ROUNDS):
             moved = pump.run_once()
             before = self._finished(jobs)
-            SimpleWorker([jobs.route, jobs.agents], connection=self.connection).work(burst=True)
+            worker = SimpleWorker(
+                [jobs.route, jobs.agents], connection=self.connection, job_class=ControlledJob
+            )
+            # The scheduler enqueues jobs that asked to run later (a write turn) once due.
+            worker.work(burst=True, with_scheduler=True)
             done = self._finished(jobs) - before
             ran += done
-            if not moved and not done:
+            if not moved and not done and not _await_scheduled(jobs):
                 return ran
         raise AssertionError(f"jobs kept coming after {MAX_ROUNDS} rounds")
 
@@ -89,6 +97,20 @@ class Team:
 
     def _agents(self) -> Queue:
         return Queue("aios-agents", connection=self.connection)
+
+
+def _await_scheduled(jobs: JobQueue, timeout: float = 30.0) -> bool:
+    """Whether a job is scheduled to run again (a short job waiting for its installation's
+    write turn); if so, return once one is due."""
+    registries = [ScheduledJobRegistry(queue=queue) for queue in (jobs.route, jobs.agents)]
+    if not any(registry.count for registry in registries):
+        return False
+    deadline = time.monotonic() + timeout
+    while not any(registry.get_jobs_to_schedule() for registry in registries):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"a rescheduled job was not due within {timeout:.0f}s")
+        time.sleep(0.05)  # polling the condition "a scheduled job is due", not a delay
+    return True
 
 
 async def _load(url: str, number: int) -> WorkItem | None:
