@@ -1,4 +1,4 @@
-"""The `aios` command: serve | worker | doctor | redeliver (and the agent runtime's commands)."""
+"""The `aios` command: serve | worker | doctor | redeliver | report (and the agent runtime's)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
 from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
+from bot.app.report import as_json, as_text, build_report
 from bot.app.serve import serve
 from bot.app.worker import run_worker
 from bot.runtime import redis_clients
 from bot.settings import Settings, SettingsError, hold_secrets
+from bot.workitem.scorecard import parse_window
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="how far back to look (default 24; GitHub keeps 3 days)",
     )
     redeliver.set_defaults(run=_redeliver)
+
+    report = commands.add_parser(
+        "report", help="the agents' scorecard from the stored work-item history"
+    )
+    report.add_argument("--repo", metavar="OWNER/NAME", help="one repository (default: all)")
+    report.add_argument(
+        "--since", default="30d", help="the window: 30d, 12h, 2w (default 30d, as the Center)"
+    )
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(run=_report)
 
     agent_cli.register(commands)
     return parser
@@ -162,6 +174,28 @@ def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIG
     asked = asyncio.run(redeliver_failed(settings, hours=args.hours))
     print(f"asked GitHub to redeliver {asked} failed deliveries")
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_discovered_redis(settings)
+    if settings.redis_url is None:
+        print(
+            "aios: configuration error: REDIS_URL: `aios report` reads the work items from the "
+            "Redis AIOS runs on: " + NO_REDIS,
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        window = parse_window(args.since)
+    except ValueError as exc:
+        print(f"aios: --since: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.repo is not None and args.repo.count("/") != 1:
+        print(f"aios: --repo must be OWNER/NAME, not {args.repo!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    report = asyncio.run(build_report(settings.redis_url, repo=args.repo, window=window))
+    sys.stdout.write(as_json(report) + "\n" if args.json else as_text(report))
     return 0
 
 

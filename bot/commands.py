@@ -152,7 +152,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
         CommandName.FORGET,
         ArgumentRule.POSITIVE_INT,
         "forget <n>",
-        "Delete memory number n (`/aios status` lists the memories with their numbers).",
+        "Delete memory number n (`/aios status` and the Control Center list them by number).",
         missing="forget needs a memory number, e.g. /aios forget 2",
     ),
 )
@@ -437,7 +437,8 @@ def render_help(error: CommandError | None = None) -> str:
     parts.append(
         "Only people with write access to the repository can run commands. Commands inside "
         "code blocks, inline code, quotes and HTML comments are ignored, so you can quote "
-        "them safely."
+        "them safely. The repository's **AIOS Control Center** issue lists every work item, "
+        "what waits for you, the budget, what the agents learned and the scorecard."
     )
     return "\n\n".join(parts) + "\n"
 

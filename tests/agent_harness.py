@@ -23,12 +23,15 @@ from rq.registry import ScheduledJobRegistry
 from bot.app.web import create_app
 from bot.handlers import build_router
 from bot.inbox.pump import DeliveryPump
+from bot.runtime import refresh
 from bot.runtime.control import ControlledJob
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
 from bot.workitem import store
 from bot.workitem.item import WorkItem
+from bot.workitem.names import is_control_center
 from tests.fakes.github import FakeGitHub
+from tests.fakes.github.state import Issue
 from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.fakes.loopback import LoopbackServer
 from tests.serve_harness import REPO, SEED_FILES
@@ -44,22 +47,23 @@ class Team:
     model: ScriptedModel
     connection: redis.Redis
     redis_url: str
+    _flushed: int = 0
 
-    def drain(self) -> int:
+    def drain(self, *, agents: bool = True) -> int:
         """Route every stored delivery and run every job they lead to, until nothing is left.
 
         Returns how many jobs ran. Jobs run in this process, one at a time, as RQ's
         SimpleWorker runs them; a delivery a job's effect causes is routed in a later round.
+        With `agents=False` agent jobs stay queued, as behind busy agent workers.
         """
         jobs = JobQueue(self.connection)
         pump = DeliveryPump(self.connection, jobs, consumer="team", block_ms=10)
+        queues = [jobs.route, jobs.agents] if agents else [jobs.route]
         ran = 0
         for _ in range(MAX_ROUNDS):
             moved = pump.run_once()
             before = self._finished(jobs)
-            worker = SimpleWorker(
-                [jobs.route, jobs.agents], connection=self.connection, job_class=ControlledJob
-            )
+            worker = SimpleWorker(queues, connection=self.connection, job_class=ControlledJob)
             # The scheduler enqueues jobs that asked to run later (a write turn) once due.
             worker.work(burst=True, with_scheduler=True)
             done = self._finished(jobs) - before
@@ -74,6 +78,38 @@ class Team:
             len(queue.finished_job_registry) + len(queue.failed_job_registry)
             for queue in (jobs.route, jobs.agents)
         )
+
+    def flush_center(self, *, agents: bool = True) -> int:
+        """Let every paced Control Center refresh come due and run it: what the pumps do once
+        the pacing interval has passed (no test waits for it). Drains first, so refreshes
+        asked for by what is still queued are flushed too."""
+        ran = self.drain(agents=agents)
+        names = self.connection.zrange(refresh.DUE_KEY, 0, -1)
+        if names:
+            # Due now: a due time names its job, so each flush needs one of its own.
+            self._flushed = max(refresh.now_ms(), self._flushed + 1)
+            self.connection.zadd(refresh.DUE_KEY, dict.fromkeys(names, self._flushed), xx=True)
+        return ran + self.drain(agents=agents)
+
+    def centers(self) -> list[Issue]:
+        """Every Control Center issue of the repository (the App's, found by the marker)."""
+        with self.fake.lock:
+            issues = self.fake.repo(REPO).issues.values()
+            return [
+                i for i in issues if is_control_center(i.body) and i.user == self.fake.bot_login
+            ]
+
+    def center(self) -> Issue:
+        """The one Control Center issue, as it is after every due refresh ran."""
+        self.flush_center()
+        (issue,) = self.centers()
+        return issue
+
+    def center_without_agents(self) -> Issue:
+        """`center()` while agent jobs stay queued."""
+        self.flush_center(agents=False)
+        (issue,) = self.centers()
+        return issue
 
     def item(self, number: int) -> WorkItem:
         found = asyncio.run(_load(self.redis_url, number))

@@ -40,6 +40,9 @@ T1 = T0 + timedelta(minutes=5)
 
 # The table, written out by hand: a row changed in bot/workitem/rules.py fails here until this
 # list (and docs/workflow.md) say the same. (state, event, guard, next state, effects, counts)
+ENDED = "learn_from_pr cancel_jobs update_progress"
+"""A PR merged or closed by hand: its lessons are learned, the jobs stop."""
+
 EXPECTED = [
     ("queued", "labeled_cto", "", "triage", "run_cto_triage update_progress", None),
     ("queued", "labeled_role", "", "implementing", "start_implementation update_progress", None),
@@ -70,8 +73,8 @@ EXPECTED = [
     ("implementing", "implementation_done", "", "verifying",
      "open_draft_pr watch_ci update_progress", None),
     ("implementing", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("implementing", "merged", "", "merged", "cancel_jobs update_progress", None),
-    ("implementing", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
+    ("implementing", "merged", "", "merged", ENDED, None),
+    ("implementing", "pr_closed", "", "cancelled", ENDED, None),
     ("implementing", "issue_closed", "no PR", "cancelled", "cancel_jobs update_progress", None),
     ("implementing", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("verifying", "ci_passed", "", "in_review", "run_qa_review update_progress", None),
@@ -86,8 +89,8 @@ EXPECTED = [
     ("verifying", "changes_requested", "fix rounds exhausted", "awaiting_approval",
      "request_review ask_human update_progress", None),
     ("verifying", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("verifying", "merged", "", "merged", "cancel_jobs update_progress", None),
-    ("verifying", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
+    ("verifying", "merged", "", "merged", ENDED, None),
+    ("verifying", "pr_closed", "", "cancelled", ENDED, None),
     ("verifying", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("in_review", "review_passed", "", "awaiting_approval", "request_review update_progress",
      None),
@@ -106,8 +109,8 @@ EXPECTED = [
     ("in_review", "changes_requested", "fix rounds exhausted", "awaiting_approval",
      "cancel_jobs request_review ask_human update_progress", None),
     ("in_review", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("in_review", "merged", "", "merged", "cancel_jobs update_progress", None),
-    ("in_review", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
+    ("in_review", "merged", "", "merged", ENDED, None),
+    ("in_review", "pr_closed", "", "cancelled", ENDED, None),
     ("in_review", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("awaiting_approval", "approved", "", "merging", "merge update_progress", None),
     ("awaiting_approval", "changes_requested", "fix rounds left", "implementing",
@@ -124,12 +127,12 @@ EXPECTED = [
     ("awaiting_approval", "ci_failed", "same CI failure twice in a row", "awaiting_approval",
      "ask_human update_progress", None),
     ("awaiting_approval", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("awaiting_approval", "merged", "", "merged", "cancel_jobs update_progress", None),
-    ("awaiting_approval", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
+    ("awaiting_approval", "merged", "", "merged", ENDED, None),
+    ("awaiting_approval", "pr_closed", "", "cancelled", ENDED, None),
     ("awaiting_approval", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("merging", "merge_blocked", "", "awaiting_approval", "ask_human update_progress", None),
-    ("merging", "merged", "", "merged", "update_progress", None),
-    ("merging", "pr_closed", "", "cancelled", "cancel_jobs update_progress", None),
+    ("merging", "merged", "", "merged", "learn_from_pr update_progress", None),
+    ("merging", "pr_closed", "", "cancelled", ENDED, None),
     ("merging", "job_failed", "", "failed", "post_failure update_progress", None),
     ("failed", "retry", "stopped in triage", "triage", "run_cto_triage update_progress", None),
     ("failed", "retry", "stopped in clarifying", "clarifying", "post_questions update_progress",
@@ -148,8 +151,8 @@ EXPECTED = [
     ("failed", "retry", "stopped in merging", "merging", "merge update_progress", None),
     ("failed", "cancel", "", "cancelled", "update_progress", None),
     ("failed", "issue_closed", "no PR", "cancelled", "update_progress", None),
-    ("failed", "pr_closed", "", "cancelled", "update_progress", None),
-    ("failed", "merged", "", "merged", "update_progress", None),
+    ("failed", "pr_closed", "", "cancelled", "learn_from_pr update_progress", None),
+    ("failed", "merged", "", "merged", "learn_from_pr update_progress", None),
     ("triage", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
     ("implementing", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
     ("in_review", "budget_reached", "", "paused", "ask_for_budget update_progress", None),
@@ -164,8 +167,8 @@ EXPECTED = [
     ("paused", "cancel", "", "cancelled", "cancel_jobs update_progress", None),
     ("paused", "issue_closed", "no PR", "cancelled", "update_progress", None),
     ("paused", "job_failed", "", "failed", "post_failure update_progress", None),
-    ("paused", "merged", "", "merged", "update_progress", None),
-    ("paused", "pr_closed", "", "cancelled", "update_progress", None),
+    ("paused", "merged", "", "merged", "learn_from_pr update_progress", None),
+    ("paused", "pr_closed", "", "cancelled", "learn_from_pr update_progress", None),
 ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.agents.breaker import open_circuits
@@ -27,6 +27,8 @@ from bot.runtime.counters import (
     JOB_RETRIES_KEY,
     LLM_STOPS_KEY,
 )
+from bot.workitem.history import SCORECARD_FIGURES, load_scorecards
+from bot.workitem.scorecard import TARGET_COST_SAVING, TARGET_HUMAN_HELP_SHARE, TARGET_MERGED_SHARE
 
 QUEUE_NAMES = tuple(QueueName)
 
@@ -67,6 +69,8 @@ class WebMetrics:
         self._delivery_counters: dict[tuple[str, str, str], Any] = {}
         self._worker_counters = _RedisCounters()
         self.registry.register(self._worker_counters)
+        self._scorecards = _Scorecards()
+        self.registry.register(self._scorecards)
 
     def delivered(self, event: str, action: str, outcome: str, seconds: float) -> None:
         """Count one answered delivery; label children are cached, this runs per request."""
@@ -98,6 +102,7 @@ class WebMetrics:
         for key, open_for in (await open_circuits(client, time.time())).items():
             provider, _, model = key.partition(":")
             self.circuit_open.labels(provider=provider, model=model).set(1 if open_for else 0)
+        self._scorecards.snapshot = await load_scorecards(client)
         return generate_latest(self.registry)
 
 
@@ -153,3 +158,51 @@ class _RedisCounters(Collector):
                 if len(values) == len(counter.labels):
                     family.add_metric(values, float(count))
             yield family
+
+
+SCORECARD_HELP = {
+    "started": "Work items started (labeled) in the last 30 days",
+    "ended": "Of those, the ones that ended (merged, failed or cancelled)",
+    "merged": "Of those, the ones merged",
+    "merged_share": "Merged share of the items that ended (target above 0.95)",
+    "human_help": "Items that needed human help (a pushed commit, extra review rounds, a question)",
+    "human_help_share": "Share of started items that needed human help (target under 0.10)",
+    "review_rounds_per_merged": "QA and maintainer review rounds per merged pull request",
+    "ci_fix_attempts": "CI fix attempts that got a CI verdict",
+    "ci_fixes_green": "CI fix attempts after which CI was green",
+    "ci_fix_success": "Share of CI fix attempts after which CI was green",
+    "label_to_pr_s": "Median seconds from the label to the draft pull request",
+    "label_to_merge_s": "Median seconds from the label to the merge",
+    "cost_usd": "Model cost of the items started in the window, USD",
+    "cost_per_merged_usd": "Model cost per merged pull request, USD",
+    "cost_saving": "1 - cost per merged PR / what people cost per PR (target above 0.90)",
+    "reverts": "Merged agent PRs reverted within 14 days of the merge",
+}
+"""Each scorecard figure `/metrics` exports, as `aios_scorecard_<figure>{repo=…}`."""
+
+
+class _Scorecards(Collector):
+    """The last scorecard each Control Center refresh computed (`bot.workitem.scorecard`)."""
+
+    def __init__(self) -> None:
+        self.snapshot: dict[str, dict[str, float]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for figure in SCORECARD_FIGURES:
+            family = GaugeMetricFamily(
+                f"aios_scorecard_{figure}", SCORECARD_HELP[figure], labels=["repo"]
+            )
+            for repo, figures in self.snapshot.items():
+                if figure in figures:
+                    family.add_metric([repo], figures[figure])
+            yield family
+        targets = GaugeMetricFamily(
+            "aios_scorecard_target", "The seed's target for a scorecard figure", labels=["figure"]
+        )
+        for figure, value in (
+            ("merged_share", TARGET_MERGED_SHARE),
+            ("human_help_share", TARGET_HUMAN_HELP_SHARE),
+            ("cost_saving", TARGET_COST_SAVING),
+        ):
+            targets.add_metric([figure], value)
+        yield targets

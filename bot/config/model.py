@@ -8,8 +8,10 @@ from typing import Any
 from bot.config.schema import ROLES, SCHEMA, MergeMethod
 
 
-def _default(section: str, key: str, sub: str | None = None) -> Any:
-    node = SCHEMA["properties"][section]["properties"][key]
+def _default(section: str, key: str | None = None, sub: str | None = None) -> Any:
+    node = SCHEMA["properties"][section]
+    if key is not None:
+        node = node["properties"][key]
     if sub is not None:
         node = node["properties"][sub]
     return node["default"]
@@ -68,6 +70,17 @@ class ProgressConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    auto_accept: bool = _default("memory", "auto_accept")
+    expire_after_days: int = _default("memory", "expire_after_days")
+
+
+@dataclass(frozen=True)
+class ScorecardConfig:
+    human_cost_per_pr_usd: float = _default("scorecard", "human_cost_per_pr_usd")
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     ignore_for_review: tuple[str, ...] = tuple(_default("paths", "ignore_for_review"))
 
@@ -81,6 +94,9 @@ class RepoConfig:
     workflow: WorkflowConfig = WorkflowConfig()
     progress: ProgressConfig = ProgressConfig()
     paths: PathsConfig = PathsConfig()
+    control_center: bool = _default("control_center")
+    memory: MemoryConfig = MemoryConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
 
 
 def _known(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -111,10 +127,20 @@ def build_config(data: dict[str, Any]) -> RepoConfig:
     paths = _pick(PathsConfig, _known(data, "paths"))
     if "ignore_for_review" in paths:
         paths["ignore_for_review"] = tuple(paths["ignore_for_review"])
+    memory = _pick(MemoryConfig, _known(data, "memory"))
+    if "expire_after_days" in memory:
+        memory["expire_after_days"] = int(memory["expire_after_days"])
+    scorecard = {
+        key: float(value)
+        for key, value in _pick(ScorecardConfig, _known(data, "scorecard")).items()
+    }
     return RepoConfig(
         agents=AgentsConfig(models=AgentModels(**_pick(AgentModels, _known(agents, "models")))),
         budgets=BudgetsConfig(**budgets),
         workflow=WorkflowConfig(**workflow),
         progress=ProgressConfig(**progress),
         paths=PathsConfig(**paths),
+        control_center=bool(data.get("control_center", _default("control_center"))),
+        memory=MemoryConfig(**memory),
+        scorecard=ScorecardConfig(**scorecard),
     )

@@ -198,6 +198,38 @@ SCHEMA: dict[str, Any] = {
                 }
             },
         ),
+        "control_center": _flag(
+            True,
+            'Keep the "AIOS Control Center" issue of this repository: what waits for you, what '
+            "works, what stopped, the budget, what the agents learned and the scorecard; false: "
+            "no issue (the scorecard is still counted for `aios report` and `/metrics`).",
+        ),
+        "memory": _section(
+            "What the agents learn from maintainers' review feedback.",
+            {
+                "auto_accept": _flag(
+                    False,
+                    "Use memories distilled from review feedback at once, instead of proposing "
+                    "them in the Control Center for a maintainer to accept.",
+                ),
+                "expire_after_days": _count(
+                    1,
+                    365,
+                    28,
+                    "A memory no agent used for this many days expires (proposed ones too).",
+                ),
+            },
+        ),
+        "scorecard": _section(
+            "How the Control Center's scorecard judges the agents.",
+            {
+                "human_cost_per_pr_usd": _usd(
+                    400.0,
+                    "What one merged pull request costs when people write it; the cost target "
+                    "is 90 % below it.",
+                ),
+            },
+        ),
     },
 }
 

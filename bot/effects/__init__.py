@@ -28,5 +28,6 @@ EFFECTS: Mapping[Effect, EffectFunction] = {
     Effect.CANCEL_JOBS: enqueue.cancel_jobs,
     Effect.POST_FAILURE: comments.post_failure,
     Effect.ASK_FOR_BUDGET: comments.ask_for_budget,
+    Effect.LEARN_FROM_PR: enqueue.learn_from_pr,
 }
 """Every effect of the transition table, and the function that carries it out."""

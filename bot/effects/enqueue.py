@@ -95,3 +95,20 @@ async def cancel_jobs(ctx: WorkerContext, _gh: GitHubAPI, item: WorkItem) -> Don
     stopped = cancel_tracked(ctx.jobs.connection, item.key)
     log.info("work item jobs cancelled", jobs=len(stopped))
     return NOTHING
+
+
+async def learn_from_pr(ctx: WorkerContext, _gh: GitHubAPI, item: WorkItem) -> Done:
+    """The PR ended: its facts and its lessons, once per pull request (not tracked: a cancel
+    of the item must not stop the learning from it)."""
+    if item.pr_number is None:
+        return NOTHING
+    ctx.jobs.enqueue(
+        catalog.LEARN_FROM_PULL_REQUEST,
+        item.installation_id,
+        item.repo,
+        item.number,
+        item.pr_number,
+        key=job_key("learn", item.key, item.pr_number),
+        installation_id=item.installation_id,
+    )
+    return NOTHING

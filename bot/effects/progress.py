@@ -1,4 +1,8 @@
-"""The work item's one live picture on GitHub: its progress comment and its PR's check run."""
+"""The work item's one live picture on GitHub: its progress comment and its PR's check run.
+
+Every transition ends here, so this is also where the repository's Control Center is asked to
+refresh (paced in Redis by `bot.runtime.refresh`; nothing waits here for it).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from bot.github.checks import upsert_check_run
 from bot.github.comments import upsert_marked_comment
 from bot.render.progress import render_check_run, render_progress, superseded_output
 from bot.render.progress_view import progress_view
+from bot.runtime import refresh
 from bot.runtime.context import WorkerContext
 from bot.workitem import store
 from bot.workitem.item import WorkItem
@@ -36,7 +41,9 @@ def conclusion_of(item: WorkItem) -> str | None:
 
 
 async def update_progress(ctx: WorkerContext, gh: GitHubAPI, item: WorkItem) -> Done:
-    """Re-render the progress comment and the check run from the item as stored now."""
+    """Re-render the progress comment and the check run from the item as stored now, and ask
+    for the Control Center's refresh."""
+    await refresh.request(ctx.redis, ctx.jobs, item.installation_id, item.repo)
     latest, comment_id = await publish_current(gh, ctx.redis, item.repo, item.number)
     if latest is None:
         return NOTHING

@@ -32,6 +32,11 @@ FIX: Permissions = {**REVIEW, "contents": "write"}
 """As REVIEW, and push the work item's branch."""
 STEER: Permissions = {**FIX, "statuses": "read", "actions": "read"}
 """What a person's action may lead to: read CI (checks, statuses, workflow logs), merge."""
+CENTER: Permissions = {**TALK, "contents": "read"}
+"""As TALK (the Control Center is an issue), and read `.github/aios.yml` and the default
+branch's commits (reverts)."""
+LEARN: Permissions = {**FIND_PULLS, "contents": "read"}
+"""As FIND_PULLS, and read `.github/aios.yml`: a PR's commits, reviews and comments in."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Moves stored deliveries from the inbox stream into RQ route jobs, inside each worker."""
+"""Moves stored deliveries from the inbox stream into RQ route jobs, inside each worker.
+
+Each loop also enqueues the Control Center refreshes that came due (`bot.runtime.refresh`):
+paced refreshes wait as due times in Redis, never as a sleeping worker.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rq.registry import StartedJobRegistry
 from rq.timeouts import BaseDeathPenalty
 
 from bot.inbox import deliveries
+from bot.runtime import refresh
 from bot.runtime.catalog import CARRY_OUT_PENDING
 from bot.runtime.queues import JobQueue, job_key
 from bot.workitem.store import claim_pending
@@ -97,6 +102,7 @@ class DeliveryPump:
             except Exception:
                 # The pump moves every delivery: a sweep that fails must not stop it.
                 log.exception("sweeping pending effects failed")
+        refresh.enqueue_due(self._connection, self._jobs)
         moved += self._move(
             deliveries.read_new(
                 self._connection, self._consumer, count=self._batch, block_ms=self._block_ms

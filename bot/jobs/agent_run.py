@@ -19,8 +19,9 @@ from bot.agents.config import AgentConfig
 from bot.agents.ledger import RedisLedger, UsageScope
 from bot.agents.llm.types import Usage
 from bot.agents.loop import AgentResult, Step, StopReason, run_agent
-from bot.agents.memory import list_memories
+from bot.agents.memory import memories_for_prompt
 from bot.agents.runtime import AgentRuntime
+from bot.config.repo_wide import load_repo_wide
 from bot.effects.progress import publish_current
 from bot.github import snapshot
 from bot.github.push_guard import PushPolicy, PushRefused
@@ -94,8 +95,12 @@ async def run_role(
     task_kind: str = "code",
     model: str | None = None,
     slot: str | None = None,
+    quiet: bool = False,
 ) -> AgentResult:
     """Run `role` on `task`, narrating each step (paced) and recording the cost on the item.
+
+    `quiet` is for a run beside the item's own work (distilling memories after its PR ended):
+    no narration, and the repository's memories are neither in its prompt nor marked used.
 
     The model is `model`, else the repository's `agents.models` entry for the role, else
     AIOS's routing; the budgets are the item's, within the operator's ceilings. No agent step
@@ -148,7 +153,7 @@ async def run_role(
 
         async def narrate(step: Step) -> None:
             text = _narration(step)
-            if not text:
+            if not text or quiet:
                 return
             totals = await ledger.work_item(item.key)
 
@@ -163,10 +168,16 @@ async def run_role(
             await engine.update_item(ctx, item.repo, item.number, record)
             writer.update(text)
 
+        wide = await load_repo_wide(ctx.redis, item.repo)
+        in_use = (
+            ()
+            if quiet
+            else await memories_for_prompt(
+                ctx.redis, item.repo, expire_after_days=wide.memory_expire_after_days
+            )
+        )
         context = prompts.repo_context(
-            prompts.load_instructions(workspace.path),
-            await list_memories(ctx.redis, item.repo),
-            repo=item.repo,
+            prompts.load_instructions(workspace.path), in_use, repo=item.repo
         )
         try:
             result = await run_agent(

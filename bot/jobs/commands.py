@@ -10,12 +10,13 @@ from gidgethub.abc import GitHubAPI
 from bot.agents import memory as memories
 from bot.agents.ledger import RedisLedger
 from bot.commands import CommandName, render_help
+from bot.config.repo_wide import load_repo_wide
 from bot.github.comments import upsert_marked_comment
 from bot.jobs.budget import raise_budget
 from bot.jobs.intake import report
 from bot.redact import redact
 from bot.render.markdown import format_cost, neutralize
-from bot.runtime import catalog
+from bot.runtime import catalog, refresh
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
 from bot.runtime.scope import job_scope
@@ -129,16 +130,21 @@ async def _answer(
         return await _cost(ctx, repo, item)
     if command is CommandName.REMEMBER:
         try:
-            n = await memories.remember(ctx.redis, repo, argument)
+            memory = await memories.remember(ctx.redis, repo, argument, by=actor)
         except memories.MemoryProblem as exc:
             return f"⚠️ {exc}"
-        return f"🧠 Noted as memory {n}; every agent on this repository will keep it in mind."
+        await refresh.request(ctx.redis, ctx.jobs, installation_id, repo)
+        return (
+            f"🧠 Noted as memory {memory.id}; every agent on this repository will keep it in "
+            "mind (it is listed in the Control Center)."
+        )
     if command is CommandName.FORGET:
         try:
-            text = await memories.forget(ctx.redis, repo, int(argument.lstrip("#")))
+            forgotten = await memories.forget(ctx.redis, repo, int(argument.lstrip("#m")))
         except (memories.MemoryProblem, ValueError) as exc:
             return f"⚠️ {exc}"
-        return f"🧹 Forgot: {neutralize(text)}"
+        await refresh.request(ctx.redis, ctx.jobs, installation_id, repo)
+        return f"🧹 Forgot memory {forgotten.id}: {neutralize(forgotten.text)}"
     if command is CommandName.BUDGET:
         if item is None:
             return "There is no AIOS work item here yet: add the `aios` label to start one."
@@ -205,10 +211,15 @@ async def _status(ctx: WorkerContext, repo: str, item: WorkItem | None) -> str:
             lines.append(f"**Pull request:** #{item.pr_number}")
         if item.failure:
             lines.append(f"**Failed:** {neutralize(item.failure)} — `/aios retry` resumes.")
-    known = await memories.list_memories(ctx.redis, repo)
+    wide = await load_repo_wide(ctx.redis, repo)
+    known, _gone = await memories.expire(
+        ctx.redis, repo, expire_after_days=wide.memory_expire_after_days
+    )
     if known:
         lines.append("\n**Memories** (`/aios forget <n>` removes one):")
-        lines += [f"{n}. {neutralize(text)}" for n, text in enumerate(known, start=1)]
+        lines += [
+            f"{m.id}. {neutralize(m.text)}{'' if m.accepted else ' _(proposed)_'}" for m in known
+        ]
     return "\n".join(lines)
 
 

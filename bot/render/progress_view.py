@@ -45,7 +45,7 @@ def progress_view(
     """Everything the progress comment shows, derived from the stored work item alone."""
     roster = roster or load_roster()
     plain = not item.settings.personas
-    team = tuple(persona_of(roster, role, plain=plain) for role in _team_roles(item))
+    team = tuple(persona_of(roster, role, plain=plain) for role in team_roles(item))
     failure, kind, hint = _stop(item)
     narration = item.work.narration if failure is None else None
     return ProgressView(
@@ -76,7 +76,9 @@ def progress_view(
     )
 
 
-def _team_roles(item: WorkItem) -> list[str]:
+def team_roles(item: WorkItem) -> list[str]:
+    """The roles working on the item: the label's, then the plan's, in order (the CTO alone
+    until there is a plan)."""
     roles: list[str] = list(item.roles)
     for task in item.plan.tasks if item.plan else ():
         if task.role not in roles:

@@ -49,6 +49,9 @@ class JobSpec:
     installation_arg: int | None = 0
     """Which argument is the installation id (a test checks it is named so); None: the job
     learns it later (the route job reads it from the delivery)."""
+    keep_s: int | None = None
+    """How long a finished job is kept (None: as long as deliveries are deduplicated); short
+    for jobs that run often and whose id no later enqueue reuses."""
 
     @property
     def limited_per_installation(self) -> bool:
@@ -216,6 +219,35 @@ TEST_PULL_REQUEST = JobSpec(
     permissions=scopes.REVIEW,
 )
 
+REFRESH_CONTROL_CENTER = JobSpec(
+    "refresh_control_center",
+    "bot.jobs.center.refresh_control_center",
+    _QUICK,
+    300,
+    "re-render a repository's Control Center issue when its paced refresh is due (finds or "
+    "creates the issue, computes the scorecard, expires memories, looks for reverts)",
+    permissions=scopes.CENTER,
+    keep_s=600,
+)
+ACT_ON_TICKS = JobSpec(
+    "act_on_ticks",
+    "bot.jobs.ticks.act_on_ticks",
+    _QUICK,
+    300,
+    "boxes a permitted user ticked in the Control Center: approve, retry, cancel, accept or "
+    "forget; the refresh that follows clears them",
+    permissions=scopes.STEER,
+)
+LEARN_FROM_PULL_REQUEST = JobSpec(
+    "learn_from_pull_request",
+    "bot.jobs.learn.learn_from_pull_request",
+    _AGENTS,
+    900,
+    "an agent PR was merged or closed: record what it came to for the scorecard and distil "
+    "the maintainers' review feedback into proposed memories (the cheap model)",
+    permissions=scopes.LEARN,
+)
+
 CATALOG: tuple[JobSpec, ...] = (
     ROUTE_DELIVERY,
     ENSURE_LABELS,
@@ -235,6 +267,9 @@ CATALOG: tuple[JobSpec, ...] = (
     RUN_FIX,
     REVIEW_PULL_REQUEST,
     TEST_PULL_REQUEST,
+    REFRESH_CONTROL_CENTER,
+    ACT_ON_TICKS,
+    LEARN_FROM_PULL_REQUEST,
 )
 
 BY_NAME = {spec.name: spec for spec in CATALOG}

@@ -96,7 +96,8 @@ class JobQueue:
                 )
             )
         queue = self.agents if agents else self.route
-        return self._enqueue_once(queue, spec.path, args, key=key, **options)
+        keep = spec.keep_s if spec.keep_s is not None else RESULT_TTL_S
+        return self._enqueue_once(queue, spec.path, args, key=key, keep_s=keep, **options)
 
     def will_run(self, job_id: str) -> bool:
         """Whether the job is waiting, running, or will be retried: it has not ended."""
@@ -125,6 +126,7 @@ class JobQueue:
         args: tuple[Any, ...],
         *,
         key: str,
+        keep_s: int = RESULT_TTL_S,
         **options: Any,
     ) -> Job:
         # Returning the existing job keeps `depends_on` chains right when a retried job
@@ -140,7 +142,7 @@ class JobQueue:
                 args=args,
                 job_id=key,
                 unique=atomic,
-                result_ttl=RESULT_TTL_S,
+                result_ttl=keep_s,
                 failure_ttl=RESULT_TTL_S,
                 **options,
             )

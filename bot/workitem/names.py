@@ -177,3 +177,57 @@ def find_progress_marker(body: str | None) -> tuple[str, int] | None:
 def find_comment_marker(body: str | None) -> tuple[str, str, int] | None:
     """`(kind, repo, number)` if `body` opens with a plan or questions marker, else None."""
     return find_item_marker(body, "plan", "questions")
+
+
+# -- the Control Center -----------------------------------------------------------------------
+
+CONTROL_CENTER_TITLE = "AIOS Control Center"
+"""The title of the one issue per repository that shows the team's work (people may rename it:
+AIOS finds the issue by its marker, never by its title)."""
+
+CONTROL_CENTER_MARKER = "<!-- aios:control-center -->"
+"""The hidden first line of the Control Center issue's body."""
+
+_TARGET = r"#[1-9][0-9]*|m[1-9][0-9]*"
+_TICK = re.compile(
+    r"^\s*[-*] \[(?P<box>[ xX])\] "
+    rf"<!-- aios:tick (?P<action>[a-z]+) (?P<target>{_TARGET}) -->",
+    re.MULTILINE,
+)
+TICK_ACTIONS = ("approve", "retry", "cancel", "accept", "forget")
+"""What a checkbox of the Control Center can ask for: a work item's (`#n`) approve, retry or
+cancel; a memory's (`m<n>`) accept or forget."""
+
+
+def is_control_center(body: str | None) -> bool:
+    """Whether an issue body opens with the Control Center's marker."""
+    return (body or "").startswith(CONTROL_CENTER_MARKER)
+
+
+def tick_marker(action: str, target: str) -> str:
+    """The hidden token after a Control Center checkbox: what ticking it asks for.
+
+    `target` is `#<issue>` for a work item or `m<id>` for a memory.
+    """
+    if action not in TICK_ACTIONS:
+        raise ValueError(f"action must be one of {TICK_ACTIONS}, got {action!r}")
+    if not re.fullmatch(_TARGET, target):
+        raise ValueError(f"target must be '#<issue>' or 'm<memory>', got {target!r}")
+    return f"<!-- aios:tick {action} {target} -->"
+
+
+def ticked_boxes(body: str | None) -> set[tuple[str, str]]:
+    """`(action, target)` of every ticked Control Center checkbox in `body`."""
+    return {
+        (m["action"], m["target"])
+        for m in _TICK.finditer(body or "")
+        if m["box"] in "xX" and m["action"] in TICK_ACTIONS
+    }
+
+
+def new_ticks(before: str | None, after: str | None) -> list[tuple[str, str]]:
+    """The boxes ticked by one edit: ticked in `after` and not in `before`, in body order."""
+    already = ticked_boxes(before)
+    ticked = ticked_boxes(after)
+    ordered = [(m["action"], m["target"]) for m in _TICK.finditer(after or "")]
+    return [tick for tick in dict.fromkeys(ordered) if tick in ticked and tick not in already]

@@ -142,6 +142,7 @@ class Rule:
 S, E, X = State, Event, Effect
 _P = (X.UPDATE_PROGRESS,)
 _STOP = (X.CANCEL_JOBS, X.UPDATE_PROGRESS)
+_LEARN = (X.LEARN_FROM_PR,)
 _REVIEW, _FIX, _CI = Counter.REVIEW_ROUNDS, Counter.FIX_ROUNDS, Counter.CI_FIX_ATTEMPTS
 
 RESUME: Mapping[State, tuple[Effect, ...]] = {
@@ -233,14 +234,14 @@ RULES: tuple[Rule, ...] = (
     *_ci_failure_rules(S.AWAITING_APPROVAL, (X.ASK_HUMAN,)),
     Rule(S.AWAITING_APPROVAL, E.APPROVED, S.MERGING, (X.MERGE, *_P)),
     Rule(S.MERGING, E.MERGE_BLOCKED, S.AWAITING_APPROVAL, (X.ASK_HUMAN, *_P)),
-    Rule(S.MERGING, E.MERGED, S.MERGED, _P),
+    Rule(S.MERGING, E.MERGED, S.MERGED, (*_LEARN, *_P)),
     # A human merging or closing the PR by hand ends the work item wherever it is.
     *(
-        Rule(s, e, target, _STOP)
+        Rule(s, e, target, (*_LEARN, *_STOP))
         for e, target in ((E.MERGED, S.MERGED), (E.PR_CLOSED, S.CANCELLED))
         for s in (S.IMPLEMENTING, S.VERIFYING, S.IN_REVIEW, S.AWAITING_APPROVAL)
     ),
-    Rule(S.MERGING, E.PR_CLOSED, S.CANCELLED, _STOP),
+    Rule(S.MERGING, E.PR_CLOSED, S.CANCELLED, (*_LEARN, *_STOP)),
     *(
         Rule(s, E.ISSUE_CLOSED, S.CANCELLED, _STOP)
         for s in (S.QUEUED, S.TRIAGE, S.CLARIFYING, S.AWAITING_PLAN_APPROVAL)
@@ -267,8 +268,8 @@ RULES: tuple[Rule, ...] = (
         for stopped in (S.FAILED, S.PAUSED)
         for rule in (
             Rule(stopped, E.ISSUE_CLOSED, S.CANCELLED, _P, (NO_PR,)),
-            Rule(stopped, E.PR_CLOSED, S.CANCELLED, _P),
-            Rule(stopped, E.MERGED, S.MERGED, _P),
+            Rule(stopped, E.PR_CLOSED, S.CANCELLED, (*_LEARN, *_P)),
+            Rule(stopped, E.MERGED, S.MERGED, (*_LEARN, *_P)),
         )
     ),
     # The budget: an agent job stops between steps at 80 %, or mid-step at 100 %; raising it

@@ -113,6 +113,11 @@ class Effect(_Described):
         "ask_for_budget",
         "say what was spent on what, and ask for `/aios budget +<usd>` or `/aios cancel`",
     )
+    LEARN_FROM_PR = (
+        "learn_from_pr",
+        "the PR was merged or closed: record what it came to for the scorecard and distil the "
+        "maintainers' review feedback into proposed memories",
+    )
 
 
 class Counter(enum.StrEnum):

@@ -29,6 +29,13 @@ PENDING_KEY = "aios:pending-effects"
 """Sorted set of the work items whose last transition's effects are not all carried out,
 scored by when the sweeper may take them next: the transition's time, then its last claim's."""
 
+REPO_ITEMS_KEY = "aios:repo:{repo}:items"
+"""Set of the work-item keys of one repository: what the Control Center and `aios report` list.
+Items stored before this index existed are found through their installation's set."""
+
+REPOS_KEY = "aios:repos"
+"""Set of every repository with a work item (`aios report` without `--repo`)."""
+
 ITEM_LOCK_KEY = "aios:lock:item:{key}"
 PUBLISH_LOCK_KEY = "aios:lock:publish:{key}"
 ITEM_LOCK_TIMEOUT_S = 120
@@ -79,6 +86,8 @@ async def save_item(
         if item.pr_number is not None:
             pipe.set(PR_ITEM_KEY.format(repo=item.repo, pr_number=item.pr_number), item.number)
         pipe.sadd(INSTALLATION_ITEMS_KEY.format(installation_id=item.installation_id), item.key)
+        pipe.sadd(REPO_ITEMS_KEY.format(repo=item.repo), item.key)
+        pipe.sadd(REPOS_KEY, item.repo)
         if audit is not None:
             entry = {**audit.to_dict(), "cost_usd": f"{item.cost_usd:.4f}"}
             pipe.xadd(AUDIT_KEY.format(key=item.key), entry)  # type: ignore[arg-type]
@@ -102,6 +111,37 @@ def claim_pending(
     """
     due = client.eval(_CLAIM_DUE, 1, PENDING_KEY, now - older_than_s, now, limit)
     return [key.decode() for key in due]  # type: ignore[union-attr]
+
+
+async def repo_item_keys(
+    client: redis.asyncio.Redis, repo: str, installation_id: int | None = None
+) -> list[str]:
+    """Every work-item key of `repo`, sorted by issue number.
+
+    With `installation_id`, items stored before the repository index existed are found in
+    the installation's set and added to the index, so the next read needs only the index.
+    """
+    index = REPO_ITEMS_KEY.format(repo=repo)
+    keys = {k.decode() for k in await client.smembers(index)}
+    if installation_id is not None:
+        members = await client.smembers(
+            INSTALLATION_ITEMS_KEY.format(installation_id=installation_id)
+        )
+        older = {k.decode() for k in members} - keys
+        older = {k for k in older if k.rpartition("#")[0] == repo}
+        if older:
+            await client.sadd(index, *older)
+            await client.sadd(REPOS_KEY, repo)
+            keys |= older
+    return sorted(keys, key=lambda key: int(key.rpartition("#")[2]))
+
+
+async def load_items(client: redis.asyncio.Redis, keys: list[str]) -> list[WorkItem]:
+    """The stored items of `keys` (one round trip), skipping keys whose item is gone."""
+    if not keys:
+        return []
+    stored = await client.mget([ITEM_KEY.format(key=key) for key in keys])
+    return [WorkItem.from_dict(json.loads(raw)) for raw in stored if raw is not None]
 
 
 async def append_audit(client: redis.asyncio.Redis, key: str, audit: AuditEntry) -> None:
@@ -154,6 +194,7 @@ async def forget_installation(client: redis.asyncio.Redis, installation_id: int)
         for key, raw in zip(keys, stored, strict=True):
             pipe.delete(ITEM_KEY.format(key=key), AUDIT_KEY.format(key=key))
             pipe.zrem(PENDING_KEY, key)
+            pipe.srem(REPO_ITEMS_KEY.format(repo=key.rpartition("#")[0]), key)
             data = json.loads(raw) if raw else {}
             if data.get("pr_number") is not None:
                 pipe.delete(PR_ITEM_KEY.format(repo=data["repo"], pr_number=data["pr_number"]))

@@ -183,6 +183,12 @@ class BareRepo:
                 entries.append(TreeEntry(name, kind, sha, int(size) if size != "-" else 0, mode))
         return entries
 
+    def log(self, spec: str, *, limit: int = 1000) -> list[str]:
+        """Shas of `git log <spec>` (a ref, or `base..head`), newest first."""
+        parts = [_check_ref(part) for part in spec.split("..")]
+        out = self.git("log", f"--max-count={limit}", "--format=%H", "..".join(parts))
+        return out.decode().split()
+
     def count_commits(self, base: str, head: str) -> int:
         """Commits on `head` that `base` does not have (a pull request's `commits`)."""
         out = self.git("rev-list", "--count", f"{_check_ref(base)}..{_check_ref(head)}")

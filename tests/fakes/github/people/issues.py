@@ -117,6 +117,17 @@ class People:
             self._fake.deliver("issues", payload)
         return issue
 
+    def tick_as(self, user: str, full_name: str, number: int, box: str) -> Issue:
+        """`user` ticks the first unticked box of issue #`number` whose line contains `box`."""
+        with self._fake.lock:
+            body = self._fake.repo(full_name).issues[number].body or ""
+        lines = body.split("\n")
+        for index, line in enumerate(lines):
+            if box in line and line.lstrip().startswith("- [ ]"):
+                lines[index] = line.replace("- [ ]", "- [x]", 1)
+                return self.edit_issue_as(user, full_name, number, body="\n".join(lines))
+        raise KeyError(f"no unticked box with {box!r} in #{number}")
+
     # -- labels ------------------------------------------------------------------------------
 
     def label_issue_as(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.fakes.github.ci import latest_statuses
@@ -117,6 +118,26 @@ def get_branch(call: Call) -> Reply:
     if info is None:
         raise HTTPError(404, "Branch not found")
     return Reply(200, render_ci.branch(call.render, repo, name, info))
+
+
+@routes.op("repos/list-commits")
+def list_commits(call: Call) -> Reply:
+    """Commits reachable from `sha` (a branch or commit; the default branch), newest first,
+    committed after `since` when given."""
+    repo = call.repo()
+    git = bare(repo)
+    if git is None:
+        return paginate(call, [])
+    ref = call.query.get("sha") or repo.default_branch
+    start = git.rev_parse(f"refs/heads/{ref}") or git.rev_parse(ref)
+    if start is None:
+        raise HTTPError(404, "No commit found for SHA: " + ref)
+    since = call.query.get("since")
+    infos = [info for sha in git.log(start) if (info := git.commit_info(sha)) is not None]
+    if since:
+        cutoff = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        infos = [i for i in infos if datetime.fromisoformat(i.committer[2]) > cutoff]
+    return paginate(call, [render_ci.commit(call.render, repo, info) for info in infos])
 
 
 @routes.op("repos/get-branch-rules")

@@ -8,6 +8,7 @@ from typing import Any
 from tests.fakes.github.ci import checks_state, merge_block_message, required_failures
 from tests.fakes.github.git import BareRepo
 from tests.fakes.github.rest_json import pulls as render_pulls
+from tests.fakes.github.rest_json import reviews as render_reviews
 from tests.fakes.github.rest_json.pulls import PullFacts
 from tests.fakes.github.routes.toolkit import (
     Call,
@@ -268,6 +269,19 @@ def list_files(call: Call) -> Reply:
         blob = entry.sha if entry is not None else None
         entries.append(render_pulls.diff_entry(call.render, repo, pr.head_sha, change, blob))
     return paginate(call, entries)
+
+
+@routes.op("pulls/list-commits")
+def list_commits(call: Call) -> Reply:
+    """The pull request's commits, oldest first, as GitHub lists them (at most 250)."""
+    repo, pr = find_pull(call)
+    refresh(repo, pr)
+    git = bare(repo)
+    if git is None:
+        return paginate(call, [])
+    shas = list(reversed(git.log(f"{pr.base_sha}..{pr.head_sha}", limit=250)))
+    infos = [info for sha in shas if (info := git.commit_info(sha)) is not None]
+    return paginate(call, [render_reviews.commit(call.render, repo, info) for info in infos])
 
 
 @routes.op("pulls/merge")
