@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.agents import memory
 from bot.workitem import history
 from bot.workitem.states import State
 from tests.agent_harness import Team
+from tests.fakes.github import app_events
 from tests.fakes.llm import SPEND_LIMIT, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO
 
@@ -274,3 +276,40 @@ def test_the_scorecard_compares_cost_with_the_repositorys_human_cost(team: Team)
     assert "below $250.00 by people" in card
     assert "| needed human help | 0 of 1 · 0% |" in card  # one fix round is within the bound
     assert "| review rounds per merged PR | 1.0 |" in card
+
+
+def test_installing_the_app_creates_the_control_center_before_any_work(team: Team) -> None:
+    team.fake.deliver("installation", app_events.installation_created(team.fake, [REPO]))
+    center = team.center()
+    assert "_Nothing waits for you._" in center.body and "| items started | 0 |" in center.body
+    assert {"aios", "aios:backend"} <= set(team.fake.repo(REPO).labels)
+    team.fake.deliver("installation", app_events.installation_created(team.fake, [REPO]))
+    team.center()  # installed again (a redelivery): still exactly one
+
+
+def test_a_revert_of_a_merged_agent_pr_on_the_default_branch_is_counted(team: Team) -> None:
+    merged_pr_with_two_review_comments(team)
+    (pr,) = team.fake.pulls(REPO)
+    assert pr.merge_commit_sha
+    assert "| reverted within 14 days of merge | 0 |" in team.center().body
+    team.fake.push_as(
+        "alice",
+        REPO,
+        "main",
+        {"app.py": "# back\n"},
+        message=f'Revert "{pr.title}"\n\nThis reverts commit {pr.merge_commit_sha}.',
+    )
+    team.connection.hdel("aios:center:octo-org/hello", "reverts_checked")  # 15 minutes on
+    assert "| reverted within 14 days of merge | 1 |" in team.center().body
+
+
+def test_metrics_export_each_repositorys_scorecard(team: Team) -> None:
+    failed_item(team)
+    team.flush_center()
+    origin = str(team.fake.webhook_url).removesuffix("/webhook")
+    with urllib.request.urlopen(f"{origin}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert f'aios_scorecard_started{{repo="{REPO}"}} 1.0' in text
+    assert f'aios_scorecard_merged_share{{repo="{REPO}"}} 0.0' in text
+    assert 'aios_scorecard_target{figure="merged_share"} 0.95' in text
+    assert "aios_scorecard_label_to_pr_s{" not in text  # nothing to count: no sample

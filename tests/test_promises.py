@@ -5,6 +5,7 @@ progress comment and check run tell the truth, and no job stops without a word."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,6 +94,19 @@ KEY_TESTS = {
     "progress.min_edit_interval_s": "test_the_edit_interval_paces_the_narration",
     "progress.personas": "test_personas_off_shows_plain_roles",
     "paths.ignore_for_review": "tests/test_qa_review.py (skip patterns)",
+    "control_center": (
+        "tests/test_control_center.py::test_control_center_false_makes_no_issue_but_still_counts"
+    ),
+    "memory.auto_accept": (
+        "tests/test_control_center.py::test_auto_accept_and_the_expiry_come_from_the_repository"
+    ),
+    "memory.expire_after_days": (
+        "tests/test_control_center.py::test_auto_accept_and_the_expiry_come_from_the_repository"
+    ),
+    "scorecard.human_cost_per_pr_usd": (
+        "tests/test_control_center.py::"
+        "test_the_scorecard_compares_cost_with_the_repositorys_human_cost"
+    ),
 }
 """Each `.github/aios.yml` key and the test that fails when it is ignored."""
 
@@ -104,6 +118,10 @@ def test_every_setting_has_a_test_that_pins_it() -> None:
     for key, where in KEY_TESTS.items():
         if where.startswith("test_"):
             assert where in here, f"{key}: {where} does not exist"
+        elif "::" in where:
+            path, _, name = where.partition("::")
+            source = (Path(__file__).parent.parent / path).read_text()
+            assert f"def {name}(" in source, f"{key}: {where} does not exist"
 
 
 def test_each_role_uses_its_model_and_the_plan_needs_no_approval(team: Team) -> None:
