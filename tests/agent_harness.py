@@ -84,6 +84,8 @@ class Team:
         the pacing interval has passed (no test waits for it). Drains first, so refreshes
         asked for by what is still queued are flushed too."""
         ran = self.drain(agents=agents)
+        for slot in self.connection.scan_iter(refresh.SLOT_KEY.format(repo="*")):
+            self.connection.delete(slot)  # the pacing interval has passed
         names = self.connection.zrange(refresh.DUE_KEY, 0, -1)
         if names:
             # Due now: a due time names its job, so each flush needs one of its own.

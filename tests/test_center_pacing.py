@@ -77,3 +77,21 @@ async def test_repositories_are_paced_apart_and_forgotten_with_their_installatio
     assert len(queued(redis_client)) == 3
     assert await refresh.forget_installation(aredis, 1) == 2
     assert [m.decode() for m in redis_client.zrange(refresh.DUE_KEY, 0, -1)] == ["2|someone/else"]
+
+
+async def test_edits_are_an_interval_apart_from_the_write_however_long_the_rebuild(
+    aredis: redis.asyncio.Redis, redis_client: redis.Redis
+) -> None:
+    jobs = JobQueue(redis_client)
+    await refresh.request(aredis, jobs, 1, REPO, at_ms=T)
+    assert await refresh.claim(aredis, 1, REPO, at_ms=T)
+    due = await refresh.request(aredis, jobs, 1, REPO, at_ms=T + 100)  # a change mid-rebuild
+    assert due == T + INTERVAL_MS
+    await refresh.written(aredis, 1, REPO, at_ms=T + 1500)  # a slow rebuild wrote at 1.5 s
+    assert redis_client.zscore(refresh.DUE_KEY, f"1|{REPO}") == T + 1500 + INTERVAL_MS
+    assert not await refresh.claim(aredis, 1, REPO, at_ms=T + INTERVAL_MS)
+    assert await refresh.claim(aredis, 1, REPO, at_ms=T + 1500 + INTERVAL_MS)
+    # Nothing pending: the write leaves the routine refresh an hour away.
+    await refresh.written(aredis, 1, REPO, at_ms=T + 1600 + INTERVAL_MS)
+    routine = int(refresh.ROUTINE_REFRESH_S * 1000)
+    assert redis_client.zscore(refresh.DUE_KEY, f"1|{REPO}") == T + 1500 + INTERVAL_MS + routine

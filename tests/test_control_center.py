@@ -272,7 +272,7 @@ def test_the_scorecard_compares_cost_with_the_repositorys_human_cost(team: Team)
     configure(team, {"scorecard": {"human_cost_per_pr_usd": 250}})
     merged_pr_with_two_review_comments(team)
     card = section(team.center().body, "📊 Scorecard")
-    assert "| merged (of the items that ended) | 1 of 1 · 100% | above 95% |" in card
+    assert "| merged (of the items that ended) | 1 of 1 · 100% | above 95% ✅ |" in card
     assert "below $250.00 by people" in card
     assert "| needed human help | 0 of 1 · 0% |" in card  # one fix round is within the bound
     assert "| review rounds per merged PR | 1.0 |" in card

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.agents.tools import ALL_TOOLS
+from bot.agents.tool_names import ALL_TOOLS
 
 ROSTER_FILE = Path(__file__).with_name("roster.yml")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.agents.llm.types import ToolSpec
 from bot.agents.sandbox import Sandbox, SandboxError
+from bot.agents.tool_names import ALL_TOOLS
 from bot.github.git import base_env, git_argv
 from bot.github.push_guard import WORKFLOWS_SETTING, PushPolicy
 from bot.github.workspace import git_dir_of
@@ -30,7 +31,6 @@ MAX_SEARCH_MATCHES = 200
 MAX_SEARCH_FILE_BYTES = 2_000_000
 MAX_LINE_CHARS = 400
 MAX_WRITE_BYTES = 2_000_000
-ALL_TOOLS = ("list_files", "read_file", "search", "write_file", "edit_file", "run", "finish")
 
 
 class ToolError(Exception):

@@ -121,6 +121,8 @@ async def _refresh(ctx: WorkerContext, installation_id: int, repo: str) -> None:
         number, wrote = await publish_center(
             gh, ctx.redis, repo, render_center(view), app_login=await app_login(ctx)
         )
+        if wrote:
+            await refresh.written(ctx.redis, installation_id, repo)
         log.info(
             "control center refreshed",
             issue=number,

@@ -11,10 +11,13 @@ it. No worker ever sleeps to pace: a refresh that is not due yet is a score in R
   future is picked up by the delivery pump of every worker (`enqueue_due`, one
   `ZRANGEBYSCORE` per pump loop). The job id comes from (member, due time), so however many
   changes and pumps ask, one job runs per due time.
-- The job `claim`s the refresh before it renders: the member must be due; its next slot
-  becomes now + the interval and its score an hour from now (the routine refresh that keeps
-  ages, the scorecard and revert detection current). A change while the job writes lowers the
-  score to that next slot, so the trailing change reaches the issue one interval later.
+- The job `claim`s the refresh before it renders: the member must be due and the slot free
+  (else it is rescheduled to the slot); its next slot becomes now + the interval and its score
+  an hour from now (the routine refresh that keeps ages, the scorecard and revert detection
+  current). A change while the job works lowers the score to that next slot, so the trailing
+  change reaches the issue one interval later. Once the edit is written (`written`), the slot
+  and any earlier due time move to one interval after the write: edits are never closer
+  than the interval, however long a rebuild took.
 """
 
 from __future__ import annotations
@@ -51,9 +54,21 @@ local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then
   return 0
 end
+local slot = tonumber(redis.call('GET', KEYS[2]) or '0')
+if slot > tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], slot, ARGV[1])
+  return 0
+end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[4]), ARGV[1])
 redis.call('SET', KEYS[2], string.format('%d', tonumber(ARGV[2]) + tonumber(ARGV[3])),
            'PX', math.floor(tonumber(ARGV[3])) + 1)
+return 1
+"""
+
+_WRITTEN = """
+local slot = tonumber(ARGV[2]) + tonumber(ARGV[3])
+redis.call('SET', KEYS[2], string.format('%d', slot), 'PX', math.floor(tonumber(ARGV[3])) + 1)
+redis.call('ZADD', KEYS[1], 'XX', 'GT', slot, ARGV[1])
 return 1
 """
 
@@ -126,6 +141,28 @@ async def claim(
         int(ROUTINE_REFRESH_S * 1000),
     )
     return bool(int(claimed))
+
+
+async def written(
+    client: redis.asyncio.Redis,
+    installation_id: int,
+    repo: str,
+    *,
+    at_ms: int | None = None,
+    interval_s: float = CENTER_MIN_INTERVAL_S,
+) -> None:
+    """The edit reached GitHub: the next may start one interval from now, not from the claim
+    (a slow rebuild must not bring two edits closer than the interval)."""
+    now = now_ms() if at_ms is None else at_ms
+    await client.eval(  # type: ignore[misc]
+        _WRITTEN,
+        2,
+        DUE_KEY,
+        SLOT_KEY.format(repo=repo),
+        member(installation_id, repo),
+        now,
+        int(interval_s * 1000),
+    )
 
 
 def enqueue_due(connection: redis.Redis, jobs: JobQueue, *, at_ms: int | None = None) -> int:

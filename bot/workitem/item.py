@@ -8,6 +8,7 @@ their defaults), so items in flight survive an upgrade.
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 from collections.abc import Mapping
@@ -151,7 +152,7 @@ class WorkItem:
         missing = [name for name in _REQUIRED if name not in data]
         if missing:
             raise ValueError(f"work item field(s) missing: {', '.join(missing)}")
-        hints = get_type_hints(cls)
+        hints = _hints(cls)
         values = {
             name: _typed(hints[name], value, name) for name, value in data.items() if name != "v"
         }
@@ -163,6 +164,13 @@ class WorkItem:
 
 _FIELDS = tuple(f.name for f in fields(WorkItem))
 _REQUIRED = ("repo", "number", "installation_id", "created_at", "updated_at")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once: `get_type_hints` compiles each string
+    annotation anew, which made reading 500 stored items take half a second."""
+    return get_type_hints(cls)
 
 
 def _plain(value: Any) -> Any:
@@ -208,7 +216,7 @@ def _typed(hint: Any, value: Any, path: str) -> Any:
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown work item field(s) in {path}: {', '.join(unknown)}")
-        part_hints = get_type_hints(hint)
+        part_hints = _hints(hint)
         return hint(**{k: _typed(part_hints[k], v, f"{path}.{k}") for k, v in value.items()})
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
