@@ -59,8 +59,8 @@ def test_memories_are_remembered_listed_and_forgotten(
     status = command(github_fake, deliver, "alice", issue.number, "/aios status")
     assert "1. Use pytest -q" in replies(github_fake, issue.number, status)[0]
     gone = command(github_fake, deliver, "alice", issue.number, "/aios forget 1")
-    assert "Forgot: Use pytest -q" in replies(github_fake, issue.number, gone)[0]
-    assert redis_client.llen("aios:memories:octo-org/hello") == 0
+    assert "Forgot memory 1: Use pytest -q" in replies(github_fake, issue.number, gone)[0]
+    assert redis_client.hlen("aios:memory:octo-org/hello") == 0
     missing = command(github_fake, deliver, "alice", issue.number, "/aios forget 3")
     assert "there is no memory 3" in replies(github_fake, issue.number, missing)[0]
 

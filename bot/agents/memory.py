@@ -168,7 +168,8 @@ async def remember(
         raise MemoryProblem(
             f"this repository has {MAX_MEMORIES} memories; `/aios forget` some first"
         )
-    memory = Memory(0, text, ACCEPTED, now, by, source_url, "/aios remember", accepted_by=by)
+    source = "/aios remember" if by == "a maintainer" else f"@{by}'s /aios remember"
+    memory = Memory(0, text, ACCEPTED, now, by, source_url, source, accepted_by=by)
     return await _add(client, repo, memory)
 
 

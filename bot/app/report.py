@@ -18,12 +18,32 @@ from bot.render.scorecard import scorecard_rows
 from bot.workitem import history, scorecard, store
 
 
+async def known_repositories(client: redis.asyncio.Redis) -> dict[str, int | None]:
+    """Every repository with a work item → an installation that has it (items stored before
+    the repository index existed are only in their installation's set)."""
+    found: dict[str, int | None] = {
+        r.decode(): None for r in await client.smembers(store.REPOS_KEY)
+    }
+    async for key in client.scan_iter(
+        match=store.INSTALLATION_ITEMS_KEY.format(installation_id="*")
+    ):
+        installation_id = int(key.decode().split(":")[2])
+        for member in await client.smembers(key):
+            found[member.decode().rpartition("#")[0]] = installation_id
+    return found
+
+
 async def repository_report(
-    client: redis.asyncio.Redis, repo: str, *, window: timedelta, until: datetime | None = None
+    client: redis.asyncio.Redis,
+    repo: str,
+    *,
+    window: timedelta,
+    until: datetime | None = None,
+    installation_id: int | None = None,
 ) -> scorecard.Scorecard:
     """The scorecard of `repo` over `window` ending `until` (now)."""
     wide = await load_repo_wide(client, repo)
-    histories = await history.load_history(client, repo)
+    histories = await history.load_history(client, repo, installation_id=installation_id)
     return scorecard.compute(
         histories,
         until=until or datetime.now(UTC),
@@ -38,12 +58,12 @@ async def build_report(
     """Repository → scorecard, for `repo` or every repository with a work item."""
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
-        repos = (
-            [repo] if repo else sorted(r.decode() for r in await client.smembers(store.REPOS_KEY))
-        )
+        known = await known_repositories(client)
         return {
-            name: await repository_report(client, name, window=window, until=until)
-            for name in repos
+            name: await repository_report(
+                client, name, window=window, until=until, installation_id=known.get(name)
+            )
+            for name in ([repo] if repo else sorted(known))
         }
     finally:
         await client.aclose()

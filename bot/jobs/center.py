@@ -118,9 +118,16 @@ async def _refresh(ctx: WorkerContext, installation_id: int, repo: str) -> None:
             scorecard=card,
         )
         started = time.perf_counter()
-        number, wrote = await publish_center(
-            gh, ctx.redis, repo, render_center(view), app_login=await app_login(ctx)
-        )
+        try:
+            number, wrote = await publish_center(
+                gh, ctx.redis, repo, render_center(view), app_login=await app_login(ctx)
+            )
+        except BadRequest as exc:
+            if exc.status_code not in (403, 404, 410):
+                raise
+            # Issues disabled, or no permission to write them: try again at the routine refresh.
+            log.warning("control center cannot be written", status=exc.status_code)
+            return
         if wrote:
             await refresh.written(ctx.redis, installation_id, repo)
         log.info(

@@ -130,7 +130,8 @@ async def _answer(
         return await _cost(ctx, repo, item)
     if command is CommandName.REMEMBER:
         try:
-            memory = await memories.remember(ctx.redis, repo, argument, by=actor)
+            source = await _comment_url(ctx, installation_id, repo, where.comment_id)
+            memory = await memories.remember(ctx.redis, repo, argument, by=actor, source_url=source)
         except memories.MemoryProblem as exc:
             return f"⚠️ {exc}"
         await refresh.request(ctx.redis, ctx.jobs, installation_id, repo)
@@ -161,6 +162,18 @@ async def _answer(
                 return "📝 Noted: a fix round is running; yours follows it."
         return f"⚠️ {neutralize(getattr(outcome, 'reason', 'not possible now'))}"
     return ""
+
+
+async def _comment_url(
+    ctx: WorkerContext, installation_id: int, repo: str, comment_id: int
+) -> str | None:
+    """The link to the comment a memory came from (shown with it in the Control Center)."""
+    async with ctx.github(installation_id) as gh:
+        comment = await gh.getitem(
+            "/repos/{+repo}/issues/comments/{comment_id}",
+            {"repo": repo, "comment_id": comment_id},
+        )
+    return str(comment.get("html_url") or "") or None
 
 
 async def _standalone(

@@ -77,14 +77,19 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entries(raw: list[tuple[bytes, dict[bytes, bytes]]]) -> tuple[AuditEntry, ...]:
-    """Parse a stream; an entry this version cannot read (a newer event) is left out."""
+def _entries(
+    raw: list[tuple[bytes, dict[bytes, bytes]]], *, since: datetime
+) -> tuple[AuditEntry, ...]:
+    """Parse a stream; an entry this version cannot read (a newer event) is left out, and so
+    are those of an earlier item of the same issue (labeled again after it ended)."""
     parsed = []
     for _id, values in raw:
         try:
-            parsed.append(AuditEntry.from_dict({_text(k): _text(v) for k, v in values.items()}))
+            entry = AuditEntry.from_dict({_text(k): _text(v) for k, v in values.items()})
         except (KeyError, ValueError):
             continue
+        if entry.at >= since:
+            parsed.append(entry)
     return tuple(parsed)
 
 
@@ -101,11 +106,10 @@ async def load_history(
             pipe.xrange(store.AUDIT_KEY.format(key=item.key))
             pipe.hgetall(FACTS_KEY.format(key=item.key))
         replies = await pipe.execute()
+    trails, facts = replies[0::2], replies[1::2]
     return [
-        ItemHistory(
-            item, _entries(replies[2 * i]), PullRequestFacts.from_fields(replies[2 * i + 1])
-        )
-        for i, item in enumerate(items)
+        ItemHistory(item, _entries(trail, since=item.created_at), PullRequestFacts.from_fields(f))
+        for item, trail, f in zip(items, trails, facts, strict=True)
     ]
 
 
