@@ -72,6 +72,7 @@ def test_the_first_work_item_creates_the_control_center_and_only_one(team: Team)
     center = team.center()
     assert center.title == "AIOS Control Center"
     assert center.user == team.fake.bot_login
+    assert center.pinned  # to the top of the repository's issues
     stopped = section(center.body, "🛑 Stopped")
     assert f"<!-- aios:tick retry #{first} --> **retry** · #{first} Fix the login" in stopped
     assert "failed in implementing" in stopped and "🛠️ Bea" in stopped and "spend limit" in stopped
@@ -285,6 +286,14 @@ def test_installing_the_app_creates_the_control_center_before_any_work(team: Tea
     assert {"aios", "aios:backend"} <= set(team.fake.repo(REPO).labels)
     team.fake.deliver("installation", app_events.installation_created(team.fake, [REPO]))
     team.center()  # installed again (a redelivery): still exactly one
+
+
+def test_a_repository_with_three_pinned_issues_still_gets_its_control_center(team: Team) -> None:
+    for title in ("Roadmap", "FAQ", "Releases"):
+        team.fake.add_issue(REPO, title).pinned = True
+    failed_item(team)
+    center = team.center()
+    assert not center.pinned and "retry #" in center.body
 
 
 def test_a_revert_of_a_merged_agent_pr_on_the_default_branch_is_counted(team: Team) -> None:

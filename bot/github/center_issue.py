@@ -6,7 +6,8 @@ cache: with it lost (a flushed or replaced Redis), the issue is found again by l
 issues the App itself opened (`creator=<app>[bot]`) and taking the one whose body opens with
 the Control Center's marker, so a Redis loss never makes a second one. One writer at a time
 per repository (a Redis lock): two refreshes finding no issue at once would each create one.
-A Control Center a maintainer closed stays closed and is still kept current.
+A Control Center a maintainer closed stays closed and is still kept current. A new one is
+pinned (GitHub's GraphQL `pinIssue`; a repository with three pinned issues keeps it unpinned).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import hashlib
 from typing import Any
 
 import redis.asyncio
-from gidgethub import BadRequest
+import structlog
+from gidgethub import BadRequest, GitHubException
 from gidgethub.abc import GitHubAPI
 
 from bot.workitem.names import CONTROL_CENTER_TITLE, is_control_center
+
+log = structlog.get_logger(__name__)
 
 CENTER_KEY = "aios:center:{repo}"
 """Hash: `issue` (its number) and `digest` (of the body last written) of a Control Center."""
@@ -97,8 +101,29 @@ async def publish_center(
                     data={"title": CONTROL_CENTER_TITLE, "body": body},
                 )
                 number = int(created["number"])
+                await pin(gh, repo, str(created.get("node_id") or ""))
         await client.hset(key, mapping={"issue": number, "digest": wanted})
         return number, True
+
+
+PIN_ISSUE = """
+mutation($id: ID!) { pinIssue(input: {issueId: $id}) { issue { id number } } }
+"""
+
+
+async def pin(gh: GitHubAPI, repo: str, node_id: str) -> bool:
+    """Pin the new Control Center to the top of the repository's issues (once, when created).
+
+    GitHub pins three issues at most and REST cannot pin; a refusal leaves it unpinned.
+    """
+    if not node_id:
+        return False
+    try:
+        await gh.graphql(PIN_ISSUE, id=node_id)
+    except GitHubException as exc:
+        log.info("control center not pinned", repo=repo, why=str(exc)[:200])
+        return False
+    return True
 
 
 async def _edit(gh: GitHubAPI, repo: str, number: int, body: str) -> bool:

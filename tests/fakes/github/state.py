@@ -118,6 +118,7 @@ class Issue:
     labels: list[str] = field(default_factory=list)  # names, in the order they were added
     assignees: list[str] = field(default_factory=list)
     locked: bool = False
+    pinned: bool = False
     via_app: bool = False
     created_at: str = field(default_factory=iso)
     updated_at: str = field(default_factory=iso)

@@ -3,6 +3,7 @@
 Supported, each as the only root field of its operation (variables and aliases work; fragments,
 directives and other root fields are recorded as violations and answered with an error):
 
+    mutation { pinIssue(input: {issueId}) { clientMutationId issue { __typename id number } } }
     mutation { markPullRequestReadyForReview(input: {pullRequestId}) { clientMutationId
                pullRequest { <PullRequest> } } }
     mutation { resolveReviewThread(input: {threadId}) { clientMutationId thread { <Thread> } } }
@@ -111,6 +112,14 @@ RESOLVED = Obj(
     INPUT,
 )
 ROOTS: dict[tuple[str, str], Obj] = {
+    ("mutation", "pinIssue"): Obj(
+        "PinIssuePayload",
+        {
+            **leaves("__typename", "clientMutationId"),
+            "issue": Obj("Issue", leaves("__typename", "id", "number")),
+        },
+        INPUT,
+    ),
     ("mutation", "markPullRequestReadyForReview"): Obj(
         "MarkPullRequestReadyForReviewPayload",
         {**leaves("__typename", "clientMutationId"), "pullRequest": PULL},

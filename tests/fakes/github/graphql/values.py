@@ -239,7 +239,28 @@ def _resolution(resolved: bool) -> Callable[[Context, dict[str, Any]], dict[str,
     return run
 
 
+MAX_PINNED = 3
+"""GitHub pins at most three issues per repository."""
+
+
+def _pin(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    ident, mutation_id = _input(args, "issueId", "pinIssue")
+    for name in ctx.visible:
+        repo = ctx.state.repo(name)
+        for issue in repo.issues.values() if repo else ():
+            if repo is not None and node_id("Issue", issue.id) == ident:
+                pinned = [i for i in repo.issues.values() if i.pinned]
+                if not issue.pinned and len(pinned) >= MAX_PINNED:
+                    raise FieldError("UNPROCESSABLE", "You can only pin 3 issues per repository.")
+                issue.pinned = True
+                value = {"__typename": "Issue", "id": ident, "number": issue.number}
+                return {"__typename": "PinIssuePayload", "clientMutationId": mutation_id,
+                        "issue": value}  # fmt: skip
+    raise _not_a_node(ident)
+
+
 ROOT_VALUES: dict[str, Callable[[Context, dict[str, Any]], Any]] = {
+    "pinIssue": _pin,
     "markPullRequestReadyForReview": _ready,
     "resolveReviewThread": _resolution(True),
     "unresolveReviewThread": _resolution(False),
