@@ -567,6 +567,8 @@ async def test_new_routes_answer_in_the_documented_shapes(
     await gh.patch(url, data={"body": "updated"})
     await gh.post(f"{url}/requested_reviewers", data={"reviewers": ["alice"]})
     await gh.getitem(f"{url}/files")
+    (commit,) = await gh.getitem(f"{url}/commits")
+    assert commit["sha"] == sha and commit["commit"]["author"]["name"] == "alice"
     run = await gh.post(
         "/repos/octo-org/hello/check-runs",
         data={"name": "AIOS", "head_sha": sha, "output": {"title": "t", "summary": "s"}},

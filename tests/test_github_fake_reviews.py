@@ -495,6 +495,9 @@ async def test_every_new_route_is_exercised(
     await gh.getitem(f"{API}/commits/{head}/status")
     await gh.getitem(f"{API}/commits/{head}/statuses")
     await gh.getitem(f"{API}/branches/main")
+    listed = await gh.getitem(f"{API}/commits?since=2000-01-01T00:00:00Z")
+    assert listed and listed[0]["sha"] == github_fake.branches(REPO)["main"]
+    assert await gh.getitem(f"{API}/commits?sha={BRANCH}&since=2999-01-01T00:00:00Z") == []
     await gh.getitem(f"{API}/rules/branches/main")
     await gh.delete(f"{API}/git/refs/heads/{BRANCH}")
     exercised = {r.operation_id for r in github_fake.requests}
