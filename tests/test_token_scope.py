@@ -88,7 +88,8 @@ def test_every_job_declares_what_the_app_has_and_only_pushers_write_code() -> No
     manifest = yaml.safe_load((ROOT / "github-app-manifest.yml").read_text())
     granted = manifest["default_permissions"]
     levels = {"read": 1, "write": 2}
-    pushers = {"run_task", "run_fix", "report_event", "run_command", "evaluate_ci"}
+    # act_on_ticks is a command in a box: a ticked retry may resume a merge, as /aios retry.
+    pushers = {"run_task", "run_fix", "report_event", "run_command", "evaluate_ci", "act_on_ticks"}
     pushers.add("carry_out_pending")  # any transition's effects, a merge among them
     for spec in CATALOG:
         for name, level in spec.permissions.items():

@@ -239,10 +239,7 @@ class Dispatcher:
         query = (
             str((incoming.body or {}).get("query") or "") if isinstance(incoming.body, dict) else ""
         )
-        mutation = query.lstrip().startswith("mutation")
-        needed = (
-            github_permissions.GRAPHQL_MUTATION if mutation else github_permissions.GRAPHQL_QUERY
-        )
+        needed = github_permissions.graphql_needs(query)
         if not github_permissions.allows(token.permissions, needed):
             return Reply(
                 200,

@@ -8,6 +8,7 @@ gets GitHub's 403 "Resource not accessible by integration".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 LEVELS = {"read": 1, "write": 2}
@@ -54,6 +55,7 @@ REQUIRED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "pulls/get-review": (("pull_requests", "read"),),
     "pulls/get-review-comment": (("pull_requests", "read"),),
     "pulls/list": (("pull_requests", "read"),),
+    "pulls/list-commits": (("pull_requests", "read"),),
     "pulls/list-files": (("pull_requests", "read"),),
     "pulls/list-review-comments": (("pull_requests", "read"),),
     "pulls/list-reviews": (("pull_requests", "read"),),
@@ -71,10 +73,24 @@ REQUIRED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "repos/get-collaborator-permission-level": (("metadata", "read"),),
     "repos/get-combined-status-for-ref": (("statuses", "read"),),
     "repos/get-content": (("contents", "read"),),
+    "repos/list-commits": (("contents", "read"),),
     "repos/list-commit-statuses-for-ref": (("statuses", "read"),),
 }
 GRAPHQL_QUERY = (("pull_requests", "read"),)
 GRAPHQL_MUTATION = (("pull_requests", "write"),)
+GRAPHQL_MUTATIONS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "pinIssue": (("issues", "write"),),
+}
+"""Mutations on something else than pull requests, and what they need instead."""
+_MUTATION_ROOT = re.compile(r"mutation\b[^{]*\{\s*(?:\w+\s*:\s*)?(\w+)")
+
+
+def graphql_needs(query: str) -> tuple[tuple[str, str], ...]:
+    """What a token must hold for a GraphQL request (queries read pull requests)."""
+    if not query.lstrip().startswith("mutation"):
+        return GRAPHQL_QUERY
+    root = _MUTATION_ROOT.match(query.lstrip())
+    return GRAPHQL_MUTATIONS.get(root[1] if root else "", GRAPHQL_MUTATION)
 
 
 def allows(granted: Mapping[str, str] | None, needed: tuple[tuple[str, str], ...]) -> bool:
