@@ -114,9 +114,12 @@ class Team:
         return issue
 
     def item(self, number: int) -> WorkItem:
-        found = asyncio.run(_load(self.redis_url, number))
+        found = self.item_or_none(number)
         assert found is not None, f"no work item for #{number}"
         return found
+
+    def item_or_none(self, number: int) -> WorkItem | None:
+        return asyncio.run(_load(self.redis_url, number))
 
     def progress(self, number: int) -> str:
         marker = f"<!-- aios:progress item={REPO}#{number} -->"

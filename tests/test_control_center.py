@@ -296,6 +296,16 @@ def test_a_repository_with_three_pinned_issues_still_gets_its_control_center(tea
     assert not center.pinned and "retry #" in center.body
 
 
+def test_labeling_the_control_center_itself_starts_no_work(team: Team) -> None:
+    failed_item(team)
+    center = team.center()
+    asked = len(team.model.requests)
+    team.fake.label_issue_as("alice", REPO, center.number, "aios")
+    team.drain()
+    assert len(team.model.requests) == asked
+    assert team.item_or_none(center.number) is None
+
+
 def test_a_revert_of_a_merged_agent_pr_on_the_default_branch_is_counted(team: Team) -> None:
     merged_pr_with_two_review_comments(team)
     (pr,) = team.fake.pulls(REPO)

@@ -11,7 +11,7 @@ from bot.runtime import catalog
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import job_key
 from bot.workitem import store
-from bot.workitem.names import role_for_label
+from bot.workitem.names import is_control_center, role_for_label
 from bot.workitem.states import Event
 
 router = routing.Router()
@@ -26,6 +26,10 @@ async def start_on_label(event: sansio.Event, ctx: WorkerContext) -> None:
         return
     if labeled.sender.is_bot:
         log.info("label added by a bot; ignored", sender=labeled.sender.login, label=labeled.label)
+        return
+    issue = event.data["issue"]
+    if is_control_center(issue.get("body")) and Actor.of(issue.get("user")).is_bot:
+        log.info("label on the Control Center itself; ignored", label=labeled.label)
         return
     if not await may_steer(ctx, labeled.installation_id, labeled.repo, labeled.sender):
         log.info(
