@@ -64,7 +64,8 @@ async def test_a_resumed_run_repeats_the_interrupted_request_exactly(
     async def save(state: LoopState) -> None:
         saved.append((state, await snapshot.take(first)))
 
-    # The first attempt dies in its third model call (the script has no third turn).
+    # The first attempt dies in its third model call (the script has no third turn, which
+    # every model route answers alike: the models are unavailable, the job is retried later).
     result = await run_agent(
         "backend",
         "Fix add()",
@@ -73,7 +74,7 @@ async def test_a_resumed_run_repeats_the_interrupted_request_exactly(
         scope=SCOPE,
         on_checkpoint=save,
     )
-    assert result.status is StopReason.LLM_ERROR
+    assert result.status is StopReason.MODELS_UNAVAILABLE
     assert [state.steps for state, _ in saved] == [1, 2]
     state, packed = saved[-1]
     interrupted = model.requests[2].body  # the third call (its fallbacks were asked after it)

@@ -8,6 +8,7 @@ import asyncio
 import redis
 import redis.asyncio
 from rq import Queue
+from rq.rate_limit import RateLimitRegistry
 
 from bot.runtime import refresh
 from bot.runtime.queues import JobQueue
@@ -18,7 +19,13 @@ INTERVAL_MS = int(refresh.CENTER_MIN_INTERVAL_S * 1000)
 
 
 def queued(connection: redis.Redis) -> list[str]:
-    return Queue("aios-route", connection=connection).get_job_ids()
+    """Refreshes that will run: queued, or waiting behind their installation's quick job."""
+    waiting = [
+        job_id
+        for registry in RateLimitRegistry.all(connection)
+        for job_id in registry.get_rate_limited_job_ids()
+    ]
+    return Queue("aios-route", connection=connection).get_job_ids() + waiting
 
 
 async def test_fifty_changes_at_once_enqueue_one_refresh(

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import structlog
 from rq import get_current_job
@@ -18,7 +19,7 @@ from bot.agents.checkpoint import LoopState
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import RedisLedger, UsageScope
 from bot.agents.llm.types import Usage
-from bot.agents.loop import AgentResult, Step, StopReason, run_agent
+from bot.agents.loop import AgentResult, CheckpointHook, Step, StopReason, run_agent
 from bot.agents.memory import memories_for_prompt
 from bot.agents.runtime import AgentRuntime
 from bot.config.repo_wide import load_repo_wide
@@ -90,7 +91,7 @@ async def run_role(
     item: WorkItem,
     role: str,
     task: str,
-    workspace: Workspace,
+    workspace: Workspace | Path,
     *,
     task_kind: str = "code",
     model: str | None = None,
@@ -110,6 +111,8 @@ async def run_role(
     The run saves a checkpoint after every step under the item, role and `slot` (default:
     the task's text), and continues from the one it finds: a step is paid for once however
     often its job runs. Jobs whose task text changes between attempts name their slot.
+    A bare directory instead of a workspace (a one-shot run with nothing to commit, like the
+    memory distiller) is run without checkpoints.
     """
     job = get_current_job()
     scope = UsageScope(
@@ -132,17 +135,15 @@ async def run_role(
         await runtime.aclose()
         return refusal
     key = checkpoints.key_for(item, role, slot or checkpoints.slot_of(task))
-    base = await workspace.head()
-    resume = await _resume(ctx, key, workspace, base)
-
-    async def save(state: LoopState) -> None:
-        try:
-            packed = await snapshot.take(workspace)
-        except snapshot.SnapshotError as exc:
-            # The previous checkpoint stays: it matches the work tree it was taken with.
-            log.warning("checkpoint skipped", step=state.steps, error=str(exc))
-            return
-        await checkpoints.save(ctx.redis, key, checkpoints.Checkpoint(state, base, packed))
+    on_checkpoint: CheckpointHook | None = None
+    resume: LoopState | None = None
+    if isinstance(workspace, Path):
+        path = workspace
+    else:
+        path = workspace.path
+        base = await Workspace.head(workspace)
+        resume = await _resume(ctx, key, workspace, base)
+        on_checkpoint = _saver(ctx, key, workspace, base)
 
     async with ctx.github(item.installation_id) as gh:
 
@@ -176,14 +177,12 @@ async def run_role(
                 ctx.redis, item.repo, expire_after_days=wide.memory_expire_after_days
             )
         )
-        context = prompts.repo_context(
-            prompts.load_instructions(workspace.path), in_use, repo=item.repo
-        )
+        context = prompts.repo_context(prompts.load_instructions(path), in_use, repo=item.repo)
         try:
             result = await run_agent(
                 role,
                 task,
-                workspace.path,
+                path,
                 runtime=runtime,
                 scope=scope,
                 task_kind=task_kind,
@@ -192,7 +191,7 @@ async def run_role(
                 task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
                 policy=push_policy(item),
                 resume=resume,
-                on_checkpoint=save,
+                on_checkpoint=on_checkpoint,
                 deadline=stop_before_timeout(),
             )
         finally:
@@ -209,7 +208,7 @@ async def run_role(
             cost_usd=totals.cost_usd,
         ),
     )
-    if result.ok:
+    if result.ok and on_checkpoint is not None:
         checkpoints.mark_finished(key)
     log.info("agent finished", role=role, status=result.status.value, cost_usd=result.cost_usd)
     if result.status is StopReason.SPEND_LIMIT:
@@ -217,6 +216,21 @@ async def run_role(
     if result.status is StopReason.MODELS_UNAVAILABLE:
         return _reschedule_or_give_up(result)
     return result
+
+
+def _saver(ctx: WorkerContext, key: str, workspace: Workspace, base: str) -> CheckpointHook:
+    """Saves the run's state with its work tree after every step."""
+
+    async def save(state: LoopState) -> None:
+        try:
+            packed = await snapshot.take(workspace)
+        except snapshot.SnapshotError as exc:
+            # The previous checkpoint stays: it matches the work tree it was taken with.
+            log.warning("checkpoint skipped", step=state.steps, error=str(exc))
+            return
+        await checkpoints.save(ctx.redis, key, checkpoints.Checkpoint(state, base, packed))
+
+    return save
 
 
 async def _resume(

@@ -157,6 +157,8 @@ CARRY_OUT_PENDING = JobSpec(
     retries=0,
     # Any transition's effects: what a person's action may lead to, a merge included.
     permissions=scopes.STEER,
+    # Keyed by the item, not the installation: the sweeper owes it, no burst to pace.
+    installation_arg=None,
 )
 REPORT_LOST_JOB = JobSpec(
     "report_lost_job",
@@ -165,6 +167,8 @@ REPORT_LOST_JOB = JobSpec(
     300,
     "an item's job died on its last attempt without a word (killed, RQ's timeout): fail it",
     permissions=scopes.PROGRESS,
+    # Rare and owed to one item: it must not wait behind its installation's burst.
+    installation_arg=None,
 )
 RUN_TRIAGE = JobSpec(
     "run_triage",
