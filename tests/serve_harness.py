@@ -196,6 +196,21 @@ def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def horses_of(worker: int) -> list[int]:
+    """The work horses among `worker`'s children: RQ's horse leads its own process group,
+    which tells it from the worker's other child, the scheduler."""
+    return [pid for pid in children_of(worker) if _process_group(pid) == pid]
+
+
+def _process_group(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces: the fields after it are fixed.
+    return int(stat.rsplit(")", 1)[1].split()[2])
+
+
 def workers_of(serve: Serve, *, include_quick: bool = False) -> list[int]:
     """Pids of the agent workers `serve` started (found by the data dir it gave them).
 

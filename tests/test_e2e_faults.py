@@ -28,7 +28,7 @@ from tests.fakes.llm import Hang, LoopbackLLM, ScriptedModel, Turn, call, finish
 from tests.serve_harness import (
     REPO,
     Serve,
-    children_of,
+    horses_of,
     spawn_serve,
     stop_serve,
     wait_for,
@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_agent_takes_its_work_horse_along(stack: Stack) -> N
     wait_for(hang.arrived.is_set, "the agent to be in its second model call", timeout=30)
     stack.model.script += [finish("Done after the restart."), qa_pass()]
     (worker,) = workers_of(stack.serve)
-    assert len(children_of(worker)) == 1, "the worker runs the agent in one work horse"
+    assert len(horses_of(worker)) == 1, "the worker runs the agent in one work horse"
     os.kill(worker, signal.SIGKILL)  # the worker only: not its process group, not its horse
     wait_for(hang.abandoned.is_set, "the work horse to die with its worker (its call hung up)")
 
@@ -181,7 +181,7 @@ def test_a_job_killed_on_every_attempt_fails_its_item_and_never_repays_a_step(
     (worker,) = workers_of(stack.serve)
     for attempt, hang in enumerate(hangs, start=1):
         wait_for(hang.arrived.is_set, f"attempt {attempt} to be in its model call", timeout=30)
-        (horse,) = children_of(worker)
+        (horse,) = horses_of(worker)
         os.kill(horse, signal.SIGKILL)
         wait_for(hang.abandoned.is_set, f"attempt {attempt} to die")
     wait_for(
@@ -215,7 +215,7 @@ def test_effects_of_a_job_killed_for_good_are_swept_up(stack: Stack) -> None:
     (worker,) = workers_of(stack.serve)
     for attempt in range(1, 4):
         wait_for(lambda a=attempt: held.arrivals == a, f"attempt {attempt} to hang")
-        (horse,) = children_of(worker)
+        (horse,) = horses_of(worker)
         os.kill(horse, signal.SIGKILL)
         wait_for(lambda a=attempt: held.dropped == a, f"attempt {attempt} to die")
     assert len(stack.model.requests) == first + 1  # each retry had the CTO's answer already

@@ -3,7 +3,8 @@
 RQ finds a job abandoned when its execution's heartbeat lapses (a minute and a half
 by default). A worker restarted on the same host can do better: a registered worker
 of this host whose process no longer exists died, so its executions are expired now
-and RQ's own cleanup retries them (jobs with retries left) or fails them.
+and RQ's own cleanup retries them (jobs with retries left) or fails them; the scheduler
+locks it held are released, so the scheduler moves to a live worker at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import structlog
 from rq import Queue, Worker
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
 from rq.registry import StartedJobRegistry
+from rq.scheduler import RQScheduler
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +64,24 @@ def recover_dead_local_workers(connection: redis.Redis, queues: list[Queue]) -> 
             pipe.execute()
         worker.register_death()
         log.warning("recovered the jobs of a dead worker", worker=worker.name, jobs=len(executions))
+        _release_scheduler_locks(connection, queues, worker.name)
     if dead:
         for queue in queues:
             StartedJobRegistry(queue=queue).cleanup()
     return [w.name for w in dead]
+
+
+_RELEASE_IF_HELD_BY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _release_scheduler_locks(connection: redis.Redis, queues: list[Queue], holder: str) -> None:
+    """A dead worker's scheduler held its queues' scheduler locks for another minute, and
+    jobs rescheduled for later (a write turn, a model outage) waited that long: free them,
+    so the worker starting now runs the scheduler."""
+    for queue in queues:
+        key = RQScheduler.get_locking_key(queue.name)
+        if connection.eval(_RELEASE_IF_HELD_BY, 1, key, holder):
+            log.info("released a dead worker's scheduler lock", queue=queue.name, worker=holder)

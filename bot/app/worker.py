@@ -54,6 +54,9 @@ class SchedulerDiesWithWorker:
         scheduler = DyingScheduler(
             worker.queues,
             connection=worker.connection,
+            # The lock names its worker, so a worker started after this one was killed can
+            # release it at once (`recover_dead_local_workers`) instead of after its TTL.
+            name=worker.name,
             logging_level=logging_level if logging_level is not None else worker.log.level,
             date_format=date_format,
             log_format=log_format,
