@@ -137,8 +137,12 @@ class ScriptedModel:
         chars_per_token: int = 4,
         min_cache_tokens: int = 1024,
         api_key: str | None = None,
+        models: Iterable[str] = ("claude-sonnet-5-5", "claude-haiku-5-5", "gpt-4.1"),
     ) -> None:
         self.script: list[Turn | Fail | Hang] = list(script)
+        self.models = list(models)
+        self.listings: list[str] = []
+        """The API shape ("anthropic" or "openai") of each models listing, in order."""
         self.always_fail = dict(always_fail or {})
         self.chars_per_token = chars_per_token
         self.min_cache_tokens = min_cache_tokens
@@ -216,6 +220,41 @@ class ScriptedModel:
             status, data = answer(model, turn, usage_in)
             self.requests.append(Recorded(api, model, body, status, data.get("usage", {})))
             return status, data, {}
+
+    def list_models(
+        self, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """GET /v1/models (Anthropic: x-api-key and anthropic-version) or {base}/models
+        (OpenAI-compatible: a bearer key); neither counts as a model turn."""
+        with self._lock:
+            lowered = {k.lower(): v for k, v in headers.items()}
+            api = "anthropic" if "anthropic-version" in lowered else "openai"
+            if path.rstrip("/") not in ("/v1/models", "/models"):
+                return 404, _error(api, "not_found_error", f"no route {path}"), {}
+            presented = lowered.get("x-api-key") or (
+                lowered.get("authorization", "").removeprefix("Bearer ").strip()
+            )
+            self.listings.append(api)
+            if not presented or (self.api_key and presented != self.api_key):
+                return 401, _error(api, "authentication_error", "invalid x-api-key"), {}
+            if api == "anthropic":
+                data = [
+                    {
+                        "type": "model",
+                        "id": name,
+                        "display_name": name,
+                        "created_at": "2026-01-01T00:00:00Z",
+                    }
+                    for name in self.models
+                ]
+                first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+                body = {"data": data, "has_more": False, "first_id": first, "last_id": last}
+                return 200, body, {}
+            listed = [
+                {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
+                for name in self.models
+            ]
+            return 200, {"object": "list", "data": listed}, {}
 
     def take_hang(self, path: str, raw: bytes) -> Hang | None:
         """The `Hang` at the head of the script, if any, with its request recorded."""
@@ -497,10 +536,15 @@ class LoopbackLLM:
         status, body, headers = self.model.handle(request.path, dict(request.headers), raw)
         return web.json_response(body, status=status, headers=headers)
 
+    async def _list_models(self, request: web.Request) -> web.Response:
+        status, body, headers = self.model.list_models(request.path, dict(request.headers))
+        return web.json_response(body, status=status, headers=headers)
+
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
+        app.router.add_get("/{tail:.*}", self._list_models)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

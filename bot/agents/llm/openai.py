@@ -103,6 +103,15 @@ def parse_response(data: dict[str, Any], model: str) -> Response:
     )
 
 
+def auth_headers(api_key: str | None, base_url: str) -> dict[str, str]:
+    """A bearer key, or Azure's `api-key` header on Azure hosts; none without a key."""
+    if not api_key:
+        return {}
+    if (urlsplit(base_url).hostname or "").endswith(".azure.com"):
+        return {"api-key": api_key}
+    return {"authorization": f"Bearer {api_key}"}
+
+
 class OpenAIProvider:
     """POST `{base_url}/chat/completions` with a bearer key (Azure hosts: an `api-key` header)."""
 
@@ -118,12 +127,7 @@ class OpenAIProvider:
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._secrets = tuple(s for s in (api_key,) if s)
-        self._headers = {"content-type": "application/json"}
-        if api_key:
-            if (urlsplit(base_url).hostname or "").endswith(".azure.com"):
-                self._headers["api-key"] = api_key
-            else:
-                self._headers["authorization"] = f"Bearer {api_key}"
+        self._headers = {"content-type": "application/json", **auth_headers(api_key, base_url)}
         self._client = http_client or httpx2.AsyncClient(timeout=timeout_s)
 
     async def complete(self, request: Request, *, model: str) -> Response:
