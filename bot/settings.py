@@ -173,10 +173,6 @@ def _parse(env: Mapping[str, str]) -> Settings:
         raise SettingsError(
             "WEBHOOK_SECRET", "is required with App credentials: deliveries cannot be verified"
         )
-    if environment == "production" and app_id is None:
-        raise SettingsError(
-            "APP_ID", "is required in production (AIOS_ENV=production); register the App first"
-        )
 
     github_api_url = _parse_url("GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL)
     git_base_url = _parse_url(

@@ -13,10 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from aiohttp import web
+from aiohttp import CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from structlog.testing import capture_logs
 
 from bot.app import setup as setup_flow
 from bot.app.setup import load_manifest, setup_routes, write_env
@@ -90,18 +91,32 @@ async def make_client(tmp_path: Path) -> AsyncIterator[MakeClient]:
         *,
         public_url: str | None = PUBLIC_URL,
         env_path: Path | None = None,
+        unlock: bool = True,
     ) -> Client:
+        """A client of the setup pages; `unlock` enters the setup code the routes logged."""
         app = web.Application()
-        app.add_routes(
-            setup_routes(
+        with capture_logs() as logged:
+            routes = setup_routes(
                 settings or settings_for(),
                 env_path=env_path or tmp_path / ".env",
                 public_url=public_url,
             )
-        )
-        client = TestClient(TestServer(app, host="127.0.0.1"))
+        app.add_routes(routes)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        # The session cookie is Secure for an https public URL; the test talks plain http.
+        origin = str(server.make_url("/").origin())
+        jar = CookieJar(unsafe=True, treat_as_secure_origin=[origin])
+        client = TestClient(server, cookie_jar=jar)
         await client.start_server()
         clients.append(client)
+        codes = [m["event"].rsplit(" ", 1)[1] for m in logged if "enter code" in m["event"]]
+        if unlock and codes:
+            entered = await client.post(
+                "/setup/code", data={"code": codes[0]}, allow_redirects=False
+            )
+            assert entered.status == 303, await entered.text()
+        client.setup_code = codes[0] if codes else None  # type: ignore[attr-defined]
         return client
 
     yield make
@@ -287,13 +302,6 @@ async def test_callback_with_a_missing_or_wrong_state_is_refused(
     assert not (tmp_path / ".env").exists()
 
 
-def test_production_never_serves_setup(tmp_path: Path) -> None:
-    settings = Settings(environment="production")
-
-    with pytest.raises(ValueError, match="not served in production"):
-        setup_routes(settings, env_path=tmp_path / ".env", public_url=PUBLIC_URL)
-
-
 async def test_github_unreachable_is_a_clear_502(make_client: MakeClient, tmp_path: Path) -> None:
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))
@@ -359,11 +367,17 @@ async def test_callback_saves_credentials_to_a_private_env_settings_can_read(
     page = await response.text()
     settings = Settings.from_env(environ={}, dotenv_path=env)
 
+    done = await (await client.get("/setup/done")).text()
+
     assert response.status == 200, page
+    assert response.url.path == "/setup/model"  # the callback URL, with its code, is left
     assert "App ID 4242" in page
-    assert "https://github.com/apps/aios-test/installations/new" in page
+    assert 'href="https://github.com/apps/aios-test/installations/new"' in done
+    assert str(env.resolve()) in done
+    assert "label <code>aios</code>" in done
     for secret in (result["client_secret"], result["webhook_secret"], "PRIVATE KEY"):
         assert secret not in page
+        assert secret not in done
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     assert settings.app_id == 4242
     assert settings.private_key is not None
@@ -407,8 +421,12 @@ async def test_callback_generates_a_webhook_secret_when_github_returns_none(
     response = await client.get("/setup/callback", params={"code": "nohook", "state": state})
     settings = Settings.from_env(environ={}, dotenv_path=tmp_path / ".env")
 
+    done = await client.get("/setup/done")
+
     assert response.status == 200
-    assert "GitHub returned no webhook secret" in await response.text()
+    assert "GitHub returned no webhook secret" in await done.text()
+    assert settings.webhook_secret is not None
+    assert settings.webhook_secret not in await done.text()
     assert settings.webhook_secret is not None and len(settings.webhook_secret) == 64
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+
 from bot.agents.budget import Budgets, ceilings_from
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
 from bot.agents.pricing import Price
@@ -66,8 +68,13 @@ class AgentConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
         """Raises SettingsError naming the first malformed variable. Without `environ`: the
-        process environment and the keys `hold_secrets` took out of it."""
-        env = {**held_secrets(), **os.environ} if environ is None else environ
+        process environment and the keys `hold_secrets` took out of it, over `.env` (where
+        the setup pages' model step writes)."""
+        if environ is None:
+            saved = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+            env: Mapping[str, str] = {**saved, **held_secrets(), **os.environ}
+        else:
+            env = environ
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()

@@ -19,7 +19,7 @@ from aiohttp import web
 from bot.app import embedded_redis
 from bot.app.processes import die_with_parent, spawn_aios
 from bot.app.setup import setup_routes
-from bot.app.web import create_app, setup_routes_if_unregistered
+from bot.app.web import create_app, setup_pages
 from bot.handlers import build_router
 from bot.runtime import redis_clients
 from bot.settings import Settings
@@ -87,7 +87,7 @@ async def _run_web(
 ) -> None:
     assert settings.redis_url is not None
     client = redis_clients.async_client(settings.redis_url, max_connections=256)
-    extra_routes = setup_routes_if_unregistered(settings, env_path, _load_setup_routes)
+    extra_routes = setup_pages(settings, env_path, _load_setup_routes)
     app = create_app(
         settings, redis_client=client, router=build_router(), extra_routes=extra_routes
     )
@@ -102,7 +102,7 @@ async def _run_web(
         setup=bool(extra_routes),
         app_configured=settings.has_app_credentials,
     )
-    if extra_routes:
+    if not settings.has_app_credentials:
         log.warning(f"no GitHub App configured yet: open http://{bound[0]}:{bound[1]}/setup")
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's full passes, which otherwise rescan it every few thousand requests.

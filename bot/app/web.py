@@ -1,4 +1,4 @@
-"""The aiohttp app: /webhook verifies, dedupes and stores deliveries; health, metrics, setup."""
+"""The aiohttp app: /webhook verifies, dedupes and stores deliveries; health, metrics, setup, /."""
 
 from __future__ import annotations
 
@@ -200,10 +200,10 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=text, content_type="text/plain", charset="utf-8")
 
 
-def setup_routes_if_unregistered(
+def setup_pages(
     settings: Settings, env_path: Path, load: Callable[..., list[web.AbstractRouteDef]]
 ) -> list[web.AbstractRouteDef]:
-    """The /setup pages exist only until the App has credentials, and never in production."""
-    if settings.has_app_credentials or settings.is_production:
-        return []
+    """The status page (/) and the setup pages, registered or not: before registration they
+    register the App; after it they name it and offer the model step. An exposed server
+    (production, or a public URL) guards them with a one-time code."""
     return load(settings, env_path=env_path, public_url=settings.public_url)
