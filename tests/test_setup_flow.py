@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,20 @@ from aiohttp import CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from dotenv import dotenv_values
 from structlog.testing import capture_logs
 
+from bot.agents.config import AgentConfig
 from bot.app import setup as setup_flow
 from bot.app.setup import load_manifest, setup_routes, write_env
+from bot.app.setup import model as setup_model
+from bot.app.setup.envfile import writable_env_path
+from bot.app.setup.guard import MAX_CODE_ATTEMPTS, is_exposed
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github.openapi import OpenAPIChecker
 from tests.fakes.github.state import AppIdentity
+from tests.fakes.llm import LoopbackLLM, ScriptedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "https://aios.example.com"
@@ -468,3 +475,292 @@ async def test_callback_exchanges_the_code_on_github_enterprise_server(
     assert ghes.violations == []
     settings = Settings.from_env(environ={}, dotenv_path=tmp_path / ".env")
     assert settings.app_id == github_app_identity.app_id
+
+
+# -- the setup code of an exposed server ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("production", "public_url", "exposed"),
+    [
+        (False, None, False),
+        (False, "http://127.0.0.1:8080", False),
+        (False, "http://localhost:8080", False),
+        (False, "http://[::1]:8080", False),
+        (False, "https://tunnel.example.com", True),
+        (False, "http://192.168.1.5:8080", True),
+        (True, None, True),
+        (True, "http://127.0.0.1:8080", True),
+    ],
+)
+def test_a_server_is_exposed_in_production_or_at_a_public_url_elsewhere(
+    production: bool, public_url: str | None, exposed: bool
+) -> None:
+    assert is_exposed(production=production, public_url=public_url) is exposed
+
+
+async def test_an_exposed_server_refuses_every_setup_page_without_its_code(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(settings_for(AIOS_ENV="production"), unlock=False)
+
+    refused = [
+        await client.get("/setup"),
+        await client.get("/setup/callback", params={"code": "c", "state": "s"}),
+        await client.get("/setup/model"),
+        await client.post("/setup/model", data={"provider": "anthropic", "api_key": "k"}),
+        await client.get("/setup/done"),
+    ]
+    wrong = await client.post("/setup/code", data={"code": "AAAA-AAAA"})
+    page = await wrong.text()
+
+    assert [r.status for r in refused] == [403] * 5
+    assert "one-time setup code" in await refused[0].text()
+    assert f"aios: open {PUBLIC_URL}/setup and enter code XXXX-XXXX" in await refused[0].text()
+    assert wrong.status == 403
+    assert "not this server's setup code" in page.replace("&#x27;", "'")
+    assert client.setup_code not in page  # type: ignore[attr-defined]
+    assert not (tmp_path / ".env").exists()
+
+
+async def test_the_right_code_opens_setup_once_for_one_browser(make_client: MakeClient) -> None:
+    client = await make_client(settings_for(AIOS_ENV="production"), unlock=False)
+    code = client.setup_code  # type: ignore[attr-defined]
+    assert re.fullmatch(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}", code)
+
+    entered = await client.post("/setup/code", data={"code": code.lower()})
+    form = registration_form(await entered.text())
+    manifest = json.loads(form["inputs"]["manifest"])
+    other = TestClient(client.server)
+    await other.start_server()
+    try:
+        again = await other.post("/setup/code", data={"code": code})
+        again_page = await again.text()
+        other_setup = await other.get("/setup")
+    finally:
+        await other.close()
+
+    assert entered.status == 200
+    assert manifest["redirect_url"] == f"{PUBLIC_URL}/setup/callback"
+    assert again.status == 403
+    assert "used already" in again_page
+    assert other_setup.status == 403
+
+
+async def test_wrong_codes_lock_setup_until_a_restart(make_client: MakeClient) -> None:
+    client = await make_client(settings_for(AIOS_ENV="production"), unlock=False)
+    for _ in range(MAX_CODE_ATTEMPTS):
+        await client.post("/setup/code", data={"code": "AAAA-AAAA"})
+
+    right = await client.post("/setup/code", data={"code": client.setup_code})  # type: ignore[attr-defined]
+
+    assert right.status == 403
+    assert "setup is locked" in await right.text()
+
+
+async def test_a_local_server_asks_for_no_code(make_client: MakeClient) -> None:
+    client = await make_client(public_url=None, unlock=False)
+
+    response = await client.get("/setup")
+
+    assert client.setup_code is None  # type: ignore[attr-defined]
+    assert response.status == 200
+    registration_form(await response.text())
+
+
+def test_a_read_only_working_directory_saves_to_the_data_dir(tmp_path: Path) -> None:
+    missing = tmp_path / "read-only" / ".env"
+
+    assert writable_env_path(tmp_path / ".env", tmp_path / "data") == tmp_path / ".env"
+    assert writable_env_path(missing, tmp_path / "data") == tmp_path / "data" / ".env"
+
+
+# -- the model step -------------------------------------------------------------------------
+
+MODEL_KEY = "sk-setup-good-key-0123456789"
+WRONG_KEY = "sk-setup-wrong-key-9876543210"
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LoopbackLLM]:
+    with LoopbackLLM(ScriptedModel(api_key=MODEL_KEY, models=["llama3.1", "qwen3"])) as server:
+        yield server
+
+
+async def model_form(client: Client) -> dict[str, Any]:
+    response = await client.get("/setup/model")
+    assert response.status == 200, await response.text()
+    parser = _Forms()
+    parser.feed(await response.text())
+    [form] = [f for f in parser.forms if f["action"] == "/setup/model"]
+    return form
+
+
+async def send_model(client: Client, **fields: str) -> Any:
+    token = (await model_form(client))["inputs"]["token"]
+    return await client.post("/setup/model", data={"token": token, **fields}, allow_redirects=False)
+
+
+async def test_a_refused_key_keeps_the_form_and_writes_nothing(
+    make_client: MakeClient, llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("LOG_LEVEL=DEBUG\n")
+    client = await make_client(env_path=env)
+
+    response = await send_model(
+        client,
+        provider="openai",
+        api_key=WRONG_KEY,
+        base_url=f"{llm.url}/v1",
+        model="llama3.1",
+    )
+    page = await response.text()
+    parser = _Forms()
+    parser.feed(page)
+    [form] = [f for f in parser.forms if f["action"] == "/setup/model"]
+
+    assert response.status == 422
+    assert "Not saved: the key was refused." in page
+    assert WRONG_KEY not in page
+    assert form["inputs"]["base_url"] == f"{llm.url}/v1"
+    assert form["inputs"]["model"] == "llama3.1"
+    assert env.read_text() == "LOG_LEVEL=DEBUG\n"
+
+
+async def test_an_unreachable_server_is_named_and_nothing_is_written(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    client = await make_client()
+
+    response = await send_model(
+        client, provider="openai", api_key=MODEL_KEY, base_url=base, model="m"
+    )
+
+    assert response.status == 422
+    assert f"Not saved: cannot reach {base}." in await response.text()
+    assert not (tmp_path / ".env").exists()
+
+
+async def test_a_working_openai_compatible_server_is_saved_for_the_workers(
+    make_client: MakeClient,
+    llm: LoopbackLLM,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("APP_ID_NOTE=kept\nAIOS_MODEL=old-pinned-model\n")
+    client = await make_client(env_path=env)
+
+    response = await send_model(
+        client,
+        provider="openai",
+        api_key=MODEL_KEY,
+        base_url=f"{llm.url}/v1/",
+        model="qwen3",
+        small_model="llama3.1",
+    )
+    status = await client.get("/")
+    for name in ("AIOS_LLM_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AIOS_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = AgentConfig.from_env()
+
+    assert response.status == 303
+    assert response.headers["Location"] == "/setup/done"
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert "APP_ID_NOTE=kept" in env.read_text()
+    assert "AIOS_MODEL=" not in env.read_text()
+    assert config.provider == "openai"
+    assert config.openai_base_url == f"{llm.url}/v1"
+    assert config.openai_api_key == MODEL_KEY
+    assert [m.model for m in config.routing.default] == ["qwen3"]
+    assert [m.model for m in config.routing.routes["triage"]] == ["llama3.1"]
+    assert config.routing.fallbacks == ()
+    page = await status.text()
+    assert f"openai at {llm.url}/v1 (models seen: llama3.1, qwen3)" in page
+    assert MODEL_KEY not in page
+
+
+async def test_anthropic_needs_only_a_key_and_drops_other_routes(
+    make_client: MakeClient, llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text('AIOS_MODELS={"default": "gpt-4.1"}\n')
+    client = await make_client(env_path=env)
+
+    response = await send_model(client, provider="anthropic", api_key=MODEL_KEY, base_url=llm.url)
+    values = dotenv_values(env)
+
+    assert response.status == 303
+    assert values == {
+        "AIOS_LLM_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": MODEL_KEY,
+        "ANTHROPIC_BASE_URL": llm.url,
+    }
+
+
+async def test_a_model_form_is_good_for_one_send(
+    make_client: MakeClient, llm: LoopbackLLM, tmp_path: Path
+) -> None:
+    client = await make_client()
+    token = (await model_form(client))["inputs"]["token"]
+    fields = {"token": token, "provider": "anthropic", "api_key": MODEL_KEY, "base_url": llm.url}
+
+    first = await client.post("/setup/model", data=fields, allow_redirects=False)
+    (tmp_path / ".env").unlink()
+    replay = await client.post("/setup/model", data=fields, allow_redirects=False)
+    forged = await client.post(
+        "/setup/model", data={**fields, "token": "forged"}, allow_redirects=False
+    )
+
+    assert first.status == 303
+    assert replay.status == 400
+    assert forged.status == 400
+    assert "sent already" in await replay.text()
+    assert not (tmp_path / ".env").exists()
+
+
+# -- after registration, and the status page ------------------------------------------------
+
+
+async def test_setup_after_registration_names_the_app_and_links_on(
+    make_client: MakeClient, tmp_path: Path, pem: str
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("GITHUB_APP_SLUG='aios-test'\n")
+    settings = settings_for(APP_ID="4242", PRIVATE_KEY=pem, WEBHOOK_SECRET="w" * 40)
+    client = await make_client(settings, env_path=env, public_url=None)
+
+    setup = await client.get("/setup")
+    page = await setup.text()
+    status = await (await client.get("/")).text()
+
+    assert setup.status == 200
+    assert "Registered as <strong>aios-test</strong>" in page
+    assert 'href="/setup/model"' in page
+    assert 'href="/"' in page
+    assert 'href="https://github.com/apps/aios-test/installations/new"' in page
+    assert ">aios-test</a> (App ID 4242)" in status
+    assert "none: no public URL is set" in status
+
+
+async def test_the_status_page_before_registration_points_to_setup(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AIOS_LLM_PROVIDER", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(setup_model, "held_secrets", dict)
+    client = await make_client(unlock=False)
+
+    response = await client.get("/")
+    page = await response.text()
+
+    assert response.status == 200
+    assert "not registered: <a href='/setup'>" in page
+    assert f"<code>{PUBLIC_URL}/webhook</code>" in page
+    assert "none: ANTHROPIC_API_KEY is not set" in page
+    assert "unknown (no Redis in this process)" in page

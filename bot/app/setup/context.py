@@ -90,7 +90,7 @@ class SetupContext:
                 "Too many wrong codes: setup is locked. Restart the server; it prints a new code."
             )
         elif self.gate is not None and self.gate.code is None:
-            error = error or (
+            error = (
                 "This server's code was used already, from another browser. Restart the server "
                 "for a new code."
             )
