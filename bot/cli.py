@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_worker)
 
-    doctor = commands.add_parser("doctor", help="check settings, Redis and App credentials")
+    doctor = commands.add_parser("doctor", help="check the App, webhook, Redis, sandbox and git")
     doctor.set_defaults(run=_doctor)
 
     redeliver = commands.add_parser(
