@@ -155,6 +155,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging("WARNING", settings.log_format)  # the report, not each request it makes
     return asyncio.run(run_doctor(with_discovered_redis(settings)))
 
 

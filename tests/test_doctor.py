@@ -130,6 +130,7 @@ def test_a_healthy_setup_prints_only_ticks(
         [AIOS, "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # the report alone: no log line per request
     report = done.stdout
     assert "✗" not in report
     assert set(line[0] for line in report.splitlines()) == {"✓"}
