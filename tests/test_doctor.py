@@ -300,7 +300,9 @@ async def test_git_missing_from_path(
     assert fix.startswith("install git")
 
 
-async def test_a_broken_sandbox_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_doctor_says_when_agents_commands_cannot_be_sandboxed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     [finding] = await check_sandbox(Settings(), Probe())
     assert not finding.ok and "will be refused" in finding.what
