@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_worker)
 
-    doctor = commands.add_parser("doctor", help="check settings, Redis and App credentials")
+    doctor = commands.add_parser("doctor", help="check the App, webhook, Redis, sandbox and git")
     doctor.set_defaults(run=_doctor)
 
     redeliver = commands.add_parser(
@@ -155,6 +155,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(_args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging("WARNING", settings.log_format)  # the report, not each request it makes
     return asyncio.run(run_doctor(with_discovered_redis(settings)))
 
 

@@ -479,6 +479,7 @@ async def test_responses_match_the_documented_schemas(
     delivery = (await app.getitem("/app/hook/deliveries"))[0]
     await app.getitem(f"/app/hook/deliveries/{delivery['id']}")
     await app.post(f"/app/hook/deliveries/{delivery['id']}/attempts", data=b"")
+    await app.getitem("/app/hook/config")
     await GitHubAPI(http, "x", base_url=github_fake.url).post(
         "/app-manifests/code/conversions", data=b""
     )

@@ -1,8 +1,7 @@
-"""Operator commands against the GitHub fake and real Redis: doctor, redeliver, missing redis."""
+"""Operator commands against the GitHub fake and real Redis: redeliver, a missing redis."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -10,11 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.agents.bwrap import INSTALL_HINT
-from bot.app.doctor import check_sandbox, run_doctor
 from bot.app.redeliver import failed_guids, redeliver_failed
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
@@ -30,62 +25,6 @@ def app_settings(fake: FakeGitHub, redis_url: str | None, **overrides: object) -
         **overrides,
     }
     return Settings(**options)  # type: ignore[arg-type]
-
-
-async def test_doctor_passes_a_healthy_setup(github_fake: FakeGitHub, redis_url: str) -> None:
-    out = io.StringIO()
-    assert await run_doctor(app_settings(github_fake, redis_url), out) == 0
-    report = out.getvalue()
-    assert "✓ redis" in report
-    assert "✓ App 'aios' (id 12345) authenticated" in report
-    assert "✓ sandbox works (bubblewrap: network cut" in report
-    assert "✗" not in report
-
-
-def test_doctor_says_when_agents_commands_cannot_be_sandboxed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
-    [finding] = check_sandbox()
-    assert not finding.ok and "will be refused" in finding.what
-    assert INSTALL_HINT in finding.fix
-
-
-async def test_doctor_names_each_problem_and_its_fix(
-    github_fake: FakeGitHub, redis_url: str, redis_client: object
-) -> None:
-    other_key = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-    redis_client.config_set("maxmemory-policy", "allkeys-lru")  # type: ignore[attr-defined]
-    try:
-        out = io.StringIO()
-        code = await run_doctor(app_settings(github_fake, redis_url, private_key=other_key), out)
-    finally:
-        redis_client.config_set("maxmemory-policy", "noeviction")  # type: ignore[attr-defined]
-    report = out.getvalue()
-    assert code == 1
-    assert "✗ redis maxmemory-policy is 'allkeys-lru'" in report
-    assert "fix: set `maxmemory-policy noeviction`" in report
-    assert "✗ GitHub refused the App credentials" in report
-    github_fake.forget_violations()
-
-
-async def test_doctor_without_redis_or_app_says_what_to_do(tmp_path: Path) -> None:
-    out = io.StringIO()
-    dead = "redis://127.0.0.1:1/0"
-    assert await run_doctor(Settings(redis_url=dead), out) == 1
-    report = out.getvalue()
-    assert "✗ WEBHOOK_SECRET is not set" in report
-    assert "✗ redis unreachable at REDIS_URL" in report
-    assert "✗ no GitHub App credentials" in report
-    assert "open /setup" in report
 
 
 def test_failed_guids_skips_what_some_attempt_delivered() -> None:
