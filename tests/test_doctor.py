@@ -6,6 +6,7 @@ import dataclasses
 import io
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,12 +26,22 @@ from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github.openapi import OpenAPIChecker
 from tests.fakes.github.state import AppIdentity, iso
+from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.serve_harness import AIOS
 
 PUBLIC_URL = "https://aios.example.com"
 HOOK_URL = f"{PUBLIC_URL}/webhook"
 REPO = "octo-org/hello"
 SETTINGS_PAGE = "https://github.com/organizations/octo-org/settings/apps/aios"
+MODEL_KEY = "sk-ant-doctor-test-key"
+MODEL_VARIABLES = (
+    "AIOS_LLM_PROVIDER",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +66,27 @@ def healthy_github(fake: FakeGitHub) -> Iterator[None]:
         fake.state.installations = {1: installation}
     assert fake.violations == []
     assert fake.response_mismatches() == []
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[tuple[ScriptedModel, str]]:
+    """The model fake, taking MODEL_KEY only."""
+    model = ScriptedModel([], api_key=MODEL_KEY)
+    with LoopbackLLM(model) as server:
+        yield model, server.url
+
+
+@pytest.fixture(autouse=True)
+def model_configured(
+    model_server: tuple[ScriptedModel, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every test starts with a working model key (and no `.env` of the repository's)."""
+    monkeypatch.chdir(tmp_path)
+    for name in MODEL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("bot.agents.config.held_secrets", dict)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", MODEL_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server[1])
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +157,8 @@ def test_a_healthy_setup_prints_only_ticks(
         REDIS_URL=keeping_redis,
         AIOS_PUBLIC_URL=PUBLIC_URL,
         AIOS_DATA_DIR=str(tmp_path / "data"),
+        ANTHROPIC_API_KEY=MODEL_KEY,
+        ANTHROPIC_BASE_URL=os.environ["ANTHROPIC_BASE_URL"],
     )
     done = subprocess.run(
         [AIOS, "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
@@ -140,6 +174,7 @@ def test_a_healthy_setup_prints_only_ticks(
         f"✓ installation 1 on octo-org: 1 repository ({REPO})",
         f"✓ webhook {HOOK_URL} (JSON, secret set, TLS verified)",
         "✓ no failed webhook deliveries in the last 24 h",
+        "✓ model provider anthropic at http://127.0.0.1:",
         "✓ redis maxmemory-policy is noeviction",
         "✓ redis append-only file is on",
         "✓ sandbox works (bubblewrap",
@@ -148,6 +183,51 @@ def test_a_healthy_setup_prints_only_ticks(
         assert expected in report, report
     assert fake.webhook_secret not in report + done.stderr
     assert "PRIVATE KEY" not in report + done.stderr
+    assert MODEL_KEY not in report + done.stderr
+
+
+async def test_no_model_key_says_which_variable_and_where_to_set_it(
+    fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    code, report = await doctor(healthy(fake, None))
+    assert code == 1
+    what, fix = only_problem(report)
+    assert "no model key" in what and "ANTHROPIC_API_KEY is not set" in what
+    assert "/setup/model" in fix and "ANTHROPIC_API_KEY" in fix
+
+
+async def test_a_model_key_the_provider_refuses(
+    fake: FakeGitHub, model_server: tuple[ScriptedModel, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, url = model_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-wrong")
+    before = len(model.listings)
+    code, report = await doctor(healthy(fake, None))
+    assert code == 1
+    what, fix = only_problem(report)
+    assert what == f"model provider anthropic at {url}: the key was refused"
+    assert "ANTHROPIC_API_KEY" in fix and "sk-ant-wrong" not in report
+    assert model.listings[before:] == ["anthropic"]  # one request, no retry
+
+
+async def test_an_openai_compatible_server_that_is_down(
+    fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = f"http://127.0.0.1:{unused_port()}/v1"
+    monkeypatch.setenv("AIOS_LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    monkeypatch.setenv("OPENAI_BASE_URL", closed)
+    code, report = await doctor(healthy(fake, None))
+    assert code == 1
+    what, _fix = only_problem(report)  # the Anthropic key still works: only this one is wrong
+    assert what.startswith(f"model provider openai at {closed}: cannot reach")
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def test_the_app_is_checked_on_github_without_redis(fake: FakeGitHub) -> None:

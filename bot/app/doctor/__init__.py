@@ -1,4 +1,4 @@
-"""`aios doctor`: check settings, GitHub, Redis, the sandbox and git; say how to fix each."""
+"""`aios doctor`: check settings, GitHub, the model, Redis, sandbox and git; say how to fix each."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.app.doctor.github_app import (
     check_webhook,
 )
 from bot.app.doctor.host import check_git, check_redis, check_sandbox, check_settings
+from bot.app.doctor.model import check_model
 from bot.github.auth import AppCredentials
 from bot.github.client import AppAuth, GitHubClient, RetryPolicy
 from bot.github.sessions import HTTP_TIMEOUT, tls_context
@@ -31,6 +32,7 @@ CHECKS: list[Check] = [
     check_installations,
     check_webhook,
     check_deliveries,
+    check_model,
     check_redis,
     check_sandbox,
     check_git,
