@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import threading
@@ -26,16 +27,23 @@ from tests.fakes.github.routes.app import new_token
 from tests.fakes.github.routes.app import routes as app_routes
 from tests.fakes.github.routes.checks import routes as check_routes
 from tests.fakes.github.routes.ci import routes as ci_routes
+from tests.fakes.github.routes.hook_config import routes as hook_config_routes
 from tests.fakes.github.routes.issues import routes as issue_routes
 from tests.fakes.github.routes.pulls import routes as pull_routes
 from tests.fakes.github.routes.reviews import routes as review_routes
 from tests.fakes.github.routes.toolkit import RouteTable
 from tests.fakes.github.seed import Seeding
-from tests.fakes.github.state import ROLES, AppIdentity, HookDelivery, State, Token
+from tests.fakes.github.state import ROLES, AppIdentity, HookConfig, HookDelivery, State, Token
 from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_ROUTES = RouteTable(
-    app_routes, issue_routes, pull_routes, check_routes, review_routes, ci_routes
+    app_routes,
+    issue_routes,
+    pull_routes,
+    check_routes,
+    review_routes,
+    ci_routes,
+    hook_config_routes,
 )
 FAULT_MESSAGES = {
     401: "Bad credentials",
@@ -382,6 +390,13 @@ class FakeGitHub(Seeding, People, Reviewers, CIResults):
         return held
 
     # -- webhooks ------------------------------------------------------------------------------
+
+    def set_hook_config(self, **changes: Any) -> HookConfig:
+        """Change the App's webhook configuration (`url`, `content_type`, `secret_set`,
+        `insecure_ssl`), as a maintainer would on the App's settings page."""
+        with self.lock:
+            self.state.hook_config = dataclasses.replace(self.state.hook_config, **changes)
+            return self.state.hook_config
 
     def deliver(self, event: str, payload: dict[str, Any]) -> HookDelivery:
         """POST a signed webhook to `webhook_url` now (from a sync test) and record the delivery."""

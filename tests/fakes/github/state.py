@@ -346,6 +346,16 @@ class HookDelivery:
 
 
 @dataclass
+class HookConfig:
+    """The App's webhook configuration (`GET /app/hook/config`), as its settings page sets it."""
+
+    url: str | None = None  # None: wherever FakeGitHub.webhook_url points deliveries
+    content_type: str = "json"  # json | form
+    secret_set: bool = True  # GitHub never returns the secret, only "********" when set
+    insecure_ssl: str = "0"  # "1": TLS certificates of `url` are not verified
+
+
+@dataclass
 class State:
     """Everything the fake knows; guarded by FakeGitHub's lock."""
 
@@ -356,6 +366,7 @@ class State:
     tokens: dict[str, Token] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
     deliveries: list[HookDelivery] = field(default_factory=list)
+    hook_config: HookConfig = field(default_factory=HookConfig)
     manifest_codes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     redelivery_requests: list[int] = field(default_factory=list)
     other_apps: dict[int, OtherApp] = field(
