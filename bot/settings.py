@@ -66,6 +66,9 @@ class Settings:
     environment: str = "development"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     public_url: str | None = None
+    webhook_proxy_url: str | None = None
+    """A smee.io-compatible server-sent-events channel (WEBHOOK_PROXY_URL, Probot's name)
+    that `aios serve` takes deliveries from, for a machine GitHub cannot reach."""
     agent_timeout_s: int = 3600
     """One attempt of an agent job (AIOS_AGENT_TIMEOUT_S); the agent stops a little before."""
     pending_effects_after_s: int = 60
@@ -203,6 +206,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
     public_url = get("AIOS_PUBLIC_URL")
     if public_url is not None:
         public_url = _parse_url("AIOS_PUBLIC_URL", public_url)
+    webhook_proxy_url = get("WEBHOOK_PROXY_URL")
+    if webhook_proxy_url is not None:
+        webhook_proxy_url = _parse_url("WEBHOOK_PROXY_URL", webhook_proxy_url)
 
     return Settings(
         app_id=app_id,
@@ -221,6 +227,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         environment=environment,
         max_body_bytes=DEFAULT_MAX_BODY_BYTES if max_body is None else max_body,
         public_url=public_url,
+        webhook_proxy_url=webhook_proxy_url,
         agent_timeout_s=3600 if agent_timeout is None else agent_timeout,
         pending_effects_after_s=60 if pending_after is None else pending_after,
     )

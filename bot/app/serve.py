@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from bot.app import embedded_redis
+from bot.app import embedded_redis, hook_config, webhook_proxy
 from bot.app.processes import die_with_parent, spawn_aios
 from bot.app.setup import setup_routes
 from bot.app.web import create_app, setup_pages
@@ -112,13 +112,21 @@ async def _run_web(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     supervisor = asyncio.create_task(_supervise(settings, children))
+    intake = webhook_proxy.start(settings, app) + hook_config.start(settings, client)
     try:
         await stop.wait()
     finally:
         supervisor.cancel()
+        await _cancel(intake)
         log.info("aios shutting down")
         await runner.cleanup()
         await client.aclose()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _supervise(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:

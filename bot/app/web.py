@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,33 @@ async def _store(app: web.Application, event: sansio.Event, body: bytes) -> tupl
     if not accepted:
         return 200, "duplicate"
     return 202, "accepted"
+
+
+async def accept_delivery(
+    app: web.Application, headers: Mapping[str, str], body: bytes
+) -> tuple[int, str]:
+    """Verify, dedupe and store a delivery that reached AIOS another way than POST /webhook
+    (the webhook proxy): the same checks, the same inbox, the same metrics.
+
+    `headers` must look up names case-insensitively, as aiohttp's request headers do.
+
+    Returns:
+        The status /webhook would have answered and the outcome (accepted, duplicate, …).
+
+    Raises:
+        WebhookRejected: where /webhook would have refused the delivery.
+    """
+    started = time.perf_counter()
+    event_name = headers.get("X-GitHub-Event", "")
+    try:
+        event = _verify_and_parse(app[SETTINGS_KEY], headers, body)
+        status, outcome = await _store(app, event, body)
+    except WebhookRejected:
+        app[METRICS_KEY].delivered(event_name, "", "rejected", time.perf_counter() - started)
+        raise
+    action = str(event.data.get("action") or "")
+    app[METRICS_KEY].delivered(event_name, action, outcome, time.perf_counter() - started)
+    return status, outcome
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from tests.fakes.github.routes.app import new_token
 from tests.fakes.github.routes.app import routes as app_routes
 from tests.fakes.github.routes.checks import routes as check_routes
 from tests.fakes.github.routes.ci import routes as ci_routes
+from tests.fakes.github.routes.hook_config import routes as hook_config_routes
 from tests.fakes.github.routes.issues import routes as issue_routes
 from tests.fakes.github.routes.pulls import routes as pull_routes
 from tests.fakes.github.routes.reviews import routes as review_routes
@@ -36,7 +37,13 @@ from tests.fakes.github.state import ROLES, AppIdentity, HookConfig, HookDeliver
 from tests.fakes.loopback import LoopbackServer
 
 DEFAULT_ROUTES = RouteTable(
-    app_routes, issue_routes, pull_routes, check_routes, review_routes, ci_routes
+    app_routes,
+    issue_routes,
+    pull_routes,
+    check_routes,
+    review_routes,
+    ci_routes,
+    hook_config_routes,
 )
 FAULT_MESSAGES = {
     401: "Bad credentials",
