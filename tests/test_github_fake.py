@@ -23,6 +23,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.github.auth import generate_app
 from tests.fakes.github.openapi import OpenAPIChecker
 from tests.fakes.github.routes.app import routes as app_routes
+from tests.fakes.github.routes.hook_config import routes as hook_config_routes
 from tests.fakes.github.routes.issues import routes as issue_routes
 from tests.fakes.github.state import AppIdentity
 from tests.fakes.loopback import LoopbackServer
@@ -480,6 +481,7 @@ async def test_responses_match_the_documented_schemas(
     await app.getitem(f"/app/hook/deliveries/{delivery['id']}")
     await app.post(f"/app/hook/deliveries/{delivery['id']}/attempts", data=b"")
     await app.getitem("/app/hook/config")
+    await app.patch("/app/hook/config", data={"url": "https://aios.example.com/webhook"})
     await GitHubAPI(http, "x", base_url=github_fake.url).post(
         "/app-manifests/code/conversions", data=b""
     )
@@ -520,8 +522,8 @@ async def test_responses_match_the_documented_schemas(
     await gh.delete("/repos/octo-org/hello/labels/x")
 
     exercised = {r.operation_id for r in github_fake.requests}
-    mine = {*app_routes.routes, *issue_routes.routes}
-    assert exercised == mine, "every route of github_routes_app/_issues is exercised"
+    mine = {*app_routes.routes, *hook_config_routes.routes, *issue_routes.routes}
+    assert exercised == mine, "every route of routes/app, hook_config and issues is exercised"
     assert github_fake.response_mismatches() == []
 
 

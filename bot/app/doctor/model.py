@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bot.agents.config import KEY_VARIABLES, AgentConfig
-from bot.agents.llm.probe import probe
 from bot.app.doctor.findings import Finding, Probe, bad, good
 from bot.settings import Settings, SettingsError
 
@@ -15,6 +13,11 @@ SET_A_KEY = (
 
 async def check_model(_settings: Settings, _probe: Probe) -> list[Finding]:
     """One models listing per provider that has a key: the one the agents use must answer."""
+    # Here, not at the top: `aios serve`'s web process imports the CLI, and the model SDKs
+    # stay out of it (tests/test_architecture.py).
+    from bot.agents.config import KEY_VARIABLES, AgentConfig  # (see above)
+    from bot.agents.llm.probe import probe  # (see above)
+
     try:
         config = AgentConfig.from_env()
     except SettingsError as exc:

@@ -147,20 +147,6 @@ def convert_manifest(call: Call) -> Reply:
     return Reply(201, body)
 
 
-@routes.op("apps/get-webhook-config-for-app", auth="jwt")
-def get_hook_config(call: Call) -> Reply:
-    config = call.state.hook_config
-    url = config.url if config.url is not None else call.webhook_url
-    body: dict[str, Any] = {
-        "url": url or "",
-        "content_type": config.content_type,
-        "insecure_ssl": config.insecure_ssl,
-    }
-    if config.secret_set:
-        body["secret"] = "********"  # GitHub masks it: set, but never shown
-    return Reply(200, body)
-
-
 @routes.op("apps/list-webhook-deliveries", auth="jwt")
 def list_deliveries(call: Call) -> Reply:
     """Newest first, cursor-paginated like GitHub (`cursor=v1_<id>` of the next item)."""
