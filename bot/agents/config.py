@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.agents.budget import Budgets, ceilings_from
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
+from bot.agents.model_keys import KEY_VARIABLES
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.sandbox import SandboxLimits
@@ -30,7 +31,6 @@ DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
         "fallbacks": ["gpt-4.1", "gpt-4.1-mini"],
     },
 }
-KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 
 @dataclass(frozen=True)
