@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.metadata
 import os
 import signal
 import sys
@@ -19,21 +20,25 @@ from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
 from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
+from bot.app.redis_wait import wait_for_redis
 from bot.app.report import as_json, as_text, build_report
 from bot.app.serve import serve
 from bot.app.worker import run_worker
 from bot.runtime import redis_clients
-from bot.settings import Settings, SettingsError, hold_secrets
+from bot.settings import Settings, SettingsError, export_dotenv_settings, hold_secrets
 from bot.workitem.scorecard import parse_window
 
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
 """Exit code for a missing or malformed setting, as the README promises."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C while waiting (the shell's convention: 128 + SIGINT)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aios", description="AIOS: a team of AI agents on GitHub")
+    parser.add_argument("-V", "--version", action="version", version=f"aios {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the webhook receiver and workers")
@@ -88,15 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed package's version (what pip installed, not what the source says)."""
+    try:
+        return importlib.metadata.version("aios")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         # Out of the environment before anything starts a child process that would inherit it.
         hold_secrets()
+        # .env's other settings join the environment (which wins), so the agent runtime and
+        # every child process read the same configuration as `Settings`.
+        export_dotenv_settings()
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(f"aios: configuration error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"aios: configuration error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format)
     return int(args.run(args, settings) or 0)
@@ -140,10 +157,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    if problem := redis_clients.startup_problem(settings.redis_url):
-        print(f"aios: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
     if args.count <= 1:
+        # A Redis that is down is waited for (a worker that exits would be restarted into the
+        # same failure by `aios serve`, a crash loop); one that evicts is refused.
+        try:
+            wait_for_redis(settings.redis_url)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        if problem := redis_clients.startup_problem(settings.redis_url):
+            print(f"aios: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         run_worker(settings, burst=args.burst, quick_only=args.quick_only)
         return 0
     flags = [*(["--burst"] if args.burst else []), *(["--quick-only"] if args.quick_only else [])]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -31,15 +32,60 @@ SECRET_VARIABLES = (
 SECRETS_FD_VARIABLE = "AIOS_SECRETS_FD"
 """Names the inherited file descriptor an `aios` parent process handed its secrets over on."""
 _held: dict[str, str] = {}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """One missing or malformed variable and what to do about it."""
+
+    variable: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.problem}"
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable and the fix."""
+    """Settings are missing or malformed: `problems` lists every one, each naming its
+    variable and the fix; `variable` and `problem` are the first one's."""
 
     def __init__(self, variable: str, problem: str) -> None:
+        self.problems = [SettingProblem(variable, problem)]
         self.variable = variable
         self.problem = problem
         super().__init__(f"{variable}: {problem}")
+
+    @classmethod
+    def of(cls, problems: Sequence[SettingProblem]) -> SettingsError:
+        """One error carrying all of `problems` (at least one), so they are fixed in one go."""
+        first, *_rest = problems
+        error = cls(first.variable, first.problem)
+        error.problems = list(problems)
+        error.args = ("; ".join(str(problem) for problem in problems),)
+        return error
+
+
+class _Problems:
+    """Collects the SettingsErrors of independent checks instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.found: list[SettingProblem] = []
+
+    def catch(self, check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except SettingsError as exc:
+            self.found.extend(exc.problems)
+            return None
+
+    def add(self, variable: str, problem: str) -> None:
+        self.found.append(SettingProblem(variable, problem))
+
+    def about(self, *variables: str) -> bool:
+        """Whether a problem was found with any of `variables` (checks that depend on them
+        would only repeat it)."""
+        return any(problem.variable in variables for problem in self.found)
 
 
 @dataclass(frozen=True)
@@ -96,7 +142,7 @@ class Settings:
         `hold_secrets` took out of it) over `.env`.
 
         Raises:
-            SettingsError: naming the first variable that is missing or malformed.
+            SettingsError: listing every variable that is missing or malformed.
         """
         env: dict[str, str] = {}
         if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -124,6 +170,28 @@ def hold_secrets(dotenv_path: str | Path | None = ".env") -> None:
         value = os.environ.pop(name, None)
         if value is not None and value.strip():
             _held[name] = value
+
+
+EXPORTED_PREFIXES = ("AIOS_", "ANTHROPIC_", "OPENAI_")
+"""The agent runtime's variables: `export_dotenv_settings` moves these (secrets aside) from
+`.env` into the environment."""
+
+
+def export_dotenv_settings(dotenv_path: str | Path | None = ".env") -> None:
+    """Put the agent runtime's settings from `.env` into the process environment where it has
+    none, so the environment still wins.
+
+    `Settings.from_env` reads `.env` itself, but the agent runtime (`AgentConfig.from_env`:
+    AIOS_LLM_PROVIDER, OPENAI_BASE_URL, AIOS_MODEL…) reads the environment only, so a provider
+    chosen in `.env` was ignored. Secrets stay out (`hold_secrets` holds them), and so does
+    anything else `.env` holds: child processes inherit the environment.
+    """
+    if dotenv_path is None or not Path(dotenv_path).is_file():
+        return
+    for name, value in dotenv_values(dotenv_path).items():
+        if value is not None and name.startswith(EXPORTED_PREFIXES):
+            if name not in SECRET_VARIABLES:
+                os.environ.setdefault(name, value)
 
 
 def held_secrets() -> dict[str, str]:
@@ -163,53 +231,74 @@ def _parse(env: Mapping[str, str]) -> Settings:
         value = env.get(name, "").strip()
         return value or None
 
+    # Every check runs, so a newcomer fixes all of them after one start, not one per start.
+    problems = _Problems()
     environment = (get("AIOS_ENV") or "development").lower()
-    _check_choice("AIOS_ENV", environment, ENVIRONMENTS)
+    problems.catch(lambda: _check_choice("AIOS_ENV", environment, ENVIRONMENTS))
 
-    app_id = _parse_int("APP_ID", get("APP_ID"), minimum=1)
-    private_key = _read_private_key(get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH"))
+    app_id = problems.catch(lambda: _parse_int("APP_ID", get("APP_ID"), minimum=1))
+    private_key = problems.catch(
+        lambda: _read_private_key(get("PRIVATE_KEY"), get("PRIVATE_KEY_PATH"))
+    )
     webhook_secret = get("WEBHOOK_SECRET")
-    if (app_id is None) != (private_key is None):
-        missing = "PRIVATE_KEY or PRIVATE_KEY_PATH" if private_key is None else "APP_ID"
-        raise SettingsError(missing, "is required when the other App credential is set")
+    if not problems.about("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH"):
+        if (app_id is None) != (private_key is None):
+            missing = "PRIVATE_KEY or PRIVATE_KEY_PATH" if private_key is None else "APP_ID"
+            problems.add(missing, "is required when the other App credential is set")
+    # Production may start unregistered: a deployed server registers itself at /setup.
     if app_id is not None and webhook_secret is None:
-        raise SettingsError(
+        problems.add(
             "WEBHOOK_SECRET", "is required with App credentials: deliveries cannot be verified"
         )
 
-    github_api_url = _parse_url("GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL)
-    git_base_url = _parse_url(
-        "GITHUB_GIT_URL",
-        get("GITHUB_GIT_URL") or _git_url_for(github_api_url),
-        # file:// lets a test (or an air-gapped mirror) stand bare repositories in for GitHub.
-        schemes=("http", "https", "file"),
+    github_api_url = problems.catch(
+        lambda: _parse_url("GITHUB_API_URL", get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL)
+    )
+    git_base_url = problems.catch(
+        lambda: _parse_url(
+            "GITHUB_GIT_URL",
+            get("GITHUB_GIT_URL") or _git_url_for(github_api_url or DEFAULT_GITHUB_API_URL),
+            # file:// lets a test (or an air-gapped mirror) stand bare repositories in for GitHub.
+            schemes=("http", "https", "file"),
+        )
     )
     redis_url = get("REDIS_URL")
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(
+        problems.add(
             "REDIS_URL", f"must start with redis://, rediss:// or unix://, got {redis_url!r}"
         )
 
     log_level = (get("LOG_LEVEL") or "INFO").upper()
-    _check_choice("LOG_LEVEL", log_level, LOG_LEVELS)
+    problems.catch(lambda: _check_choice("LOG_LEVEL", log_level, LOG_LEVELS))
     log_format = (
         get("LOG_FORMAT") or ("json" if environment == "production" else "console")
     ).lower()
-    _check_choice("LOG_FORMAT", log_format, LOG_FORMATS)
+    problems.catch(lambda: _check_choice("LOG_FORMAT", log_format, LOG_FORMATS))
 
-    port = _parse_int("PORT", get("PORT"), minimum=0, maximum=65535)
-    max_body = _parse_int("AIOS_MAX_BODY_BYTES", get("AIOS_MAX_BODY_BYTES"), minimum=1024)
-    agent_timeout = _parse_int("AIOS_AGENT_TIMEOUT_S", get("AIOS_AGENT_TIMEOUT_S"), minimum=2)
-    pending_after = _parse_int(
-        "AIOS_PENDING_EFFECTS_AFTER_S", get("AIOS_PENDING_EFFECTS_AFTER_S"), minimum=1
+    port = problems.catch(lambda: _parse_int("PORT", get("PORT"), minimum=0, maximum=65535))
+    max_body = problems.catch(
+        lambda: _parse_int("AIOS_MAX_BODY_BYTES", get("AIOS_MAX_BODY_BYTES"), minimum=1024)
+    )
+    agent_timeout = problems.catch(
+        lambda: _parse_int("AIOS_AGENT_TIMEOUT_S", get("AIOS_AGENT_TIMEOUT_S"), minimum=2)
+    )
+    pending_after = problems.catch(
+        lambda: _parse_int(
+            "AIOS_PENDING_EFFECTS_AFTER_S", get("AIOS_PENDING_EFFECTS_AFTER_S"), minimum=1
+        )
     )
     public_url = get("AIOS_PUBLIC_URL")
     if public_url is not None:
-        public_url = _parse_url("AIOS_PUBLIC_URL", public_url)
+        public_url = problems.catch(lambda: _parse_url("AIOS_PUBLIC_URL", public_url))
     webhook_proxy_url = get("WEBHOOK_PROXY_URL")
     if webhook_proxy_url is not None:
-        webhook_proxy_url = _parse_url("WEBHOOK_PROXY_URL", webhook_proxy_url)
+        webhook_proxy_url = problems.catch(
+            lambda: _parse_url("WEBHOOK_PROXY_URL", webhook_proxy_url)
+        )
 
+    if problems.found:
+        raise SettingsError.of(problems.found)
+    assert github_api_url is not None and git_base_url is not None
     return Settings(
         app_id=app_id,
         private_key=private_key,

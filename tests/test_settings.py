@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, export_dotenv_settings
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +186,35 @@ def test_secrets_leave_the_environment_and_reach_child_aios_processes_by_descrip
     assert parent["left"] == []
     for value in ("hush-hush-webhook", "sk-ant-handoff", "client-secret", "PRIVATE KEY"):
         assert value not in parent["env_of_a_child"]
+
+
+def test_every_bad_variable_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse(PORT="eighty", LOG_LEVEL="loud", REDIS_URL="localhost:6379")
+    assert [problem.variable for problem in caught.value.problems] == [
+        "REDIS_URL",
+        "LOG_LEVEL",
+        "PORT",
+    ]
+    assert "whole number" in str(caught.value)
+    assert "one of" in str(caught.value) and "redis://" in str(caught.value)
+
+
+def test_dotenv_agent_settings_reach_the_environment_but_secrets_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent runtime reads the environment only: a provider chosen in .env must get there."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "AIOS_LLM_PROVIDER=openai\nOPENAI_BASE_URL=http://127.0.0.1:11434/v1\n"
+        "OPENAI_API_KEY=sk-not-for-children\nAIOS_MODEL=from-dotenv\nUNRELATED_TOKEN=keep-out\n"
+    )
+    for name in ("AIOS_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "UNRELATED_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIOS_MODEL", "from-environment")
+    export_dotenv_settings(dotenv)
+    assert os.environ["AIOS_LLM_PROVIDER"] == "openai"
+    assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:11434/v1"
+    assert os.environ["AIOS_MODEL"] == "from-environment"  # the environment wins
+    assert "OPENAI_API_KEY" not in os.environ  # secrets are held, never inherited
+    assert "UNRELATED_TOKEN" not in os.environ

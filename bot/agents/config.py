@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from bot.agents.budget import Budgets, ceilings_from
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
+from bot.agents.model_keys import KEY_VARIABLES
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.sandbox import SandboxLimits
@@ -32,7 +33,6 @@ DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
         "fallbacks": ["gpt-4.1", "gpt-4.1-mini"],
     },
 }
-KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,23 @@ import dataclasses
 import gc
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import redis
 import structlog
 from aiohttp import web
 
 from bot.app import embedded_redis, hook_config, webhook_proxy
+from bot.app.listen import BACKLOG, CannotListen, listen
 from bot.app.processes import die_with_parent, spawn_aios
+from bot.app.readiness import Readiness, ServeWorkers, model_problem, redis_unreachable
 from bot.app.setup import setup_routes
-from bot.app.web import create_app, setup_pages
+from bot.app.web import READINESS_KEY, create_app, setup_pages
 from bot.handlers import build_router
 from bot.runtime import redis_clients
 from bot.settings import Settings
@@ -28,6 +32,8 @@ log = structlog.get_logger(__name__)
 
 EXIT_REDIS_EVICTS = 2
 """A Redis that may evict is a configuration error, like a malformed setting."""
+EXIT_CANNOT_LISTEN = 3
+"""The web port is in use (or not ours to bind): nothing else was started."""
 
 WORKER_STOP_TIMEOUT_S = 30.0
 WORKER_CHECK_INTERVAL_S = 0.5
@@ -35,7 +41,26 @@ WORKER_CHECK_INTERVAL_S = 0.5
 
 
 def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
-    """Run until SIGINT/SIGTERM; stops workers and the embedded Redis on the way out."""
+    """Run until SIGINT/SIGTERM; stops workers and the embedded Redis on the way out.
+
+    The port is bound first: when it is taken, serve says so in one line and exits
+    `EXIT_CANNOT_LISTEN` before it has started a Redis or a worker.
+    """
+    try:
+        listeners = listen(settings.host, settings.port)
+    except CannotListen as exc:
+        print(f"aios: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
+    try:
+        return _serve_on(listeners, settings, workers=workers, env_path=env_path)
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def _serve_on(
+    listeners: list[socket.socket], settings: Settings, *, workers: int, env_path: Path
+) -> int:
     embedded: embedded_redis.EmbeddedRedis | None = None
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -56,6 +81,13 @@ def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
             embedded.publish_address()
             settings = dataclasses.replace(settings, redis_url=embedded.url)
             log.info("embedded redis started", url=embedded.url, data_dir=str(embedded.data_dir))
+        elif unreachable := _unreachable(settings.redis_url):
+            # Up anyway: /readyz says why, and the workers wait for Redis with backoff.
+            print(
+                f"aios: {unreachable}; serving anyway: /readyz answers 503 and the workers "
+                "wait until Redis answers",
+                file=sys.stderr,
+            )
         elif problem := redis_clients.startup_problem(settings.redis_url):
             print(f"aios: {problem}", file=sys.stderr)
             return EXIT_REDIS_EVICTS
@@ -63,7 +95,12 @@ def serve(settings: Settings, *, workers: int, env_path: Path) -> int:
         # all, so maintainers are answered while every other worker runs an agent.
         children = [_spawn_worker(settings, quick_only=True)] if workers else []
         children += [_spawn_worker(settings) for _ in range(workers)]
-        _run_loop(_run_web(settings, env_path, children))
+        readiness = Readiness(
+            workers=ServeWorkers(children) if children else None,
+            model_problem=model_problem(),
+            embedded_redis=embedded is not None,
+        )
+        _run_loop(_run_web(settings, env_path, children, listeners, readiness))
         return 0
     finally:
         _stop_workers(children)
@@ -82,8 +119,24 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
+def _unreachable(url: str) -> str | None:
+    """Why the Redis at `url` does not answer now, in one line, or None when it does."""
+    client = redis_clients.sync_client(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return redis_unreachable(url, exc)
+    finally:
+        client.close()
+    return None
+
+
 async def _run_web(
-    settings: Settings, env_path: Path, children: list[subprocess.Popen[bytes]]
+    settings: Settings,
+    env_path: Path,
+    children: list[subprocess.Popen[bytes]],
+    listeners: list[socket.socket],
+    readiness: Readiness,
 ) -> None:
     assert settings.redis_url is not None
     client = redis_clients.async_client(settings.redis_url, max_connections=256)
@@ -91,10 +144,11 @@ async def _run_web(
     app = create_app(
         settings, redis_client=client, router=build_router(), extra_routes=extra_routes
     )
+    app[READINESS_KEY] = readiness
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
-    await site.start()
+    for listener in listeners:
+        await web.SockSite(runner, listener, backlog=BACKLOG).start()
     bound = runner.addresses[0] if runner.addresses else (settings.host, settings.port)
     log.info(
         "aios listening",
@@ -104,6 +158,11 @@ async def _run_web(
     )
     if not settings.has_app_credentials:
         log.warning(f"no GitHub App configured yet: open http://{bound[0]}:{bound[1]}/setup")
+    if readiness.model_problem is not None:
+        log.warning(
+            "ready for webhooks, not for agents: " + readiness.model_problem,
+            readyz=f"http://{bound[0]}:{bound[1]}/readyz",
+        )
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's full passes, which otherwise rescan it every few thousand requests.
     gc.freeze()

@@ -15,6 +15,7 @@ from aiohttp import web
 from gidgethub import ValidationFailure, routing, sansio
 
 from bot.app.metrics import WebMetrics
+from bot.app.readiness import Readiness, redis_unreachable
 from bot.inbox.deliveries import DeliveryInbox
 from bot.settings import Settings
 
@@ -25,6 +26,8 @@ INBOX_KEY = web.AppKey("inbox", DeliveryInbox)
 METRICS_KEY = web.AppKey("metrics", WebMetrics)
 ROUTER_KEY = web.AppKey("router", routing.Router)
 SETTINGS_KEY = web.AppKey("settings", Settings)
+READINESS_KEY = web.AppKey("readiness", Readiness)
+"""What `aios serve` adds to /readyz (its workers, its model); absent, workers are external."""
 
 _STATUS_BODIES = {
     outcome: orjson.dumps({"status": outcome})
@@ -203,20 +206,31 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready means deliveries can be stored and something will route them."""
+    """Ready (200) means deliveries can be stored and something will route them; 503 lists
+    why not, each with its fix. `agents` says whether agent jobs can call a model: without
+    one, webhooks are still accepted and routed, so that alone is no 503."""
     client = request.app[REDIS_KEY]
+    readiness = request.app.get(READINESS_KEY) or Readiness()
     problems: list[str] = []
     try:
         await client.ping()
         workers = await client.scard(WORKERS_SET)
     except redis.RedisError as exc:
-        problems.append(f"redis unreachable: {exc}")
+        url = request.app[SETTINGS_KEY].redis_url
+        problems.append(
+            redis_unreachable(url, exc, embedded=readiness.embedded_redis)
+            if url
+            else f"redis unreachable: {exc}"
+        )
     else:
         if workers == 0:
-            problems.append("no worker alive: start one with `aios worker`")
+            problems.append(readiness.no_worker_registered())
+    agents = readiness.agents()
     if problems:
-        return web.json_response({"status": "unready", "problems": problems}, status=503)
-    return web.json_response({"status": "ready", "workers": workers})
+        return web.json_response(
+            {"status": "unready", "problems": problems, "agents": agents}, status=503
+        )
+    return web.json_response({"status": "ready", "workers": workers, "agents": agents})
 
 
 async def metrics(request: web.Request) -> web.Response:
