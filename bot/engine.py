@@ -167,7 +167,9 @@ async def _decide(
             job.id if job is not None else None,
         )
         stored = replace(outcome.item, pending=marker)
-        await store.save_item(ctx.redis, stored, outcome.audit, pending_since=now.timestamp())
+        await store.save_item(
+            ctx.redis, stored, outcome.audit, pending_since=now.timestamp(), loop=outcome.rule.count
+        )
         log.info(
             "work item transition",
             work_event=event.value,

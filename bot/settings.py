@@ -27,6 +27,7 @@ SECRET_VARIABLES = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "OPENAI_API_KEY",
+    "AIOS_METRICS_TOKEN",
 )
 """Taken out of the process environment once read, so no child process inherits them."""
 SECRETS_FD_VARIABLE = "AIOS_SECRETS_FD"
@@ -120,6 +121,8 @@ class Settings:
     pending_effects_after_s: int = 60
     """A transition's effects pending this long are carried out by the sweeper
     (AIOS_PENDING_EFFECTS_AFTER_S): the job that owed them died for good."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """`/metrics` wants `Authorization: Bearer <it>` (AIOS_METRICS_TOKEN); None: open."""
 
     @property
     def has_app_credentials(self) -> bool:
@@ -131,7 +134,12 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value held, so redaction can scrub them from any text."""
-        values = [self.private_key, self.webhook_secret, self.github_client_secret]
+        values = [
+            self.private_key,
+            self.webhook_secret,
+            self.github_client_secret,
+            self.metrics_token,
+        ]
         return [v for v in values if v]
 
     @classmethod
@@ -319,6 +327,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         webhook_proxy_url=webhook_proxy_url,
         agent_timeout_s=3600 if agent_timeout is None else agent_timeout,
         pending_effects_after_s=60 if pending_after is None else pending_after,
+        metrics_token=get("AIOS_METRICS_TOKEN"),
     )
 
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-import redis.asyncio
 import yaml
 
-from bot.agents.breaker import RedisBreaker
-from bot.app.metrics import WORKER_COUNTERS, WebMetrics
 from bot.cli import build_parser
+from tests.metrics_scrape import check_names_served, live_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_INTERFACES = "0.0.0.0"
@@ -95,14 +92,14 @@ def test_dockerfile_healthcheck_probes_healthz_with_python() -> None:
 def test_compose_services_share_one_redis_that_never_evicts() -> None:
     services = compose()["services"]
 
-    assert set(services) == {"redis", "web", "worker"}
+    assert set(services) == {"redis", "web", "worker", "quick-worker"}
     redis_cmd = services["redis"]["command"]
     assert redis_cmd[0] == "redis-server"
     assert redis_cmd[redis_cmd.index("--appendonly") + 1] == "yes"
     assert redis_cmd[redis_cmd.index("--maxmemory-policy") + 1] == "noeviction"
     assert services["redis"]["image"].startswith("redis:7")
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "quick-worker"):
         service = services[name]
         assert service["env_file"] == ".env"
         assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
@@ -122,7 +119,9 @@ def test_every_place_that_installs_system_packages_installs_bubblewrap() -> None
     }
 
 
-@pytest.mark.parametrize(("service", "subcommand"), [("web", "serve"), ("worker", "worker")])
+@pytest.mark.parametrize(
+    ("service", "subcommand"), [("web", "serve"), ("worker", "worker"), ("quick-worker", "worker")]
+)
 def test_compose_commands_are_valid_aios_commands(service: str, subcommand: str) -> None:
     assert_aios_command(compose()["services"][service]["command"], subcommand)
 
@@ -136,7 +135,7 @@ def test_compose_web_runs_no_embedded_workers_and_publishes_8080() -> None:
     assert "8080:8080" in web["ports"]
 
 
-@pytest.mark.parametrize("service", ["redis", "web", "worker"])
+@pytest.mark.parametrize("service", ["redis", "web", "worker", "quick-worker"])
 def test_compose_healthchecks_are_runnable(service: str) -> None:
     test = compose()["services"][service]["healthcheck"]["test"]
 
@@ -145,6 +144,35 @@ def test_compose_healthchecks_are_runnable(service: str) -> None:
         compile(test[3], f"<{service} healthcheck>", "exec")
     else:
         assert test[1:] == ["redis-cli", "ping"]
+
+
+@pytest.mark.parametrize("service", ["worker", "quick-worker"])
+def test_a_worker_is_healthy_only_while_registered_in_redis(service: str) -> None:
+    """Its RQ registration, found in Redis by the container's host name: the heartbeat
+    keeps it, so a hung worker or an unreachable Redis turns the container unhealthy."""
+    code = compose()["services"][service]["healthcheck"]["test"][3]
+    assert "os.environ['REDIS_URL']" in code
+    assert "rq.Worker.all" in code and "socket.gethostname()" in code
+
+
+def test_compose_runs_a_short_jobs_worker_beside_the_agent_workers() -> None:
+    services = compose()["services"]
+    quick = build_parser().parse_args(services["quick-worker"]["command"][1:])
+    agents = build_parser().parse_args(services["worker"]["command"][1:])
+
+    assert quick.quick_only and not agents.quick_only
+    assert "security_opt" not in services["quick-worker"]  # it runs no agent commands
+
+
+def test_the_workers_keep_aios_data_dir_in_a_volume() -> None:
+    config = compose()
+    [value] = [v for n, v in dockerfile_instructions() if n == "ENV" and "AIOS_DATA_DIR=" in v]
+    image_dir = value.split("AIOS_DATA_DIR=", 1)[1].split()[0]
+    for service in ("worker", "quick-worker"):
+        spec = config["services"][service]
+        assert spec["environment"]["AIOS_DATA_DIR"] == image_dir
+        assert f"aios-data:{image_dir}" in spec["volumes"]
+    assert "aios-data" in config["volumes"]
 
 
 def test_fly_runs_web_and_worker_from_one_image_in_production() -> None:
@@ -178,50 +206,50 @@ def test_fly_config_holds_no_secrets() -> None:
     assert "fly secrets set" in (ROOT / "fly.toml").read_text()
 
 
-SELECTOR = re.compile(r"\b(aios_[a-z_]+)(?:\{([^}]*)\})?")
+PROMETHEUS = ROOT / "deploy" / "prometheus"
 
 
-def served_samples(redis_url: str) -> dict[str, set[str]]:
-    """Sample name → label names, from /metrics's renderer with one value in every counter
-    workers keep and one open circuit, so each family shows its samples."""
-    client = redis.Redis.from_url(redis_url)
-    for counter in WORKER_COUNTERS:
-        client.hset(counter.key, "|".join(["x"] * len(counter.labels)), 1)
-    client.close()
-
-    async def render() -> str:
-        aclient = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            breaker = RedisBreaker(aclient, threshold=1)
-            await breaker.failure("anthropic:claude-sonnet-5-5")
-            metrics = WebMetrics()
-            metrics.delivered("issues", "labeled", "accepted", 0.001)
-            return (await metrics.render(aclient)).decode()
-        finally:
-            await aclient.aclose()
-
-    samples: dict[str, set[str]] = {}
-    for line in asyncio.run(render()).splitlines():
-        if line and not line.startswith("#"):
-            name, _, rest = line.partition("{")
-            labels = {part.split("=")[0] for part in rest.rsplit("}", 1)[0].split(",") if part}
-            samples.setdefault(name.split(" ")[0], set()).update(labels)
-    return samples
+def run_promtool(*args: str) -> None:
+    """`promtool` on a deploy file, where it is installed: CI installs it (.ci/run,
+    scripts/test); elsewhere the parsing checks below still run."""
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_alert_rules_parse_and_name_only_what_metrics_serves(redis_url: str) -> None:
-    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-alerts.yml").read_text())
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
     [group] = rules["groups"]
-    samples = served_samples(redis_url)
-    assert {rule["alert"] for rule in group["rules"]} >= {"AIOSProviderSpendLimit"}
+    samples = live_samples(redis_url)
+    assert {rule["alert"] for rule in group["rules"]} >= {
+        "AIOSProviderSpendLimit",
+        "AIOSJobsFailing",
+        "AIOSWebhook5xx",
+        "AIOSBudgetNearLimit",
+        "AIOSQueueBacklog",
+        "AIOSDeliveriesNotRouted",
+    }
     for rule in group["rules"]:
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
         expr = rule["expr"]
         assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}")
-        named = SELECTOR.findall(expr)
-        assert named, f"{rule['alert']} names no AIOS metric"
-        for name, selector in named:
-            assert name in samples, f"{rule['alert']}: /metrics serves no {name}"
-            used = {part.split("=")[0].strip() for part in selector.split(",") if part}
-            assert used <= samples[name], f"{rule['alert']}: {name} has no label {used}"
+        check_names_served(rule["alert"], expr, samples)
+    run_promtool("check", "rules", str(PROMETHEUS / "alerts.yml"))
+
+
+def test_the_scrape_config_reads_the_token_from_a_file_and_loads_the_rules() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+
+    assert config["rule_files"] == ["alerts.yml"]
+    assert (PROMETHEUS / config["rule_files"][0]).is_file()
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer"
+    assert job["authorization"]["credentials_file"].startswith("/")
+    assert "credentials" not in job["authorization"]  # never the token itself in the file
+    [target] = [t for static in job["static_configs"] for t in static["targets"]]
+    service, _, port = target.partition(":")
+    assert f"{port}:8080" in compose()["services"][service]["ports"]
+    run_promtool("check", "config", "--syntax-only", str(PROMETHEUS / "prometheus.yml"))

@@ -9,6 +9,12 @@ from typing import Protocol
 import redis.asyncio
 
 from bot.agents.llm.types import Usage
+from bot.runtime.counters import (
+    INSTALLATION_SPEND_KEY,
+    MODEL_CALLS_KEY,
+    MODEL_COST_KEY,
+    MODEL_TOKENS_KEY,
+)
 
 MICRO = 1_000_000
 """Costs are stored as integer micro-dollars: HINCRBY never drifts the way floats add up."""
@@ -27,6 +33,8 @@ class UsageScope:
     work_item: str | None = None
     repo: str | None = None
     installation_id: int | None = None
+    role: str | None = None
+    """The agent role that made the call; labels `/metrics`' spend, not the ledger's keys."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class RedisLedger:
             **{name: getattr(usage, name) for name in _TOKEN_FIELDS},
         }
         pipe.xadd(f"{self._prefix}:log", entry, maxlen=LOG_MAXLEN, approximate=True)
+        _count_for_metrics(pipe, scope, model, usage, micro, month)
         await pipe.execute()
 
     async def _read(self, key: str) -> Totals:
@@ -149,6 +158,29 @@ class RedisLedger:
         return await self._read(
             f"{self._prefix}:installation:{installation_id}:{month or month_of()}"
         )
+
+
+def _count_for_metrics(
+    pipe: redis.asyncio.client.Pipeline,
+    scope: UsageScope,
+    model: str,
+    usage: Usage,
+    micro: int,
+    month: str,
+) -> None:
+    """Add the call to `/metrics`' counters in the ledger's own transaction: counted once,
+    whichever worker process made it, and never lost between the two."""
+    labels = f"{model}|{scope.role or 'none'}"
+    pipe.hincrby(MODEL_COST_KEY, labels, micro)
+    pipe.hincrby(MODEL_CALLS_KEY, labels, 1)
+    for name in _TOKEN_FIELDS:
+        pipe.hincrby(
+            MODEL_TOKENS_KEY, f"{labels}|{name.removesuffix('_tokens')}", getattr(usage, name)
+        )
+    if scope.installation_id is not None:
+        key = INSTALLATION_SPEND_KEY.format(month=month)
+        pipe.hincrby(key, str(scope.installation_id), micro)
+        pipe.expire(key, MONTH_TTL_S)
 
 
 def _s(value: bytes | str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,9 @@ async def run_agent(
         system = prompts.system_prompt(role, runtime.roster)
     role_default = runtime.role_model(role)
     transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
-    run = _Run(role, runtime, scope, toolbox, transcript, on_step, secrets, on_checkpoint)
+    # The role labels the spend `/metrics` serves; the ledger's keys stay by job and item.
+    charged = replace(scope, role=role.key)
+    run = _Run(role, runtime, charged, toolbox, transcript, on_step, secrets, on_checkpoint)
     transcript.write(
         "start",
         role=role.key,

@@ -7,6 +7,7 @@ which keeps one scrape target for the whole deployment.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +20,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.agents.breaker import open_circuits
+from bot.app.metrics_work import MICRO, WorkGauges, installation_budget
 from bot.inbox.deliveries import STREAM_KEY
 from bot.runtime.catalog import QueueName
 from bot.runtime.counters import (
+    AGENT_LOOPS_KEY,
+    AGENT_OUTCOMES_KEY,
     GITHUB_CALLS_KEY,
     JOB_OUTCOMES_KEY,
     JOB_RETRIES_KEY,
     LLM_STOPS_KEY,
+    MODEL_CALLS_KEY,
+    MODEL_COST_KEY,
+    MODEL_TOKENS_KEY,
 )
 from bot.workitem.history import SCORECARD_FIGURES, load_scorecards
 from bot.workitem.scorecard import TARGET_COST_SAVING, TARGET_HUMAN_HELP_SHARE, TARGET_MERGED_SHARE
@@ -45,6 +52,12 @@ class WebMetrics:
             "aios_webhook_deliveries",
             "Webhook deliveries received, by event, action and outcome",
             ["event", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.responses = Counter(
+            "aios_webhook_responses",
+            "Webhook deliveries answered, by HTTP status code (5xx: GitHub marks them failed)",
+            ["code"],
             registry=self.registry,
         )
         self.ack_latency = Histogram(
@@ -71,8 +84,13 @@ class WebMetrics:
         self.registry.register(self._worker_counters)
         self._scorecards = _Scorecards()
         self.registry.register(self._scorecards)
+        # The budget the workers apply: they read it from the same environment.
+        self._work = WorkGauges(installation_budget(os.environ))
+        self.registry.register(self._work)
 
-    def delivered(self, event: str, action: str, outcome: str, seconds: float) -> None:
+    def delivered(
+        self, event: str, action: str, outcome: str, seconds: float, *, status: int
+    ) -> None:
         """Count one answered delivery; label children are cached, this runs per request."""
         key = (event or "-", action or "-", outcome)
         child = self._delivery_counters.get(key)
@@ -82,6 +100,7 @@ class WebMetrics:
                 key = ("other", "other", outcome)
             child = self._delivery_counters[key] = self.deliveries.labels(*key)
         child.inc()
+        self.responses.labels(code=str(status)).inc()  # the handler answers a few codes only
         self.ack_latency.observe(seconds)
 
     async def render(self, client: redis.asyncio.Redis) -> bytes:
@@ -103,6 +122,7 @@ class WebMetrics:
             provider, _, model = key.partition(":")
             self.circuit_open.labels(provider=provider, model=model).set(1 if open_for else 0)
         self._scorecards.snapshot = await load_scorecards(client)
+        await self._work.refresh(client)
         return generate_latest(self.registry)
 
 
@@ -114,6 +134,8 @@ class WorkerCounter:
     name: str
     help: str
     labels: tuple[str, ...]
+    divisor: int = 1
+    """Units in Redis per unit of the metric (micro-dollars per dollar)."""
 
 
 WORKER_COUNTERS = (
@@ -143,6 +165,40 @@ WORKER_COUNTERS = (
         "(`spend_limit`: the account is out of credit or over its spend limit)",
         ("provider", "model", "reason"),
     ),
+    WorkerCounter(
+        MODEL_COST_KEY,
+        "aios_model_cost_usd",
+        "Model spend in USD by model (`provider:model`) and agent role, at the price table's "
+        "prices (0 for an unpriced model)",
+        ("model", "role"),
+        divisor=MICRO,
+    ),
+    WorkerCounter(
+        MODEL_TOKENS_KEY,
+        "aios_model_tokens",
+        "Model tokens by model, agent role and kind (input, output, cache_write, cache_read)",
+        ("model", "role", "kind"),
+    ),
+    WorkerCounter(
+        MODEL_CALLS_KEY,
+        "aios_model_calls",
+        "Model calls answered, by model and role",
+        ("model", "role"),
+    ),
+    WorkerCounter(
+        AGENT_OUTCOMES_KEY,
+        "aios_agent_outcomes",
+        "Work items that ended: merged, failed (a retried item that fails again counts again) "
+        "or cancelled",
+        ("outcome",),
+    ),
+    WorkerCounter(
+        AGENT_LOOPS_KEY,
+        "aios_agent_loops",
+        "Rounds the agents looped: `ci_fix_attempts` (CI failed), `review_rounds` (the QA agent "
+        "asked for changes), `fix_rounds` (a maintainer asked for changes)",
+        ("loop",),
+    ),
 )
 
 
@@ -156,7 +212,7 @@ class _RedisCounters(Collector):
             for field, count in fields.items():
                 values = field.decode().split("|", len(counter.labels) - 1)
                 if len(values) == len(counter.labels):
-                    family.add_metric(values, float(count))
+                    family.add_metric(values, int(count) / counter.divisor)
             yield family
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,6 +62,7 @@ def create_app(
     app[INBOX_KEY] = DeliveryInbox(redis_client)
     app[METRICS_KEY] = WebMetrics()
     app[ROUTER_KEY] = router
+    _warn_if_metrics_public(settings)
     app.add_routes(
         [
             web.post("/webhook", receive_webhook),
@@ -98,7 +100,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         response = web.Response(
             body=_STATUS_BODIES[outcome], status=status, content_type="application/json"
         )
-    app[METRICS_KEY].delivered(event_name, action, outcome, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    app[METRICS_KEY].delivered(event_name, action, outcome, elapsed, status=status)
     return response
 
 
@@ -193,11 +196,13 @@ async def accept_delivery(
     try:
         event = _verify_and_parse(app[SETTINGS_KEY], headers, body)
         status, outcome = await _store(app, event, body)
-    except WebhookRejected:
-        app[METRICS_KEY].delivered(event_name, "", "rejected", time.perf_counter() - started)
+    except WebhookRejected as rejected:
+        elapsed = time.perf_counter() - started
+        app[METRICS_KEY].delivered(event_name, "", "rejected", elapsed, status=rejected.status)
         raise
     action = str(event.data.get("action") or "")
-    app[METRICS_KEY].delivered(event_name, action, outcome, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    app[METRICS_KEY].delivered(event_name, action, outcome, elapsed, status=status)
     return status, outcome
 
 
@@ -233,12 +238,32 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "workers": workers, "agents": agents})
 
 
+def _warn_if_metrics_public(settings: Settings) -> None:
+    if settings.metrics_token is None:
+        log.warning(
+            "/metrics is public: anyone who reaches the webhook port can read it; set "
+            "AIOS_METRICS_TOKEN to require `Authorization: Bearer <token>`"
+        )
+
+
 async def metrics(request: web.Request) -> web.Response:
+    token = request.app[SETTINGS_KEY].metrics_token
+    if token is not None and not _bearer_matches(request.headers.get("Authorization"), token):
+        return web.Response(
+            status=401,
+            text="/metrics wants Authorization: Bearer <AIOS_METRICS_TOKEN>\n",
+            headers={"WWW-Authenticate": 'Bearer realm="aios-metrics"'},
+        )
     try:
         text = await request.app[METRICS_KEY].render(request.app[REDIS_KEY])
     except redis.RedisError as exc:
         return web.Response(status=503, text=f"redis unreachable: {exc}\n")
     return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+def _bearer_matches(header: str | None, token: str) -> bool:
+    """Constant-time, so the answer's timing says nothing about how much of a guess was right."""
+    return hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())
 
 
 def setup_pages(

@@ -53,3 +53,28 @@ class GitHubCalls:
             for field, count in counts.items():
                 pipe.hincrby(GITHUB_CALLS_KEY, field, count)
             await pipe.execute()
+
+
+MODEL_COST_KEY = "aios:metrics:model-cost"
+"""Hash of `<model>|<role>` → micro-dollars spent, added by the usage ledger on every call."""
+
+MODEL_TOKENS_KEY = "aios:metrics:model-tokens"
+"""Hash of `<model>|<role>|<kind>` → tokens (kind: input, output, cache_write, cache_read)."""
+
+MODEL_CALLS_KEY = "aios:metrics:model-calls"
+"""Hash of `<model>|<role>` → model calls answered."""
+
+INSTALLATION_SPEND_KEY = "aios:metrics:installation-spend:{month}"
+"""Hash of `<installation id>` → micro-dollars spent in `YYYY-MM`: the month the budget
+`AIOS_BUDGET_INSTALLATION_MONTH_USD` caps, one hash read per scrape."""
+
+AGENT_OUTCOMES_KEY = "aios:metrics:agent-outcomes"
+"""Hash of `<state>` → work items that entered merged, failed or cancelled (a retried item
+that fails again counts again)."""
+
+AGENT_LOOPS_KEY = "aios:metrics:agent-loops"
+"""Hash of `<counter>` → rounds the agents looped: `ci_fix_attempts` (CI failed, fix it),
+`review_rounds` (the QA agent asked for changes), `fix_rounds` (a maintainer did)."""
+
+OUTCOME_STATES = ("merged", "failed", "cancelled")
+"""The work-item states counted in AGENT_OUTCOMES_KEY when an item enters them."""

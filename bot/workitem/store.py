@@ -10,6 +10,7 @@ import redis
 import redis.asyncio
 
 from bot.github.auth import token_keys
+from bot.runtime.counters import AGENT_LOOPS_KEY, AGENT_OUTCOMES_KEY, OUTCOME_STATES
 from bot.workitem.audit import AuditEntry
 from bot.workitem.item import WorkItem
 
@@ -71,11 +72,14 @@ async def save_item(
     audit: AuditEntry | None = None,
     *,
     pending_since: float | None = None,
+    loop: str | None = None,
 ) -> None:
     """Store the item, and append its audit entry, in one transaction.
 
     `pending_since` (a Unix time) lists the item's pending effects for the sweeper; an item
-    saved without pending effects leaves the list.
+    saved without pending effects leaves the list. `loop` names the bounded loop the
+    transition went round (`rules.Counter`); it and an outcome the audit entry reaches are
+    counted for `/metrics` in the same transaction, so a retried job never counts twice.
     """
     async with client.pipeline(transaction=True) as pipe:
         pipe.set(ITEM_KEY.format(key=item.key), json.dumps(item.to_dict(), sort_keys=True))
@@ -91,6 +95,11 @@ async def save_item(
         if audit is not None:
             entry = {**audit.to_dict(), "cost_usd": f"{item.cost_usd:.4f}"}
             pipe.xadd(AUDIT_KEY.format(key=item.key), entry)  # type: ignore[arg-type]
+            reached = audit.to_state
+            if reached is not None and reached != audit.from_state and reached in OUTCOME_STATES:
+                pipe.hincrby(AGENT_OUTCOMES_KEY, reached.value, 1)
+        if loop is not None:
+            pipe.hincrby(AGENT_LOOPS_KEY, loop, 1)
         await pipe.execute()
 
 
