@@ -17,11 +17,13 @@ import redis.asyncio
 
 from bot.agents.config import AgentConfig
 from bot.agents.ledger import Ledger, MemoryLedger, RedisLedger, UsageScope
-from bot.agents.loop import AgentResult, Step, run_agent
+from bot.agents.loop import AgentResult, run_agent
+from bot.agents.narration import Limits, narrate, report, unpriced
 from bot.agents.roster import Role, RosterError, load_roster
 from bot.agents.routing import ModelRef, RoutingConfig
 from bot.agents.runtime import AgentRuntime
 from bot.agents.sandbox import Sandbox
+from bot.github.git import GitError
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace, WorkspaceError
 from bot.settings import SettingsError
@@ -30,7 +32,9 @@ from bot.workitem.names import BRANCH_PREFIX, slugify
 EXIT_OK = 0
 EXIT_STOPPED = 1
 EXIT_USAGE = 2
-ARG_PREVIEW = 80
+STATE_DIR = "aios"
+"""Run state (transcripts) goes to `<git dir>/aios` when the data directory would be inside
+the work tree: git never shows what is in its own directory as a change."""
 
 
 def agent_run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -64,9 +68,27 @@ def agent_run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return _fail(f"error: {args.repo} is not a git repository (run `git init` there first)")
     if branch is None:
         return _fail("error: the repository is on a detached HEAD; check out a branch first")
+    if _git_out(Path(top), "rev-parse", "--verify", "--quiet", "HEAD^{commit}") is None:
+        return _fail(
+            f"error: {top} has no commits yet; commit your files first "
+            "(the agent starts from the last commit)"
+        )
+    changes = _uncommitted(Path(top))
+    if changes and not args.force:
+        return _fail(
+            f"error: {top} has uncommitted changes ({_files(changes)}); the agent starts from "
+            "the last commit and would not see them. Commit or stash them, or run with --force."
+        )
+    if changes:
+        print(
+            f"warning: {_files(changes)} with uncommitted changes in {top} are not part of this "
+            "run: the agent starts from the last commit (--force); your files stay as they are",
+            file=sys.stderr,
+        )
+    config = dataclasses.replace(config, data_dir=_state_dir(Path(top), config.data_dir))
     try:
         return asyncio.run(_run(args, config, role, Path(top), branch, out))
-    except WorkspaceError as exc:
+    except (WorkspaceError, GitError) as exc:
         return _fail(f"error: {exc}")
 
 
@@ -80,6 +102,34 @@ def _git_out(repo: Path, *args: str) -> str | None:
         ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30, check=False
     )
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def _uncommitted(top: Path) -> list[str]:
+    """`git status --porcelain` lines: changed, staged and untracked files (ignored ones not)."""
+    done = subprocess.run(
+        ["git", "-C", str(top), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+def _files(changes: list[str]) -> str:
+    return "1 file" if len(changes) == 1 else f"{len(changes)} files"
+
+
+def _state_dir(top: Path, wanted: Path) -> Path:
+    """`wanted` (AIOS_DATA_DIR, by default `.aios` here), unless that is inside the work tree:
+    then the repository's git directory, so the run leaves nothing for `git status` to show."""
+    resolved = wanted.expanduser().resolve()
+    git_dir = _git_out(top, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    if git_dir is None or not resolved.is_relative_to(top.resolve()):
+        return wanted
+    if resolved.is_relative_to(Path(git_dir).resolve()):
+        return wanted
+    return Path(git_dir) / STATE_DIR
 
 
 def _ledger() -> tuple[Ledger, redis.asyncio.Redis | None]:
@@ -106,7 +156,9 @@ async def _run(
             ws.path, git_dir=ws.git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
         )
         print(f"AIOS · {role.persona} · {top.name}@{base}", file=out)
-        print(f"models: {', '.join(str(m) for m in chain)}", file=out)
+        unknown = unpriced(runtime.prices, [str(m) for m in chain])
+        note = f" (no price for {', '.join(unknown)}: cost unknown)" if unknown else ""
+        print(f"models: {', '.join(str(m) for m in chain)}{note}", file=out)
         print(f"sandbox: {sandbox.isolation.describe()}", file=out, flush=True)
         scope = UsageScope(
             job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}", repo=top.name
@@ -119,12 +171,16 @@ async def _run(
             scope=scope,
             task_kind=args.task_kind,
             max_steps=args.max_steps,
-            on_step=lambda step: _narrate(step, out),
+            on_step=lambda step: narrate(step, out),
             sandbox=sandbox,
             git_dir=ws.git_dir,
         )
         sha = await ws.commit(_commit_message(args.task, result), agent=role.persona)
-        _report(result, out)
+        limits = Limits(
+            runtime.budgets.per_job_usd,
+            config.max_steps if args.max_steps is None else args.max_steps,
+        )
+        report(result, runtime.prices, limits, out)
         if sha:
             try:
                 await ws.push(policy=PushPolicy(allow_workflow_edits=config.allow_workflow_edits))
@@ -157,44 +213,3 @@ def _commit_message(task: str, result: AgentResult) -> str:
     title = " ".join(task.split())
     title = title if len(title) <= 72 else title[:69] + "..."
     return f"{title}\n\n{result.summary}"
-
-
-def _narrate(step: Step, out: TextIO) -> None:
-    role = step.role
-    if step.kind == "model":
-        if step.text.strip():
-            print(f"{role.emoji} {role.name}: {step.text.strip()}", file=out, flush=True)
-        return
-    detail = _arguments(step)
-    print(f"   ↳ {step.tool}{' ' + detail if detail else ''}", file=out, flush=True)
-    if step.is_error:
-        print(f"     ✗ {step.result.splitlines()[0] if step.result else 'failed'}", file=out)
-    elif step.tool == "run" and len(step.result.splitlines()) > 1:
-        print(f"     {step.result.splitlines()[1]}", file=out)
-
-
-def _arguments(step: Step) -> str:
-    args = step.arguments
-    if step.tool == "run":
-        text = str(args.get("command", ""))
-    elif step.tool == "search":
-        text = f"/{args.get('pattern', '')}/ {args.get('path', '')}".strip()
-    elif step.tool == "finish":
-        return ""
-    else:
-        text = str(args.get("path", ""))
-    text = " ".join(text.split())
-    return text if len(text) <= ARG_PREVIEW else text[: ARG_PREVIEW - 1] + "…"
-
-
-def _report(result: AgentResult, out: TextIO) -> None:
-    u = result.usage
-    print("", file=out)
-    print(f"[{result.status.value}] {result.summary}", file=out)
-    print(
-        f"{result.steps} steps · {u.prompt_tokens:,} input tokens ({u.cache_read_tokens:,} from "
-        f"cache) · {u.output_tokens:,} output · ${result.cost_usd:.4f}",
-        file=out,
-    )
-    if result.transcript:
-        print(f"transcript: {result.transcript}", file=out, flush=True)

@@ -273,10 +273,7 @@ async def _refusal(
     """Why this agent step must not start, as a result; None when it may."""
     missing = config.missing_key()
     if missing is not None:
-        why = (
-            f"no model key: the workers have no {missing}. Set it in their environment (or "
-            "the .env file they start with) and restart them."
-        )
+        why = f"{NO_MODEL_KEY}: the workers have no {missing}, so no agent can start."
         return _stopped(StopReason.LLM_ERROR, why)
     budget = budgets.per_work_item_usd
     spent = (await ledger.work_item(item.key)).cost_usd
@@ -307,10 +304,22 @@ async def stop_item(ctx: WorkerContext, item: WorkItem, who: str, result: AgentR
         await engine.fail(ctx, item, f"the {who} stopped: {result.summary}", hint=hint)
         return
     hint = STOP_HINTS.get(result.status)
-    if result.summary.startswith("no model key"):
-        hint = "Next step: give the workers a model key, then comment `/aios retry`."
+    if result.summary.startswith(NO_MODEL_KEY):
+        # No retry hint: running the step again fails the same way until the operator acts.
+        variable = AgentConfig.from_env().missing_key() or "ANTHROPIC_API_KEY"
+        hint = NO_MODEL_KEY_HINT.format(variable=variable)
     await engine.fail(ctx, item, f"the {who} stopped: {result.summary}", hint=hint)
 
+
+NO_MODEL_KEY = "no model key"
+"""How a refusal for want of a model key begins; `stop_item` knows it by this."""
+
+NO_MODEL_KEY_HINT = (
+    "Next step: give the workers a model key. Whoever runs AIOS sets `{variable}` in the "
+    "workers' environment or in the `.env` file `aios serve` starts from (or, for an "
+    "OpenAI-compatible endpoint, `AIOS_LLM_PROVIDER=openai` with `OPENAI_API_KEY` and "
+    "`OPENAI_BASE_URL`), then restarts them."
+)
 
 STOP_HINTS = {
     StopReason.TIME_LIMIT: (
