@@ -25,7 +25,7 @@ from bot.app.report import as_json, as_text, build_report
 from bot.app.serve import serve
 from bot.app.worker import run_worker
 from bot.runtime import redis_clients
-from bot.settings import Settings, SettingsError, export_dotenv_settings, hold_secrets
+from bot.settings import Settings, SettingsError, hold_secrets
 from bot.workitem.scorecard import parse_window
 
 log = structlog.get_logger(__name__)
@@ -107,9 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Out of the environment before anything starts a child process that would inherit it.
         hold_secrets()
-        # .env's other settings join the environment (which wins), so the agent runtime and
-        # every child process read the same configuration as `Settings`.
-        export_dotenv_settings()
         settings = Settings.from_env()
     except SettingsError as exc:
         for problem in exc.problems:

@@ -180,28 +180,6 @@ def hold_secrets(dotenv_path: str | Path | None = ".env") -> None:
             _held[name] = value
 
 
-EXPORTED_PREFIXES = ("AIOS_", "ANTHROPIC_", "OPENAI_")
-"""The agent runtime's variables: `export_dotenv_settings` moves these (secrets aside) from
-`.env` into the environment."""
-
-
-def export_dotenv_settings(dotenv_path: str | Path | None = ".env") -> None:
-    """Put the agent runtime's settings from `.env` into the process environment where it has
-    none, so the environment still wins.
-
-    `Settings.from_env` reads `.env` itself, but the agent runtime (`AgentConfig.from_env`:
-    AIOS_LLM_PROVIDER, OPENAI_BASE_URL, AIOS_MODEL…) reads the environment only, so a provider
-    chosen in `.env` was ignored. Secrets stay out (`hold_secrets` holds them), and so does
-    anything else `.env` holds: child processes inherit the environment.
-    """
-    if dotenv_path is None or not Path(dotenv_path).is_file():
-        return
-    for name, value in dotenv_values(dotenv_path).items():
-        if value is not None and name.startswith(EXPORTED_PREFIXES):
-            if name not in SECRET_VARIABLES:
-                os.environ.setdefault(name, value)
-
-
 def held_secrets() -> dict[str, str]:
     """The secret variables this process read (and took out of its environment)."""
     return dict(_held)

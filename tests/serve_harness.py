@@ -25,7 +25,8 @@ from tests.fakes.llm import LoopbackLLM, ScriptedModel
 REPO = "octo-org/hello"
 SEED_FILES = {"README.md": "# hello\n", "app.py": 'def hello():\n    return "hi"\n'}
 AIOS = str(Path(sys.executable).with_name("aios"))
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
+"""Workers preload every job module before they register: slow on a busy 2-core machine."""
 LLM_KEY = "sk-ant-test-not-a-real-key"
 
 

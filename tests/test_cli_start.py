@@ -163,7 +163,7 @@ def test_serve_waits_for_an_unreachable_redis_and_says_why_until_it_is_there(
 
     log = serve.log.read_text()
     assert "Traceback" not in log
-    first_screen = "\n".join(log.splitlines()[:4])
+    first_screen = "\n".join(log.splitlines()[:8])
     assert "serving anyway: /readyz answers 503" in first_screen
     assert "ready for webhooks, not for agents: ANTHROPIC_API_KEY is not set" in first_screen
 

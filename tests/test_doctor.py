@@ -84,7 +84,7 @@ def model_configured(
     monkeypatch.chdir(tmp_path)
     for name in MODEL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("bot.agents.config.held_secrets", dict)
+    monkeypatch.setattr("bot.agents.model_keys.held_secrets", dict)
     monkeypatch.setenv("ANTHROPIC_API_KEY", MODEL_KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", model_server[1])
 

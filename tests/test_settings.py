@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.settings import Settings, SettingsError, export_dotenv_settings
+from bot.agents.config import AgentConfig
+from bot.settings import Settings, SettingsError
 
 
 @pytest.fixture(scope="module")
@@ -200,21 +201,22 @@ def test_every_bad_variable_is_reported_at_once() -> None:
     assert "one of" in str(caught.value) and "redis://" in str(caught.value)
 
 
-def test_dotenv_agent_settings_reach_the_environment_but_secrets_do_not(
+def test_the_agent_runtime_reads_dotenv_under_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The agent runtime reads the environment only: a provider chosen in .env must get there."""
-    dotenv = tmp_path / ".env"
-    dotenv.write_text(
+    """A provider chosen in .env (the setup page's model step writes it) reaches the agents;
+    the environment still wins, and nothing of .env is put into the environment."""
+    (tmp_path / ".env").write_text(
         "AIOS_LLM_PROVIDER=openai\nOPENAI_BASE_URL=http://127.0.0.1:11434/v1\n"
-        "OPENAI_API_KEY=sk-not-for-children\nAIOS_MODEL=from-dotenv\nUNRELATED_TOKEN=keep-out\n"
+        "OPENAI_API_KEY=sk-not-for-children\nAIOS_MODEL=from-dotenv\n"
     )
-    for name in ("AIOS_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "UNRELATED_TOKEN"):
+    monkeypatch.chdir(tmp_path)
+    for name in ("AIOS_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIOS_MODEL", "from-environment")
-    export_dotenv_settings(dotenv)
-    assert os.environ["AIOS_LLM_PROVIDER"] == "openai"
-    assert os.environ["OPENAI_BASE_URL"] == "http://127.0.0.1:11434/v1"
-    assert os.environ["AIOS_MODEL"] == "from-environment"  # the environment wins
-    assert "OPENAI_API_KEY" not in os.environ  # secrets are held, never inherited
-    assert "UNRELATED_TOKEN" not in os.environ
+    config = AgentConfig.from_env()
+    assert config.provider == "openai"
+    assert config.openai_base_url == "http://127.0.0.1:11434/v1"
+    assert config.openai_api_key == "sk-not-for-children"
+    assert [ref.model for ref in config.routing.default] == ["from-environment"]
+    assert "OPENAI_API_KEY" not in os.environ and "AIOS_LLM_PROVIDER" not in os.environ

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
 from bot.agents.budget import Budgets, ceilings_from
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
-from bot.agents.model_keys import KEY_VARIABLES
+from bot.agents.model_keys import KEY_VARIABLES, agent_environment
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.sandbox import SandboxLimits
-from bot.settings import SettingsError, held_secrets
+from bot.settings import SettingsError
 
 DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
     "anthropic": {
@@ -70,11 +67,7 @@ class AgentConfig:
         """Raises SettingsError naming the first malformed variable. Without `environ`: the
         process environment and the keys `hold_secrets` took out of it, over `.env` (where
         the setup pages' model step writes)."""
-        if environ is None:
-            saved = {k: v for k, v in dotenv_values(".env").items() if v is not None}
-            env: Mapping[str, str] = {**saved, **held_secrets(), **os.environ}
-        else:
-            env = environ
+        env: Mapping[str, str] = agent_environment() if environ is None else environ
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
