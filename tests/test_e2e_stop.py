@@ -149,15 +149,27 @@ def test_ctrl_c_mid_agent_stops_cleanly_and_the_restart_resumes(stack: Stack) ->
     assert stopped, log
     assert log.index(stopped[0]) < log.index("embedded redis stopped"), log
     assert processes_in(serve.data_dir / "redis") == []
-    assert "paused: AIOS is restarting" in stack.progress(issue.number)
+    header = stack.progress(issue.number).splitlines()[1]
+    assert "**paused: AIOS is restarting**" in header, header
     assert len(stack.model.requests) == 2  # the step in flight finished; no third call began
     requeued = re.search(r"job rescheduled .* job_id=(\S+) reason=aios-restarting", log)
     assert requeued is not None, log
 
-    stack.model.script += [finish("Both files written."), qa_pass()]
+    back = Gate()
+    last = finish("Both files written.")
+    last.on_serve = back.hold
+    stack.model.script += [last, qa_pass()]
     serve = spawn_serve(stack.github, stack.llm, stack.workdir, new_session=True)
     try:
         stack.github.webhook_url = f"{serve.url}/webhook"
+        wait_for(back.arrived.is_set, "the resumed agent's model call", timeout=30)
+        # The pause is shown only while it is true: the agent at work again says so.
+        wait_for(
+            lambda: "back after the restart" in stack.progress(issue.number),
+            "the progress comment to say the agent is back",
+        )
+        assert "AIOS is restarting" not in stack.progress(issue.number)
+        back.open()
         branch = f"aios/{issue.number}-two-files"
         wait_for(lambda: stack.handed_over(branch), "the PR after the restart", timeout=60)
         url = re.search(r"embedded redis started .* url=(\S+)", serve.log.read_text())
@@ -169,6 +181,7 @@ def test_ctrl_c_mid_agent_stops_cleanly_and_the_restart_resumes(stack: Stack) ->
         _ctrl_c(serve)
         _exited_quietly(serve)  # an idle stop is as quiet
     finally:
+        back.open()
         stop_serve(serve)
 
     # Step one, the step Ctrl-C let finish, the step after it (resumed), QA's review: none
