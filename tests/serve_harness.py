@@ -92,11 +92,14 @@ def spawn_serve(
     *,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    new_session: bool = False,
 ) -> Serve:
     """Start `aios serve` in `workdir` against the fake GitHub and the loopback model.
 
     Every serve of one `workdir` shares its data dir (and so its embedded Redis data).
     `env` adds settings (shorter timeouts, sweep periods) for the whole process tree.
+    `new_session` makes serve lead a process group of its own, as a shell's foreground job
+    does, so a test can signal that group (`os.killpg`) the way Ctrl-C in a terminal does.
     """
     data_dir = workdir / "data"
     if github_fake.repo(REPO).git_dir is None:
@@ -125,6 +128,7 @@ def spawn_serve(
             cwd=workdir,
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
     serve = Serve(process, port, data_dir, log)
     try:

@@ -366,6 +366,12 @@ def test_first_offer_writes_then_later_ones_wait_for_the_slot() -> None:
     assert pacer.poll().action is Action.SKIP
 
 
+def test_first_offer_writes_at_once_on_a_clock_that_moves_between_reads() -> None:
+    ticks = iter(range(1, 1000))
+    pacer = Pacer(clock=lambda: float(next(ticks)), min_interval_s=3)
+    assert pacer.offer("a").action is Action.WRITE
+
+
 def test_one_write_at_a_time() -> None:
     clock = Clock()
     pacer = Pacer(clock=clock, min_interval_s=0)

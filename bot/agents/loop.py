@@ -45,6 +45,9 @@ class StopReason(StrEnum):
     MODELS_UNAVAILABLE = "models_unavailable"
     """Every model stayed overloaded or circuit-open: the run can start again later
     (`AgentResult.retry_in_s`)."""
+    INTERRUPTED = "interrupted"
+    """Asked to stop between steps (AIOS is shutting down): the last checkpoint holds the
+    run, which continues from it when its job runs again."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ async def run_agent(
     resume: LoopState | None = None,
     on_checkpoint: CheckpointHook | None = None,
     deadline: float | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> AgentResult:
     """Run one agent on `task` in `workspace` until it finishes, hits the step limit or a budget.
 
@@ -127,6 +131,8 @@ async def run_agent(
     caller) with its own prompt prefix, so nothing already answered is asked again. The step
     limit counts the model calls of this run: a resumed run may take as many again.
     `deadline` (event-loop time) cuts the step under way short; the last checkpoint stands.
+    `stop_requested` is asked before each step: once it says yes, the run ends INTERRUPTED
+    where it is (the step under way finished and checkpointed, no new one started).
     """
     role = runtime.roster.get(role) if isinstance(role, str) else role
     config = runtime.config
@@ -154,7 +160,17 @@ async def run_agent(
     transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
     # The role labels the spend `/metrics` serves; the ledger's keys stay by job and item.
     charged = replace(scope, role=role.key)
-    run = _Run(role, runtime, charged, toolbox, transcript, on_step, secrets, on_checkpoint)
+    run = _Run(
+        role,
+        runtime,
+        charged,
+        toolbox,
+        transcript,
+        on_step,
+        secrets,
+        on_checkpoint,
+        stop_requested=stop_requested,
+    )
     transcript.write(
         "start",
         role=role.key,
@@ -217,9 +233,12 @@ class _Run:
         on_step: StepHook | None,
         secrets: tuple[str, ...],
         on_checkpoint: CheckpointHook | None = None,
+        *,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> None:
         self.role = role
         self.on_checkpoint = on_checkpoint
+        self.stop_requested = stop_requested
         self.first_step = 1
         self.steps_done = 0
         self.runtime = runtime
@@ -300,6 +319,10 @@ class _Run:
         rt = self.runtime
         last = self.first_step + max_steps - 1
         for index in range(self.first_step, last + 1):
+            if self.stop_requested is not None and self.stop_requested():
+                self.transcript.write("interrupted", step=index - 1)
+                summary = f"Interrupted after {index - 1} step(s): AIOS is shutting down."
+                return self.result(StopReason.INTERRUPTED, summary, index - 1)
             try:
                 await check_budgets(rt.ledger, self.scope, rt.budgets)
             except BudgetExceeded as exc:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bot.app.processes import die_with_parent
 
@@ -52,11 +54,21 @@ class EmbeddedRedis:
         temporary.replace(path)  # readers see the old file or the new one, never half of one
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask Redis to shut down cleanly (it flushes the AOF), then make sure it is gone."""
+        """Ask Redis to shut down cleanly (SHUTDOWN: it fsyncs the AOF), then make sure it is
+        gone."""
         (self.data_dir / ADDRESS_FILE).unlink(missing_ok=True)
         if self.process.poll() is not None:
             return
-        self.process.terminate()
+        # No retries: SHUTDOWN ends with the server closing the connection, which is success.
+        client = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            client.shutdown()
+        except redis.RedisError:
+            self.process.terminate()  # SIGTERM is Redis's own clean shutdown too
+        finally:
+            client.close()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -114,7 +126,11 @@ def start(data_dir: Path, *, port: int | None = None, appendonly: bool = True) -
             "--loglevel", "warning",
             "--logfile", str((data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        # Its own session: Ctrl-C in the terminal must not stop Redis under the workers;
+        # the program stops it last (`stop`), or the kernel does if the program is killed.
+        process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent, start_new_session=True
+        )
         if _wait_ready(process, chosen):
             return EmbeddedRedis(process=process, port=chosen, data_dir=data_dir)
         last_error = _tail(data_dir / "redis.log")

@@ -28,9 +28,15 @@ def spawn_aios(
     *,
     env: Mapping[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    own_session: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start a child `aios` process that gets this process's secrets through an inherited
-    descriptor, never through its environment (which /proc/<pid>/environ shows)."""
+    descriptor, never through its environment (which /proc/<pid>/environ shows).
+
+    `own_session`: the child leads a session of its own, out of reach of the terminal's
+    Ctrl-C, so it stops when its parent says (in order), not when the keyboard does.
+    Pair it with `die_with_parent`, or it would outlive a parent killed outright.
+    """
     extra, fd = secrets_handoff()
     child_env = {**(os.environ if env is None else env), **extra}
     try:
@@ -39,6 +45,7 @@ def spawn_aios(
             env=child_env,
             preexec_fn=preexec_fn,
             pass_fds=() if fd is None else (fd,),
+            start_new_session=own_session,
         )
     finally:
         if fd is not None:

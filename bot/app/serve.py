@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -214,16 +215,51 @@ def _spawn_worker(settings: Settings, *, quick_only: bool = False) -> subprocess
     env = dict(os.environ)
     env["REDIS_URL"] = settings.redis_url or ""
     command = [sys.executable, "-m", "bot.cli", "worker", *(["--quick-only"] if quick_only else [])]
-    return spawn_aios(command, env=env, preexec_fn=die_with_parent)
+    # Its own session: Ctrl-C reaches serve alone, which stops the workers before Redis.
+    return spawn_aios(command, env=env, preexec_fn=die_with_parent, own_session=True)
+
+
+class _StopNow(Exception):
+    """A second Ctrl-C (or SIGTERM) while the workers finish their step: stop at once."""
+
+
+def _stop_now(_signum: int, _frame: object) -> None:
+    raise _StopNow
 
 
 def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
+    """Warm shutdown: each worker lets its agent end the step under way (checkpointed, the
+    job requeued) and exits; one still running after `WORKER_STOP_TIMEOUT_S` is killed, and
+    its job resumes from the step before. Redis is stopped only after this returns."""
+    running = [child for child in children if child.poll() is None]
+    if not running:
+        return
+    previous = {sig: signal.signal(sig, _stop_now) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in running:
             child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        log.info(
+            "stopping workers: agents end their current step; Ctrl-C again to stop at once",
+            workers=len(running),
+            within_s=WORKER_STOP_TIMEOUT_S,
+        )
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+        for child in running:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker still busy; killing it", pid=child.pid)
+                child.kill()
+                child.wait()
+    except _StopNow:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)  # a third press changes nothing: no traceback
+        log.warning("asked again: killing the workers; their agents resume from the last step")
+        for child in running:
             child.kill()
+        for child in running:
             child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("workers stopped", workers=len(running))

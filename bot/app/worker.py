@@ -21,6 +21,7 @@ from bot.app.processes import die_with_parent
 from bot.app.recovery import recover_dead_local_workers, worker_name
 from bot.github.sessions import tls_context
 from bot.inbox.pump import DeliveryPump
+from bot.runtime import shutdown
 from bot.runtime.catalog import CATALOG
 from bot.runtime.context import redis_url_of
 from bot.runtime.control import ControlledJob
@@ -101,6 +102,18 @@ class AgentWorker(SchedulerDiesWithWorker, Worker):
             os._exit(1)  # the worker died between the fork and the line above
         super().main_work_horse(job, queue)
 
+    def handle_warm_shutdown_request(self) -> None:
+        """RQ waits for the running job; an agent's job would run for minutes more. Ask the
+        horse to stop after its current step (it checkpoints, and its job is requeued)."""
+        super().handle_warm_shutdown_request()
+        if not self.horse_pid:
+            return
+        try:
+            os.kill(self.horse_pid, shutdown.STOP_AFTER_STEP)
+        except ProcessLookupError:
+            return  # it just ended its job
+        log.info("asked the running agent to stop after its current step", horse=self.horse_pid)
+
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """RQ retries a job whose horse died but calls no failure callback for it: call it,
         so a job killed on its last attempt fails its work item instead of leaving it."""
@@ -143,6 +156,7 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     )
     pump_thread.start()
     _preload()
+    shutdown.install()  # before the first fork: every work horse is born with the handler
     recover_dead_local_workers(connection, [jobs.route, jobs.agents])
     # Short jobs are listed first: a worker takes routing and commands before agent work.
     queues = [jobs.route] if quick_only else [jobs.route, jobs.agents]

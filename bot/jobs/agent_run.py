@@ -30,6 +30,8 @@ from bot.github.workspace import Workspace
 from bot.jobs import checkpoints
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
+from bot.render.progress import RESTARTING
+from bot.runtime import shutdown
 from bot.runtime.context import WorkerContext
 from bot.runtime.control import Reschedule, Stop
 from bot.runtime.counters import count_llm_stop
@@ -113,6 +115,10 @@ async def run_role(
     often its job runs. Jobs whose task text changes between attempts name their slot.
     A bare directory instead of a workspace (a one-shot run with nothing to commit, like the
     memory distiller) is run without checkpoints.
+
+    When AIOS shuts down (`bot.runtime.shutdown`), a run with checkpoints stops after the
+    step under way, the progress comment says it is paused while AIOS restarts, and the job
+    is requeued (`Reschedule`, not a used retry) to continue from that step.
     """
     job = get_current_job()
     scope = UsageScope(
@@ -151,6 +157,8 @@ async def run_role(
             await publish_current(gh, ctx.redis, item.repo, item.number)
 
         writer = PacedWriter(write, min_interval_s=item.settings.min_edit_interval_s)
+        if not quiet and _paused_for_restart(item):
+            writer.update(await _say_back(ctx, item, role, resume))
 
         async def narrate(step: Step) -> None:
             text = _narration(step)
@@ -193,7 +201,11 @@ async def run_role(
                 resume=resume,
                 on_checkpoint=on_checkpoint,
                 deadline=stop_before_timeout(),
+                # Only a run that checkpoints can stop early without losing its steps.
+                stop_requested=shutdown.requested if on_checkpoint is not None else None,
             )
+            if result.status is StopReason.INTERRUPTED and not quiet:
+                await _say_paused(ctx, item, role, writer)
         finally:
             await writer.aclose()
             await runtime.aclose()
@@ -215,7 +227,43 @@ async def run_role(
         await _pause_for_spend_limit(ctx, item, result)
     if result.status is StopReason.MODELS_UNAVAILABLE:
         return _reschedule_or_give_up(result)
+    if result.status is StopReason.INTERRUPTED:
+        # At once: a worker still running takes it, else the next start's scheduler does.
+        raise Reschedule(0.0, "aios-restarting")
     return result
+
+
+def _paused_for_restart(item: WorkItem) -> bool:
+    narration = item.work.narration
+    return narration is not None and narration.text == RESTARTING
+
+
+async def _say_paused(ctx: WorkerContext, item: WorkItem, role: str, writer: PacedWriter) -> None:
+    """The progress comment says the agent is paused until AIOS is back (`RESTARTING`)."""
+
+    def record(current: WorkItem) -> WorkItem:
+        return replace(current, work=replace(current.work, narration=Narration(role, RESTARTING)))
+
+    await engine.update_item(ctx, item.repo, item.number, record)
+    try:
+        await writer.finish(RESTARTING)
+    except Exception as exc:  # the job is requeued all the same; the next start says more
+        log.warning("could not show the pause on GitHub", error=str(exc))
+
+
+async def _say_back(ctx: WorkerContext, item: WorkItem, role: str, resume: LoopState | None) -> str:
+    """Replace the pause notice as the run starts again, so it is shown only while true;
+    returns the narration that replaces it."""
+    where = f", continuing after step {resume.steps}" if resume is not None else ""
+    back = Narration(role, f"back after the restart{where}")
+
+    def record(current: WorkItem) -> WorkItem:
+        if not _paused_for_restart(current):
+            return current
+        return replace(current, work=replace(current.work, narration=back))
+
+    await engine.update_item(ctx, item.repo, item.number, record)
+    return back.text
 
 
 def _saver(ctx: WorkerContext, key: str, workspace: Workspace, base: str) -> CheckpointHook:

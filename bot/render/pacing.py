@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,7 +75,9 @@ class Pacer:
     def next_slot(self) -> float:
         """The earliest time the next write may start."""
         if self._started_at is None:
-            return self._clock()
+            # Nothing written yet: any time. (Not "now": a real clock has moved on by the
+            # time `poll` compares, and the first write waited for a slot forever.)
+            return -math.inf
         return self._started_at + self._interval
 
     def offer(self, body: str, *, final: bool = False) -> Decision:

@@ -21,6 +21,14 @@ BUDGET_HINT = (
     "or `/aios cancel`."
 )
 
+RESTARTING = "paused: AIOS is restarting"
+"""The narration an agent leaves when AIOS shuts down under it; shown as the item's state
+until the agent runs again (then its next narration replaces it)."""
+RESTARTING_NOTE = (
+    "stopped after its current step while AIOS restarts; it continues from there once AIOS "
+    "is back, without repeating a step."
+)
+
 STOP_LABELS = {
     "failed": ("WARNING", "Stopped", "❌"),
     "paused": ("IMPORTANT", "Paused", "⏸️"),

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.agents.roster import Roster, load_roster
-from bot.render.progress import BUDGET_HINT, RETRY_HINT, Note, Persona, ProgressView, Step
+from bot.render.progress import (
+    BUDGET_HINT,
+    RESTARTING,
+    RESTARTING_NOTE,
+    RETRY_HINT,
+    Note,
+    Persona,
+    ProgressView,
+    Step,
+)
 from bot.workitem.item import WorkItem
 from bot.workitem.states import State
 
@@ -48,10 +58,13 @@ def progress_view(
     team = tuple(persona_of(roster, role, plain=plain) for role in team_roles(item))
     failure, kind, hint = _stop(item)
     narration = item.work.narration if failure is None else None
+    restarting = narration is not None and narration.text == RESTARTING
+    if narration is not None and restarting:
+        narration = replace(narration, text=RESTARTING_NOTE)
     return ProgressView(
         repo=item.repo,
         number=item.number,
-        state=item.state.label,
+        state=RESTARTING if restarting else item.state.label,
         started_at=item.created_at,
         now=now or datetime.now(UTC),
         tokens=item.tokens,
