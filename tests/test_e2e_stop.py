@@ -36,6 +36,10 @@ HOLD_LIMIT_S = 30.0
 """A held model call answers by itself after this long, so a broken test cannot hang."""
 
 
+QUIET = {"AIOS_METRICS_TOKEN": "metrics-token-for-the-stop-test"}
+"""An open /metrics is warned about at start; this test wants a log with no warning at all."""
+
+
 class Gate:
     """Holds a model answer until the test opens it: the agent's step stays in flight."""
 
@@ -122,7 +126,7 @@ def test_ctrl_c_mid_agent_stops_cleanly_and_the_restart_resumes(stack: Stack) ->
         Turn("Starting.", [call("write_file", path="a.txt", content="A\n")]),
         second,
     ]
-    serve = spawn_serve(stack.github, stack.llm, stack.workdir, new_session=True)
+    serve = spawn_serve(stack.github, stack.llm, stack.workdir, new_session=True, env=QUIET)
     try:
         stack.github.webhook_url = f"{serve.url}/webhook"
         issue = stack.github.add_issue(REPO, "Two files")
@@ -159,7 +163,7 @@ def test_ctrl_c_mid_agent_stops_cleanly_and_the_restart_resumes(stack: Stack) ->
     last = finish("Both files written.")
     last.on_serve = back.hold
     stack.model.script += [last, qa_pass()]
-    serve = spawn_serve(stack.github, stack.llm, stack.workdir, new_session=True)
+    serve = spawn_serve(stack.github, stack.llm, stack.workdir, new_session=True, env=QUIET)
     try:
         stack.github.webhook_url = f"{serve.url}/webhook"
         wait_for(back.arrived.is_set, "the resumed agent's model call", timeout=30)

@@ -160,17 +160,8 @@ async def run_agent(
     transcript = Transcript(transcript_path(config.data_dir, scope.job_id), secrets)
     # The role labels the spend `/metrics` serves; the ledger's keys stay by job and item.
     charged = replace(scope, role=role.key)
-    run = _Run(
-        role,
-        runtime,
-        charged,
-        toolbox,
-        transcript,
-        on_step,
-        secrets,
-        on_checkpoint,
-        stop_requested=stop_requested,
-    )
+    run = _Run(role, runtime, charged, toolbox, transcript, on_step, secrets, on_checkpoint)
+    run.stop_requested = stop_requested
     transcript.write(
         "start",
         role=role.key,
