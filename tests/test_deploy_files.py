@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.app.serve import WORKER_STOP_TIMEOUT_S
 from bot.cli import build_parser
 from tests.metrics_scrape import check_names_served, live_samples
 
@@ -253,3 +254,13 @@ def test_the_scrape_config_reads_the_token_from_a_file_and_loads_the_rules() -> 
     service, _, port = target.partition(":")
     assert f"{port}:8080" in compose()["services"][service]["ports"]
     run_promtool("check", "config", "--syntax-only", str(PROMETHEUS / "prometheus.yml"))
+
+
+@pytest.mark.parametrize("service", ["web", "worker", "quick-worker"])
+def test_containers_get_longer_to_stop_than_a_worker_takes(service: str) -> None:
+    """A worker needs up to WORKER_STOP_TIMEOUT_S to stop its agent after a step and requeue
+    it; a container killed sooner loses that step's checkpoint (Docker waits 10 s)."""
+    grace = compose()["services"][service]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > WORKER_STOP_TIMEOUT_S
+    fly = tomllib.loads((ROOT / "fly.toml").read_text())
+    assert fly["kill_signal"] == "SIGTERM" and fly["kill_timeout"] > WORKER_STOP_TIMEOUT_S
