@@ -764,3 +764,18 @@ async def test_the_status_page_before_registration_points_to_setup(
     assert f"<code>{PUBLIC_URL}/webhook</code>" in page
     assert "none: ANTHROPIC_API_KEY is not set" in page
     assert "unknown (no Redis in this process)" in page
+
+
+async def test_without_a_public_url_the_page_offers_a_webhook_proxy(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(public_url=None)
+    page = await (await client.get("/setup")).text()
+    assert "WEBHOOK_PROXY_URL=" in page and "https://smee.io/new" in page
+
+    channel = "https://smee.io/aios-test-channel"
+    proxied = await make_client(settings_for(WEBHOOK_PROXY_URL=channel), public_url=None)
+    page = await (await proxied.get("/setup")).text()
+    manifest = json.loads(registration_form(page)["inputs"]["manifest"])
+    assert manifest["hook_attributes"] == {"url": channel, "active": True}
+    assert "proxy channel" in page and "No public URL is set" not in page

@@ -29,14 +29,18 @@ ENV_KEYS = (
 )
 
 
-def load_manifest(public_url: str | None, *, browser_url: str | None = None) -> dict[str, Any]:
+def load_manifest(
+    public_url: str | None, *, browser_url: str | None = None, proxy_url: str | None = None
+) -> dict[str, Any]:
     """The App manifest from github-app-manifest.yml with this deployment's URLs filled in.
 
     Args:
-        public_url: where GitHub can reach this server. Without one the webhook is
-            registered inactive at a placeholder URL, to be set in the App's settings.
+        public_url: where GitHub can reach this server. Without one (and without a proxy)
+            the webhook is registered inactive at a placeholder URL, to be set later.
         browser_url: where the registering person's browser reaches this server, for
             GitHub's redirect back with the code; defaults to `public_url`.
+        proxy_url: a webhook proxy channel (WEBHOOK_PROXY_URL) `aios serve` reads: GitHub
+            delivers there instead of to `public_url`.
 
     Raises:
         ValueError: when neither URL is given (GitHub would have nowhere to send the code).
@@ -48,6 +52,9 @@ def load_manifest(public_url: str | None, *, browser_url: str | None = None) -> 
     hook = dict(manifest.get("hook_attributes") or {})
     if public_url:
         manifest["url"] = public_url.rstrip("/")
+    if proxy_url:
+        hook.update(url=proxy_url, active=True)
+    elif public_url:
         hook.update(url=f"{public_url.rstrip('/')}/webhook", active=True)
     else:
         hook.update(url=PLACEHOLDER_WEBHOOK_URL, active=False)

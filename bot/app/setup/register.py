@@ -25,6 +25,10 @@ _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 _WEBHOOK_OK = "<p>GitHub will deliver webhooks to <code>{hook_url}</code>.</p>"
+_WEBHOOK_PROXIED = (
+    "<p>GitHub will deliver webhooks to the proxy channel <code>{hook_url}</code> "
+    "(WEBHOOK_PROXY_URL), which this server reads: no public address needed.</p>"
+)
 
 _ORG_FORM = """<form action="/setup" method="get"><p>Register it for an organisation
 instead: <input name="org" placeholder="organisation login" required
@@ -53,8 +57,11 @@ class Registration:
                 "and single hyphens, at most 39).</p><p><a href='/setup'>Back</a></p>",
             )
         local_url = str(request.url.origin())
-        manifest = load_manifest(ctx.public_url, browser_url=local_url)
-        if ctx.public_url:
+        proxy = ctx.settings.webhook_proxy_url
+        manifest = load_manifest(ctx.public_url, browser_url=local_url, proxy_url=proxy)
+        if proxy:
+            note = _WEBHOOK_PROXIED.format(hook_url=e(proxy))
+        elif ctx.public_url:
             note = _WEBHOOK_OK.format(hook_url=e(manifest["hook_attributes"]["url"]))
         else:
             note = ctx.pages.body("no_public_url", local_url=e(local_url))
