@@ -11,6 +11,7 @@ import redis.asyncio
 
 from bot.github.auth import token_keys
 from bot.runtime.counters import AGENT_LOOPS_KEY, AGENT_OUTCOMES_KEY, OUTCOME_STATES
+from bot.runtime.lease import leased_lock
 from bot.workitem.audit import AuditEntry
 from bot.workitem.item import WorkItem
 
@@ -40,7 +41,8 @@ REPOS_KEY = "aios:repos"
 ITEM_LOCK_KEY = "aios:lock:item:{key}"
 PUBLISH_LOCK_KEY = "aios:lock:publish:{key}"
 ITEM_LOCK_TIMEOUT_S = 120
-"""A job that dies holding an item's lock frees it after this long."""
+"""How long a job waits for an item's lock (its holder may be writing to a paced GitHub);
+one that died holding it frees it within `bot.runtime.lease.LEASE_S`."""
 
 
 def item_key(repo: str, number: int) -> str:
@@ -168,12 +170,9 @@ async def audit_entries(
 @asynccontextmanager
 async def item_lock(client: redis.asyncio.Redis, repo: str, number: int) -> AsyncIterator[None]:
     """Serialise the jobs that change one work item (load, transition, save, upserts)."""
-    lock = client.lock(
-        ITEM_LOCK_KEY.format(key=item_key(repo, number)),
-        timeout=ITEM_LOCK_TIMEOUT_S,
-        blocking_timeout=ITEM_LOCK_TIMEOUT_S,
-    )
-    async with lock:
+    async with leased_lock(
+        client, ITEM_LOCK_KEY.format(key=item_key(repo, number)), wait_s=ITEM_LOCK_TIMEOUT_S
+    ):
         yield
 
 
@@ -181,12 +180,7 @@ async def item_lock(client: redis.asyncio.Redis, repo: str, number: int) -> Asyn
 async def publish_lock(client: redis.asyncio.Redis, key: str) -> AsyncIterator[None]:
     """One writer at a time for an item's progress comment and check run: two jobs finding
     no check run on a new head at once would each create one."""
-    lock = client.lock(
-        PUBLISH_LOCK_KEY.format(key=key),
-        timeout=ITEM_LOCK_TIMEOUT_S,
-        blocking_timeout=ITEM_LOCK_TIMEOUT_S,
-    )
-    async with lock:
+    async with leased_lock(client, PUBLISH_LOCK_KEY.format(key=key), wait_s=ITEM_LOCK_TIMEOUT_S):
         yield
 
 
