@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -167,3 +168,18 @@ async def test_a_snapshot_that_would_write_outside_the_tree_is_refused(
 def test_a_checkpoint_of_another_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         LoopState.from_dict({"v": 99})
+
+
+async def test_a_snapshot_uses_the_workspaces_own_git_not_one_a_command_planted(
+    clones: list[Workspace], tmp_path: Path
+) -> None:
+    """A sandboxed command may write `.git` into the work tree (here: pointing at a
+    repository of its own); the snapshot must read the workspace's git directory anyway."""
+    first, second = clones
+    planted = tmp_path / "planted.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(planted)], check=True)
+    (first.path / ".git").write_text(f"gitdir: {planted}\n")
+    (first.path / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    packed = await snapshot.take(first)
+    await snapshot.restore(second, packed)
+    assert (second.path / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"

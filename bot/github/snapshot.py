@@ -13,7 +13,6 @@ import io
 import json
 import tarfile
 
-from bot.github.git import base_env, run_git
 from bot.github.workspace import Workspace
 
 DELETED = ".aios-snapshot-deleted.json"
@@ -54,9 +53,7 @@ async def restore(workspace: Workspace, data: bytes) -> None:
     try:
         _unpack(workspace, data)
     except SnapshotError:
-        env = base_env(workspace.root)
-        await run_git(["reset", "-q", "--hard", "HEAD"], cwd=workspace.path, env=env)
-        await run_git(["clean", "-q", "-f", "-d"], cwd=workspace.path, env=env)
+        await workspace.discard_changes()
         raise
 
 
@@ -77,15 +74,14 @@ def _unpack(workspace: Workspace, data: bytes) -> None:
 
 
 async def _status(workspace: Workspace) -> tuple[list[str], list[str]]:
-    """(changed or added, deleted) paths relative to the work tree, against HEAD."""
-    result = await run_git(
-        ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
-        cwd=workspace.path,
-        env=base_env(workspace.root),
-    )
+    """(changed or added, deleted) paths relative to the work tree, against HEAD.
+
+    Through the workspace's own git (its git directory named, its configuration checked):
+    git found from the work tree would obey a `.git` file a sandboxed command wrote, and
+    refuses a tree the sandbox's uid owns ("dubious ownership")."""
     changed: list[str] = []
     deleted: list[str] = []
-    for entry in result.stdout.split("\0"):
+    for entry in await workspace.status_entries():
         if len(entry) < 4:
             continue
         code, name = entry[:2], entry[3:]

@@ -373,6 +373,18 @@ class Workspace:
     async def head(self) -> str:
         return (await self._git("rev-parse", "HEAD")).stdout.strip()
 
+    async def status_entries(self) -> list[str]:
+        """`git status --porcelain=v1 -z` entries against HEAD (untracked files, no renames)."""
+        result = await self._git(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"
+        )
+        return [entry for entry in result.stdout.split("\0") if entry]
+
+    async def discard_changes(self) -> None:
+        """Put the work tree back to HEAD: changes reset, untracked files removed."""
+        await self._git("reset", "-q", "--hard", "HEAD")
+        await self._git("clean", "-q", "-f", "-d")
+
     async def changed_files(self) -> list[str]:
         """Paths changed in the work tree or committed since the base, relative to the root."""
         base = (
