@@ -3,8 +3,10 @@
 Each command is `bwrap … prlimit … /bin/sh -c COMMAND` (argument lists, no shell of ours):
 its own user, pid, network, ipc, uts and cgroup namespaces, a fresh /proc, the system
 directories and the repository's git directory read-only, the work tree and a private home
-read-write, uid 1000 inside, an environment of allow-listed names only. Where bubblewrap is
-missing or cannot build its namespaces, `run` refuses instead of running unconfined.
+read-write, uid 1000 inside, an environment of allow-listed names only. No network, unless
+a run allows hosts: then only those, through the proxy of `bot.agents.egress`. Where
+bubblewrap is missing or cannot build its namespaces, `run` refuses instead of running
+unconfined.
 """
 
 from __future__ import annotations
