@@ -176,14 +176,14 @@ class EgressProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         upstream: asyncio.StreamWriter | None = None
         try:
             upstream = await self._handle(reader, writer)
         except (ConnectionError, OSError):
             pass
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
             for end in (writer, upstream):
                 if end is not None:
                     end.close()
