@@ -35,7 +35,7 @@ BODY = "hello from the host's loopback"
 class Server:
     """An HTTP(S) server on the host's 127.0.0.1 that records every request line it gets."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         seen = self.seen = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,7 +50,7 @@ class Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
@@ -77,7 +77,13 @@ def servers(tmp_path: Path) -> Iterator[dict[str, Server]]:
     )
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    made = {"allowed": Server(), "forbidden": Server(), "tls": Server(tls)}
+    made = {
+        "allowed": Server(),
+        "forbidden": Server(),
+        "tls": Server(tls),
+        # Another loopback address: the proxy must connect where the request says.
+        "elsewhere": Server(host="127.0.0.2"),
+    }
     yield made
     for server in made.values():
         server.close()
@@ -129,8 +135,10 @@ def test_only_allowed_hosts_are_reached_through_the_proxy(
     servers: dict[str, Server],
 ) -> None:
     allowed, forbidden, tls = servers["allowed"], servers["forbidden"], servers["tls"]
+    elsewhere = servers["elsewhere"]
     report = run_probe(
         probed(
+            fetch(f"http://127.0.0.2:{elsewhere.port}/other"),
             fetch(f"http://127.0.0.1:{allowed.port}/simple/pkg/?q=1"),
             fetch(f"http://127.0.0.1:{forbidden.port}/x"),
             fetch(f"http://127.0.0.1:{forbidden.port}/again"),
@@ -138,9 +146,14 @@ def test_only_allowed_hosts_are_reached_through_the_proxy(
             fetch(f"https://127.0.0.1:{tls.port}/tunnelled", verify=False),
             SECRETS_DUMP,
         ),
-        allow_hosts=[f"127.0.0.1:{allowed.port}", f"127.0.0.1:{tls.port}"],
+        allow_hosts=[
+            f"127.0.0.1:{allowed.port}",
+            f"127.0.0.1:{tls.port}",
+            f"127.0.0.2:{elsewhere.port}",
+        ],
     )
-    ok, refused, again, evil, https, dump = (r["output"] for r in report["results"])
+    other, ok, refused, again, evil, https, dump = (r["output"] for r in report["results"])
+    assert f"GOT {BODY}" in other and elsewhere.seen == ["GET /other HTTP/1.1 | connection=close"]
     assert f"GOT {BODY}" in ok
     # Forwarded in origin form, one request per connection.
     assert allowed.seen == ["GET /simple/pkg/?q=1 HTTP/1.1 | connection=close"]
