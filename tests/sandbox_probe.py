@@ -99,7 +99,9 @@ async def probe(request: dict[str, Any], base: Path) -> dict[str, Any]:
             "job_root": str(ws.root),
         }
         for command in request["commands"]:
-            result = await box.run(command.format(**names))
+            result = await box.run(
+                command.format(**names), allow_hosts=request.get("allow_hosts", ())
+            )
             report["results"].append(
                 {
                     "output": result.output,
@@ -109,6 +111,7 @@ async def probe(request: dict[str, Any], base: Path) -> dict[str, Any]:
                     "pid_namespace": result.pid_namespace,
                 }
             )
+        report["egress_refused"] = box.egress_refused
         report["git_dir_unchanged"] = tree_digest(ws.git_dir) == before
         try:
             sha = await ws.commit("probe", agent="probe")

@@ -80,6 +80,9 @@ class Confinement:
     max_processes: int = 256
     max_file_bytes: int = 512 << 20
     tmp_bytes: int = 512 << 20
+    egress_socket: Path | None = None
+    """The egress proxy's Unix socket, bound read-only at `inside` (connecting needs no write)."""
+    egress_socket_inside: str = ""
 
 
 def bwrap_argv(
@@ -114,6 +117,8 @@ def bwrap_argv(
     if dotgit != box.git_dir and (dotgit.is_file() or dotgit.is_dir()):
         # The `gitdir:` file (or a plain .git directory): nothing inside may redirect git.
         argv += ["--ro-bind", str(dotgit), str(dotgit)]
+    if box.egress_socket is not None:
+        argv += ["--ro-bind", str(box.egress_socket), box.egress_socket_inside]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
     argv += ["--chdir", work, "--"]

@@ -3,14 +3,17 @@
 Each command is `bwrap … prlimit … /bin/sh -c COMMAND` (argument lists, no shell of ours):
 its own user, pid, network, ipc, uts and cgroup namespaces, a fresh /proc, the system
 directories and the repository's git directory read-only, the work tree and a private home
-read-write, uid 1000 inside, an environment of allow-listed names only. Where bubblewrap is
-missing or cannot build its namespaces, `run` refuses instead of running unconfined.
+read-write, uid 1000 inside, an environment of allow-listed names only. No network, unless
+a run allows hosts: then only those, through the proxy of `bot.agents.egress`. Where
+bubblewrap is missing or cannot build its namespaces, `run` refuses instead of running
+unconfined.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -20,7 +23,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +37,20 @@ from bot.agents.bwrap import (
     bwrap_argv,
     detect_isolation,
 )
+from bot.agents.egress import (
+    SOCKET_INSIDE,
+    EgressError,
+    parse_allow_hosts,
+    proxy_env,
+    relay_command,
+    relay_python,
+    serve_egress,
+)
 
 log = structlog.get_logger(__name__)
 
 __all__ = [
+    "EgressError",
     "Isolation",
     "RunResult",
     "Sandbox",
@@ -176,6 +189,8 @@ class Sandbox:
         self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="aios-sandbox-home-"))
         self._env_allow = tuple(env_allow)
         self._environ = environ
+        self.egress_refused: list[str] = []
+        """Hosts the egress proxy refused during this sandbox's runs (`host:port`, once each)."""
         if not self.isolation.available:
             log.warning("sandbox.unavailable", problem=self.isolation.problem)
 
@@ -183,21 +198,55 @@ class Sandbox:
         if self._own_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    async def run(self, command: str, *, timeout_s: float | None = None) -> RunResult:
+    async def run(
+        self, command: str, *, timeout_s: float | None = None, allow_hosts: Sequence[str] = ()
+    ) -> RunResult:
         """Run `command` with `/bin/sh -c` inside the sandbox and return its capped output.
 
-        Raises SandboxError (naming the fix) when commands cannot be confined here. When it
-        returns, every process the command started is gone.
+        `allow_hosts` (`pypi.org`, `127.0.0.1:8080`) opens egress to those hosts only, through
+        the proxy of `bot.agents.egress`; empty, the command has no network at all.
+        Raises SandboxError (naming the fix) when commands cannot be confined here, EgressError
+        for a malformed entry. When it returns, every process the command started is gone.
         """
         if not self.isolation.available:
             raise SandboxError(self.isolation.refusal())
+        allow = parse_allow_hosts(allow_hosts) if allow_hosts else None
+        python = relay_python() if allow is not None else None
+        if allow is not None and python is None:
+            raise SandboxError(
+                "egress needs python3 under /usr for the relay inside the sandbox: install "
+                "python3 (`apt-get install python3-minimal`)"
+            )
         timeout = min(timeout_s or self.limits.timeout_s, self.limits.timeout_s)
         self._prepare()
+        async with contextlib.AsyncExitStack() as stack:
+            argv, env = ["/bin/sh", "-c", command], self._env()
+            box = self._confinement()
+            if allow is not None and python is not None:
+                socket_path = await stack.enter_async_context(
+                    serve_egress(allow, self.egress_refused, host_uid=self.isolation.host_uid)
+                )
+                box = dataclasses.replace(
+                    box, egress_socket=socket_path, egress_socket_inside=SOCKET_INSIDE
+                )
+                argv = relay_command(python, command)
+                env.update(proxy_env())
+            return await self._run_confined(command, box, argv, env, timeout)
+
+    def _env(self) -> dict[str, str]:
+        return scrubbed_env(self.home, environ=self._environ, allow=self._env_allow)
+
+    async def _run_confined(
+        self,
+        command: str,
+        box: Confinement,
+        entry: list[str],
+        env: dict[str, str],
+        limit_s: float,
+    ) -> RunResult:
         info_read, info_write = os.pipe()
         try:
-            argv = bwrap_argv(
-                self.isolation, self._confinement(), ["/bin/sh", "-c", command], info_fd=info_write
-            )
+            argv = bwrap_argv(self.isolation, box, entry, info_fd=info_write)
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -205,7 +254,7 @@ class Sandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd="/",
-                env=scrubbed_env(self.home, environ=self._environ, allow=self._env_allow),
+                env=env,
                 start_new_session=True,
                 pass_fds=(info_write,),
             )
@@ -220,10 +269,10 @@ class Sandbox:
         try:
             # bwrap names the host pid of the sandbox's pid 1 as soon as it exists; a pidfd
             # taken now cannot point at another process later.
-            info = await asyncio.wait_for(asyncio.to_thread(_read_info, info_read), timeout)
+            info = await asyncio.wait_for(asyncio.to_thread(_read_info, info_read), limit_s)
             namespace = info.get("pid-namespace")
             pidfd = _pidfd_of(info.get("child-pid"), namespace)
-            left = timeout - (time.monotonic() - started)
+            left = limit_s - (time.monotonic() - started)
             await asyncio.wait_for(proc.wait(), max(left, 0.0))
         except TimeoutError:
             timed_out = True
@@ -242,7 +291,7 @@ class Sandbox:
             truncated_bytes=cut,
             total_bytes=capture.total,
             duration_s=time.monotonic() - started,
-            timeout_s=timeout,
+            timeout_s=limit_s,
             pid_namespace=namespace,
         )
 
