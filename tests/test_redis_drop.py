@@ -83,8 +83,9 @@ def test_workers_wait_out_a_redis_that_goes_away_and_work_once_it_is_back(
             workers = sorted(workers_of(serve, include_quick=True))
             assert len(workers) == 2
             wait_for(lambda: None not in scheduler_locks(url), "the schedulers' locks")
+            # One scheduler per worker that won a queue's lock: one or two.
             schedulers = schedulers_of(workers)
-            assert len(schedulers) == 2
+            assert schedulers
 
             down_at = time.monotonic()
             server.stop()
