@@ -19,6 +19,7 @@ from rq.utils import import_attribute
 from bot import redact
 from bot.app.processes import die_with_parent
 from bot.app.recovery import recover_dead_local_workers, worker_name
+from bot.app.redis_outage import RedisOutage, RidesOutRedisOutages, scheduler_waits
 from bot.github.sessions import tls_context
 from bot.inbox.pump import DeliveryPump
 from bot.runtime import shutdown
@@ -34,11 +35,14 @@ log = structlog.get_logger(__name__)
 
 class DyingScheduler(RQScheduler):
     """RQ's scheduler process, which dies with the worker that forked it: a worker killed
-    outright must not leave a scheduler behind holding the scheduler lock."""
+    outright must not leave a scheduler behind holding the scheduler lock. It outlives a
+    Redis that goes away (RQ's dies with a traceback) and schedules again once it is back."""
+
+    redis_url: str
 
     def work(self) -> None:
         die_with_parent(signal.SIGKILL)
-        super().work()
+        scheduler_waits(self.redis_url, super().work, lambda: bool(self._stop_requested))
 
 
 class SchedulerDiesWithWorker:
@@ -52,6 +56,7 @@ class SchedulerDiesWithWorker:
         log_format: str = DEFAULT_LOGGING_FORMAT,
     ) -> None:
         worker = cast(Worker, self)
+        outage = cast(RidesOutRedisOutages, self).outage
         scheduler = DyingScheduler(
             worker.queues,
             connection=worker.connection,
@@ -63,6 +68,7 @@ class SchedulerDiesWithWorker:
             log_format=log_format,
             serializer=worker.serializer,
         )
+        scheduler.redis_url = outage.url
         worker.scheduler = scheduler
         scheduler.acquire_locks()
         if not scheduler.acquired_locks:
@@ -78,11 +84,11 @@ class SchedulerDiesWithWorker:
             scheduler.start()
 
 
-class QuickWorker(SchedulerDiesWithWorker, SimpleWorker):
+class QuickWorker(RidesOutRedisOutages, SchedulerDiesWithWorker, SimpleWorker):
     """The worker of short jobs: they run in its own process (no work horse)."""
 
 
-class AgentWorker(SchedulerDiesWithWorker, Worker):
+class AgentWorker(RidesOutRedisOutages, SchedulerDiesWithWorker, Worker):
     """RQ's forking worker, whose work horse dies with it.
 
     RQ puts the horse in a process group of its own and kills it only when the worker
@@ -137,6 +143,7 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     connection = redis.Redis.from_url(url)
     jobs = JobQueue(connection, agent_timeout_s=settings.agent_timeout_s)
     name = worker_name()
+    outage = RedisOutage(url, name)
     stop = threading.Event()
     # The pump gets a connection pool of its own: RQ forks a work horse per job, and a
     # pool lock held by the pump thread at that moment must not be shared with the child.
@@ -146,6 +153,7 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
         pump_connection,
         pump_jobs,
         consumer=name,
+        redis_lost=outage.noticed,
         pending_after_s=settings.pending_effects_after_s,
     )
     pump_thread = threading.Thread(
@@ -165,6 +173,7 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     worker_class = QuickWorker if quick_only else AgentWorker
     # ControlledJob: a job may ask to run later (a write turn, a model outage) as an RQ Retry.
     worker = worker_class(queues, connection=connection, name=name, job_class=ControlledJob)
+    worker.outage = outage
     log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:
         # The scheduler brings back jobs rescheduled for later (a write turn, a model outage);

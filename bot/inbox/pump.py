@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 import structlog
@@ -48,6 +49,7 @@ class DeliveryPump:
         jobs: JobQueue,
         consumer: str,
         *,
+        redis_lost: Callable[[Exception], None] | None = None,
         batch: int = 100,
         block_ms: int = 1000,
         pending_after_s: float = PENDING_EFFECTS_AFTER_S,
@@ -55,6 +57,7 @@ class DeliveryPump:
         self._connection = connection
         self._jobs = jobs
         self._consumer = consumer
+        self._redis_lost = redis_lost
         self._batch = batch
         self._block_ms = block_ms
         self._next_housekeeping = 0.0
@@ -69,7 +72,12 @@ class DeliveryPump:
             try:
                 self.run_once()
             except redis.RedisError as exc:
-                log.warning("delivery pump cannot reach redis; retrying", error=str(exc))
+                # `redis_lost` speaks for the whole worker, once in a while (bot.app.redis_outage).
+                lost = isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+                if lost and self._redis_lost is not None:
+                    self._redis_lost(exc)
+                else:
+                    log.warning("delivery pump cannot reach redis; retrying", error=str(exc))
                 stop.wait(1.0)
 
     def run_once(self) -> int:

@@ -1,0 +1,172 @@
+"""A Redis that goes away under running workers (a managed Redis restarting, a network blip):
+the workers wait it out quietly, keep their processes, and take jobs again once it is back.
+
+A real `aios serve` on a REDIS_URL, a real redis-server stopped and started on the same port
+(with no persistence: it comes back empty, as a managed Redis without AOF does).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from rq.scheduler import RQScheduler
+
+from bot.app import embedded_redis
+from bot.app.embedded_redis import free_port
+from bot.runtime.catalog import QueueName
+from tests.fakes.github import FakeGitHub, app_events
+from tests.fakes.llm import LoopbackLLM, ScriptedModel, finish
+from tests.serve_harness import (
+    AIOS,
+    REPO,
+    Serve,
+    children_of,
+    horses_of,
+    spawn_serve,
+    stop_serve,
+    wait_for,
+    workers_of,
+)
+from tests.test_cli_start import WORKER_START_TIMEOUT_S, clean_env
+
+WAITING = "this worker waits for it"
+"""The line each worker writes, once per NOTE_EVERY_S, while its Redis is away."""
+
+BACK_TIMEOUT_S = 20.0
+HOLD_DOWN_S = 5.0
+"""How long Redis stays away: several of the schedulers' 1 s heartbeats and of the workers'
+retries fail meanwhile."""
+
+
+def waiting_lines(serve: Serve, pid: int) -> int:
+    pattern = re.compile(rf"{WAITING}.*worker=aios-\S+-{pid}\b")
+    return sum(1 for line in serve.log.read_text().splitlines() if pattern.search(line))
+
+
+def schedulers_of(workers: list[int]) -> list[int]:
+    """A worker's children other than its work horse: its scheduler process."""
+    return sorted(pid for w in workers for pid in set(children_of(w)) - set(horses_of(w)))
+
+
+def scheduler_locks(url: str) -> set[bytes | None]:
+    client = redis.Redis.from_url(url)
+    try:
+        return {client.get(RQScheduler.get_locking_key(queue.value)) for queue in QueueName}
+    finally:
+        client.close()
+
+
+def registered_workers(serve: Serve) -> object:
+    try:
+        return serve.get("/readyz")[1].get("workers")
+    except OSError:
+        return None
+
+
+def test_workers_wait_out_a_redis_that_goes_away_and_work_once_it_is_back(
+    github_fake: FakeGitHub, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    scripted_model.script.append(finish('{"questions": ["Which page size do you want?"]}'))
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    redis_dir = tmp_path / "redis"
+    server = embedded_redis.start(redis_dir, port=port, appendonly=False)
+    with LoopbackLLM(scripted_model) as llm:
+        serve = spawn_serve(github_fake, llm, tmp_path, workers=1, env={"REDIS_URL": url})
+        try:
+            wait_for(lambda: registered_workers(serve) == 2, "both workers registered")
+            workers = sorted(workers_of(serve, include_quick=True))
+            assert len(workers) == 2
+            wait_for(lambda: None not in scheduler_locks(url), "the schedulers' locks")
+            # One scheduler per worker that won a queue's lock: one or two.
+            schedulers = schedulers_of(workers)
+            assert schedulers
+
+            down_at = time.monotonic()
+            server.stop()
+            wait_for(
+                lambda: all(waiting_lines(serve, pid) >= 1 for pid in workers),
+                "each worker's waiting line",
+                BACK_TIMEOUT_S,
+            )
+            status, answer = serve.get("/readyz")
+            assert status == 503
+            assert f"REDIS_URL={url} is unreachable" in str(answer["problems"])
+            time.sleep(max(0.0, HOLD_DOWN_S - (time.monotonic() - down_at)))  # held down
+
+            server = embedded_redis.start(redis_dir, port=port, appendonly=False)
+            # The Redis came back empty: each worker registers again, each scheduler takes
+            # its lock again (RQ's worker would start a dead one again after 10 minutes).
+            wait_for(lambda: registered_workers(serve) == 2, "workers back", BACK_TIMEOUT_S)
+            names = {f"aios-{host_of(serve)}-{pid}".encode() for pid in workers}
+            wait_for(lambda: scheduler_locks(url) <= names, "schedulers back", BACK_TIMEOUT_S)
+            assert schedulers_of(workers) == schedulers
+
+            issue = github_fake.add_issue(REPO, "Add pagination to GET /users")
+            payload = app_events.issue_labeled(github_fake, REPO, issue.number, "aios")
+            assert serve.deliver("issues", payload, github_fake.webhook_secret)[0] == 202
+            # 👀 comes from the route job (the quick worker), the comment from triage (the
+            # agent worker): both took jobs again.
+            github_fake.wait_until(
+                lambda: len(github_fake.comments(REPO, issue.number)) == 1, BACK_TIMEOUT_S
+            )
+            with github_fake.lock:
+                assert [(r.user, r.content) for r in issue.reactions] == [("aios[bot]", "eyes")]
+
+            assert sorted(workers_of(serve, include_quick=True)) == workers
+            assert serve.process.poll() is None
+            log = serve.log.read_text()
+            assert "Traceback" not in log
+            assert "worker exited" not in log  # serve's supervisor never saw one die
+            for pid in workers:
+                assert waiting_lines(serve, pid) <= 2
+            assert log.lower().count("unreachable") <= 2 * len(workers)
+        finally:
+            # Workers first: a job finishing while its Redis is gone is another story.
+            serve.process.terminate()
+            try:
+                serve.process.wait(30)
+            finally:
+                stop_serve(serve)
+                server.stop()
+
+
+def host_of(serve: Serve) -> str:
+    match = re.search(r"worker=aios-(\S+)-\d+", serve.log.read_text())
+    assert match
+    return match.group(1)
+
+
+def test_a_worker_stopped_while_redis_is_away_exits_without_a_traceback(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    log = tmp_path / "worker.log"
+    with embedded_redis.start(tmp_path / "redis", port=port, appendonly=False) as server:
+        with log.open("wb") as sink:
+            worker = subprocess.Popen(
+                [AIOS, "worker"],
+                cwd=tmp_path,
+                env=clean_env(REDIS_URL=url),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for(
+                lambda: "Scheduler for" in log.read_text(), "registered", WORKER_START_TIMEOUT_S
+            )
+            server.stop()
+            wait_for(lambda: WAITING in log.read_text(), "the waiting line")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "worker stopped without unregistering: redis unreachable" in text
