@@ -121,6 +121,9 @@ class Settings:
     pending_effects_after_s: int = 60
     """A transition's effects pending this long are carried out by the sweeper
     (AIOS_PENDING_EFFECTS_AFTER_S): the job that owed them died for good."""
+    github_write_spacing_s: float = 1.0
+    """Sustained pace of writes to one installation after a burst (AIOS_GITHUB_WRITE_SPACING_S):
+    GitHub asks integrations for about one a second against secondary rate limits."""
     metrics_token: str | None = field(default=None, repr=False)
     """`/metrics` wants `Authorization: Bearer <it>` (AIOS_METRICS_TOKEN); None: open."""
 
@@ -273,6 +276,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
             "AIOS_PENDING_EFFECTS_AFTER_S", get("AIOS_PENDING_EFFECTS_AFTER_S"), minimum=1
         )
     )
+    write_spacing = problems.catch(
+        lambda: _parse_seconds("AIOS_GITHUB_WRITE_SPACING_S", get("AIOS_GITHUB_WRITE_SPACING_S"))
+    )
     public_url = get("AIOS_PUBLIC_URL")
     if public_url is not None:
         public_url = problems.catch(lambda: _parse_url("AIOS_PUBLIC_URL", public_url))
@@ -305,6 +311,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         webhook_proxy_url=webhook_proxy_url,
         agent_timeout_s=3600 if agent_timeout is None else agent_timeout,
         pending_effects_after_s=60 if pending_after is None else pending_after,
+        github_write_spacing_s=1.0 if write_spacing is None else write_spacing,
         metrics_token=get("AIOS_METRICS_TOKEN"),
     )
 
@@ -326,6 +333,18 @@ def _parse_int(
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise SettingsError(name, f"must be {bounds}, got {value}")
+    return value
+
+
+def _parse_seconds(name: str, raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 60:
+        raise SettingsError(name, f"must be between 0 and 60 seconds, got {raw}")
     return value
 
 

@@ -34,7 +34,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.github.state import Issue
 from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.fakes.loopback import LoopbackServer
-from tests.serve_harness import REPO, SEED_FILES
+from tests.serve_harness import REPO, SEED_FILES, TEST_WRITE_SPACING_S
 
 MAX_ROUNDS = 200
 """Pump-and-work rounds `drain` runs at most: a loop of jobs that never settles fails. (A short
@@ -183,6 +183,7 @@ def team(
             "AIOS_DATA_DIR": str(tmp_path / "data"),
             "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
             "ANTHROPIC_BASE_URL": llm.url,
+            "AIOS_GITHUB_WRITE_SPACING_S": TEST_WRITE_SPACING_S,
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -28,6 +28,10 @@ AIOS = str(Path(sys.executable).with_name("aios"))
 START_TIMEOUT_S = 60.0
 """Workers preload every job module before they register: slow on a busy 2-core machine."""
 LLM_KEY = "sk-ant-test-not-a-real-key"
+TEST_WRITE_SPACING_S = "0.05"
+"""The fake has no secondary rate limit: writes are paced 20 times faster than GitHub asks, so
+scenarios do not spend minutes waiting for write turns. Tests of the pacing itself set
+AIOS_GITHUB_WRITE_SPACING_S (or a RetryPolicy) back to 1 s."""
 
 
 @dataclass
@@ -118,6 +122,7 @@ def spawn_serve(
             "LOG_LEVEL": "INFO",
             "ANTHROPIC_API_KEY": LLM_KEY,
             "ANTHROPIC_BASE_URL": llm.url,
+            "AIOS_GITHUB_WRITE_SPACING_S": TEST_WRITE_SPACING_S,
             **(env or {}),
         }
     )

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.agents.config import AgentConfig
+from bot.runtime.context import WorkerContext
 from bot.settings import Settings, SettingsError
 
 
@@ -220,3 +221,14 @@ def test_the_agent_runtime_reads_dotenv_under_the_environment(
     assert config.openai_api_key == "sk-not-for-children"
     assert [ref.model for ref in config.routing.default] == ["from-environment"]
     assert "OPENAI_API_KEY" not in os.environ and "AIOS_LLM_PROVIDER" not in os.environ
+
+
+def test_the_github_write_pace_is_a_setting_the_jobs_clients_use() -> None:
+    settings = Settings.from_env(environ={"AIOS_GITHUB_WRITE_SPACING_S": "0.25"}, dotenv_path=None)
+    assert settings.github_write_spacing_s == 0.25
+    context = WorkerContext(settings=settings, redis=None, jobs=None)  # type: ignore[arg-type]
+    assert context.github_policy.write_spacing_s == 0.25
+    assert Settings.from_env(environ={}, dotenv_path=None).github_write_spacing_s == 1.0
+    for bad in ("soon", "-1", "600"):
+        with pytest.raises(SettingsError, match="AIOS_GITHUB_WRITE_SPACING_S"):
+            Settings.from_env(environ={"AIOS_GITHUB_WRITE_SPACING_S": bad}, dotenv_path=None)

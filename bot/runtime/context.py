@@ -11,7 +11,7 @@ import redis
 import redis.asyncio
 
 from bot.github.auth import AppCredentials, TokenCache
-from bot.github.client import GitHubClient
+from bot.github.client import GitHubClient, RetryPolicy
 from bot.github.scopes import Permissions, TokenScope
 from bot.github.sessions import app_client, installation_client
 from bot.runtime import redis_clients
@@ -36,9 +36,19 @@ class WorkerContext:
         """From now on, this job's tokens name `repo` and `permissions`, nothing more."""
         self.scope = TokenScope.of(repo, permissions)
 
+    @property
+    def github_policy(self) -> RetryPolicy:
+        """Retries and write pacing of this job's GitHub clients (the pace is a setting)."""
+        return RetryPolicy(write_spacing_s=self.settings.github_write_spacing_s)
+
     def github_app(self) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as the App itself (JWT)."""
-        return app_client(self.settings, self.redis, on_response=self.github_calls.record)
+        return app_client(
+            self.settings,
+            self.redis,
+            policy=self.github_policy,
+            on_response=self.github_calls.record,
+        )
 
     def github(self, installation_id: int) -> AbstractAsyncContextManager[GitHubClient]:
         """A client authenticated as one installation, with a token of this job's scope."""
@@ -47,6 +57,7 @@ class WorkerContext:
             self.redis,
             installation_id,
             scope=self._required_scope(),
+            policy=self.github_policy,
             on_response=self.github_calls.record,
         )
 

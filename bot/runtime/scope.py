@@ -13,7 +13,6 @@ import structlog
 from rq import get_current_job
 
 from bot.github import pacing
-from bot.github.client import RetryPolicy
 from bot.github.sessions import pacing_scope
 from bot.runtime.catalog import BY_NAME, QueueName
 from bot.runtime.context import WorkerContext, open_context
@@ -101,7 +100,7 @@ async def _wait_for_write_turn(ctx: WorkerContext, installation_id: object) -> N
     if not isinstance(installation_id, int):
         return
     scope = pacing_scope(installation_id)
-    policy = RetryPolicy()
+    policy = ctx.github_policy
     wait = await pacing.next_turn_in(
         ctx.redis,
         scope,
