@@ -78,31 +78,42 @@ def create_app(
 async def receive_webhook(request: web.Request) -> web.Response:
     """Verify, dedupe and durably store one delivery, answering within milliseconds."""
     started = time.perf_counter()
-    app = request.app
-    event_name = request.headers.get("X-GitHub-Event", "")
-    action = ""
     try:
         body = await _read_body(request)
-        event = _verify_and_parse(app[SETTINGS_KEY], request.headers, body)
-        action = str(event.data.get("action") or "")
-        status, outcome = await _store(app, event, body)
     except WebhookRejected as rejected:
-        status, outcome = rejected.status, "rejected"
-        log.warning(
-            "webhook rejected",
-            status=status,
-            reason=rejected.reason,
-            delivery_id=request.headers.get("X-GitHub-Delivery"),
-            github_event=event_name or None,
-        )
-        response = web.json_response({"error": rejected.reason}, status=status)
-    else:
-        response = web.Response(
-            body=_STATUS_BODIES[outcome], status=status, content_type="application/json"
-        )
+        _count(request.app, request.headers, "", "rejected", rejected.status, started)
+        return _refused(request, rejected)
+    try:
+        status, outcome = await accept_delivery(request.app, request.headers, body, started)
+    except WebhookRejected as rejected:
+        return _refused(request, rejected)
+    return web.Response(
+        body=_STATUS_BODIES[outcome], status=status, content_type="application/json"
+    )
+
+
+def _refused(request: web.Request, rejected: WebhookRejected) -> web.Response:
+    log.warning(
+        "webhook rejected",
+        status=rejected.status,
+        reason=rejected.reason,
+        delivery_id=request.headers.get("X-GitHub-Delivery"),
+        github_event=request.headers.get("X-GitHub-Event") or None,
+    )
+    return web.json_response({"error": rejected.reason}, status=rejected.status)
+
+
+def _count(
+    app: web.Application,
+    headers: Mapping[str, str],
+    action: str,
+    outcome: str,
+    status: int,
+    started: float,
+) -> None:
+    event_name = headers.get("X-GitHub-Event", "")
     elapsed = time.perf_counter() - started
     app[METRICS_KEY].delivered(event_name, action, outcome, elapsed, status=status)
-    return response
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -178,31 +189,33 @@ async def _store(app: web.Application, event: sansio.Event, body: bytes) -> tupl
 
 
 async def accept_delivery(
-    app: web.Application, headers: Mapping[str, str], body: bytes
+    app: web.Application,
+    headers: Mapping[str, str],
+    body: bytes,
+    started: float | None = None,
 ) -> tuple[int, str]:
-    """Verify, dedupe and store a delivery that reached AIOS another way than POST /webhook
-    (the webhook proxy): the same checks, the same inbox, the same metrics.
+    """Verify, dedupe and store one delivery and count it in the metrics: what POST /webhook
+    does with the body it read, and the webhook proxy with each relayed event.
 
-    `headers` must look up names case-insensitively, as aiohttp's request headers do.
+    `headers` must look up names case-insensitively, as aiohttp's request headers do;
+    `started` (perf_counter) is when the delivery began to arrive, for the latency metric.
 
     Returns:
-        The status /webhook would have answered and the outcome (accepted, duplicate, …).
+        The status /webhook answers and the outcome (accepted, duplicate, …).
 
     Raises:
-        WebhookRejected: where /webhook would have refused the delivery.
+        WebhookRejected: the delivery is refused (and counted as such).
     """
-    started = time.perf_counter()
-    event_name = headers.get("X-GitHub-Event", "")
+    started = time.perf_counter() if started is None else started
+    action = ""
     try:
         event = _verify_and_parse(app[SETTINGS_KEY], headers, body)
+        action = str(event.data.get("action") or "")
         status, outcome = await _store(app, event, body)
     except WebhookRejected as rejected:
-        elapsed = time.perf_counter() - started
-        app[METRICS_KEY].delivered(event_name, "", "rejected", elapsed, status=rejected.status)
+        _count(app, headers, action, "rejected", rejected.status, started)
         raise
-    action = str(event.data.get("action") or "")
-    elapsed = time.perf_counter() - started
-    app[METRICS_KEY].delivered(event_name, action, outcome, elapsed, status=status)
+    _count(app, headers, action, outcome, status, started)
     return status, outcome
 
 
