@@ -20,7 +20,7 @@ from bot.app.doctor import run_doctor
 from bot.app.logs import configure_logging
 from bot.app.processes import spawn_aios
 from bot.app.redeliver import redeliver_failed
-from bot.app.redis_wait import wait_for_redis
+from bot.app.redis_outage import wait_for_redis
 from bot.app.report import as_json, as_text, build_report
 from bot.app.serve import serve
 from bot.app.worker import run_worker

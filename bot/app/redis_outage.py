@@ -23,10 +23,16 @@ from rq.queue import Queue
 from rq.worker import WorkerStatus
 
 from bot.app.readiness import redis_unreachable
-from bot.app.redis_wait import FIRST_DELAY_S, MAX_DELAY_S, NOTE_EVERY_S
+from bot.app.recovery import worker_name
 from bot.runtime import redis_clients
 
 log = structlog.get_logger(__name__)
+
+FIRST_DELAY_S = 0.25
+MAX_DELAY_S = 5.0
+"""Retries back off to one every 5 s: cheap for a Redis that is down, quick once it is back."""
+NOTE_EVERY_S = 30.0
+"""At most one log line per this many seconds while Redis stays away."""
 
 LOST = (redis.ConnectionError, redis.TimeoutError)
 """What a Redis that went away raises (a ConnectionError from a refused or reset socket)."""
@@ -177,3 +183,11 @@ def scheduler_waits(url: str, work: Callable[[], None], stopping: Callable[[], b
         except LOST:
             if not outage.wait(stopping, lambda _error: None):
                 return
+
+
+def wait_for_redis(url: str) -> None:
+    """Block until the Redis at `url` answers, for a worker that starts before its Redis:
+    waiting, not exiting, since `aios serve` would restart it into the same failure."""
+    outage = RedisOutage(url, worker_name())
+    outage.wait(lambda: False, outage.noticed)
+    outage.over()
