@@ -28,6 +28,7 @@ from tests.fakes.github.openapi import OpenAPIChecker
 from tests.fakes.github.state import AppIdentity, iso
 from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.serve_harness import AIOS
+from tests.test_operations import app_settings
 
 PUBLIC_URL = "https://aios.example.com"
 HOOK_URL = f"{PUBLIC_URL}/webhook"
@@ -98,16 +99,7 @@ def keeping_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def healthy(fake: FakeGitHub, redis_url: str | None, **overrides: object) -> Settings:
-    options: dict[str, object] = {
-        "app_id": fake.app_id,
-        "private_key": fake.private_key_pem,
-        "webhook_secret": fake.webhook_secret,
-        "github_api_url": fake.url,
-        "redis_url": redis_url,
-        "public_url": PUBLIC_URL,
-        **overrides,
-    }
-    return Settings(**options)  # type: ignore[arg-type]
+    return app_settings(fake, redis_url, **{"public_url": PUBLIC_URL, **overrides})
 
 
 async def doctor(settings: Settings) -> tuple[int, str]:
