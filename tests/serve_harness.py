@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -195,6 +197,22 @@ def processes_in(directory: Path) -> list[str]:
         if cwd == directory.resolve() and "Z (zombie)" not in status:
             found.append(cmdline)
     return found
+
+
+def steady_port() -> int:
+    """A free loopback port below Linux's ephemeral range (32768 and up), for a server that
+    stops and starts again on it: while it is down, clients retrying it (and any other
+    process) take ephemeral ports, and one of them could be this one (a client even connects
+    to itself when it draws the port it dials), so Redis could not bind it again."""
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> None:

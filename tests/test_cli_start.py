@@ -22,7 +22,15 @@ from bot.app import embedded_redis
 from bot.app.embedded_redis import free_port
 from bot.app.readiness import Readiness, ServeWorkers, model_problem
 from bot.app.serve import EXIT_CANNOT_LISTEN
-from tests.serve_harness import AIOS, Serve, processes_in, stop_serve, wait_for, workers_of
+from tests.serve_harness import (
+    AIOS,
+    Serve,
+    processes_in,
+    steady_port,
+    stop_serve,
+    wait_for,
+    workers_of,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_START_TIMEOUT_S = 60.0
@@ -86,7 +94,7 @@ class StartedServe:
 @pytest.fixture
 def serve_without_redis(tmp_path: Path) -> Iterator[StartedServe]:
     """`aios serve` whose REDIS_URL points at a port nothing listens on (yet), with no model key."""
-    redis_port = free_port()
+    redis_port = steady_port()
     port = free_port()
     data_dir = tmp_path / "data"
     log = tmp_path / "serve.log"
@@ -169,7 +177,7 @@ def test_serve_waits_for_an_unreachable_redis_and_says_why_until_it_is_there(
 
 
 def test_a_worker_waits_for_redis_then_registers(tmp_path: Path) -> None:
-    redis_port = free_port()
+    redis_port = steady_port()
     url = f"redis://127.0.0.1:{redis_port}/0"
     log = tmp_path / "worker.log"
     with log.open("wb") as sink:

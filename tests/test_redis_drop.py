@@ -11,13 +11,18 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
+from rq import Queue
 from rq.scheduler import RQScheduler
 
 from bot.app import embedded_redis
 from bot.app.embedded_redis import free_port
+from bot.app.redis_outage import RedisOutage
+from bot.app.worker import QuickWorker
 from bot.runtime.catalog import QueueName
 from tests.fakes.github import FakeGitHub, app_events
 from tests.fakes.llm import LoopbackLLM, ScriptedModel, finish
@@ -28,6 +33,7 @@ from tests.serve_harness import (
     children_of,
     horses_of,
     spawn_serve,
+    steady_port,
     stop_serve,
     wait_for,
     workers_of,
@@ -72,7 +78,7 @@ def test_workers_wait_out_a_redis_that_goes_away_and_work_once_it_is_back(
     github_fake: FakeGitHub, scripted_model: ScriptedModel, tmp_path: Path
 ) -> None:
     scripted_model.script.append(finish('{"questions": ["Which page size do you want?"]}'))
-    port = free_port()
+    port = steady_port()
     url = f"redis://127.0.0.1:{port}/0"
     redis_dir = tmp_path / "redis"
     server = embedded_redis.start(redis_dir, port=port, appendonly=False)
@@ -170,3 +176,58 @@ def test_a_worker_stopped_while_redis_is_away_exits_without_a_traceback(tmp_path
     text = log.read_text()
     assert "Traceback" not in text
     assert "worker stopped without unregistering: redis unreachable" in text
+
+
+class ComesBackWhenNoticed(RedisOutage):
+    """An outage whose Redis starts again (empty) as soon as the worker notices it is gone:
+    the worker's step fails on a Redis that is away, whatever the machine's load."""
+
+    def __init__(self, url: str, start: Callable[[], embedded_redis.EmbeddedRedis]) -> None:
+        super().__init__(url, "in-process")
+        self._start = start
+        self.noticed_errors: list[Exception] = []
+        self.server: embedded_redis.EmbeddedRedis | None = None
+
+    def noticed(self, error: Exception) -> None:
+        super().noticed(error)
+        self.noticed_errors.append(error)
+        if self.server is None:
+            self.server = self._start()
+
+
+STEPS: dict[str, Callable[[QuickWorker], object]] = {
+    "start-up": lambda worker: worker.bootstrap(),
+    "the scheduler's locks": lambda worker: worker._start_scheduler(burst=True),
+    "the suspension check": lambda worker: worker.check_for_suspension(False),
+    "maintenance": lambda worker: worker.run_maintenance_tasks(),
+}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_each_step_of_the_work_loop_waits_out_a_lost_redis(step: str, tmp_path: Path) -> None:
+    """RQ quits with a traceback when Redis is lost outside its dequeue (a worker's first
+    maintenance runs right after it starts), and `serve` then starts another worker."""
+    port = steady_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start() -> embedded_redis.EmbeddedRedis:
+        return embedded_redis.start(tmp_path / "redis", port=port, appendonly=False)
+
+    server = start()
+    connection = redis.Redis.from_url(url)
+    worker = QuickWorker([Queue("q", connection=connection)], connection=connection, name="w-1")
+    outage = worker.outage = ComesBackWhenNoticed(url, start)
+    try:
+        if step != "start-up":
+            worker.register_birth()  # bootstrap's part these steps need (no pubsub thread)
+        server.stop()
+        STEPS[step](worker)  # returns, where RQ's would raise ConnectionError
+
+        assert outage.noticed_errors, "the step never met the lost Redis"
+        assert isinstance(outage.noticed_errors[0], redis.ConnectionError)
+        assert connection.exists(worker.key)  # registered again in the Redis that came back
+    finally:
+        worker.unsubscribe()  # the pubsub thread that bootstrap started
+        connection.close()
+        if outage.server is not None:
+            outage.server.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 import structlog
@@ -27,6 +27,8 @@ from bot.app.recovery import worker_name
 from bot.runtime import redis_clients
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 5.0
@@ -94,11 +96,51 @@ class RedisOutage:
 class RidesOutRedisOutages:
     """An RQ worker that waits for its Redis instead of retrying noisily or quitting.
 
-    Set `outage` before `work()`. RQ's worker is idle in `dequeue_job_and_maintain_ttl`
-    almost always: that is where a lost Redis shows, and where it is waited out.
+    Set `outage` before `work()`. Every step of RQ's work loop that touches Redis waits a
+    lost Redis out: the blocking dequeue, where the worker is almost always, and the
+    start-up, suspension check and maintenance around it, where RQ quits with a traceback
+    (and `serve` would start a new worker, under another name, into the same outage).
     """
 
     outage: RedisOutage
+
+    def _wait_out(self, error: Exception) -> None:
+        self.outage.noticed(error)
+        # RQ's signal handler raises StopRequested out of this wait when idle.
+        self.outage.wait(lambda: False, self.outage.noticed)
+        self.outage.over()
+
+    def _riding_out(self, step: Callable[[], T]) -> T:
+        """`step` (idempotent), again each time a Redis lost meanwhile is back."""
+        while True:
+            try:
+                return step()
+            except LOST as error:
+                self._wait_out(error)
+                self._register_again()
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        worker = cast(Worker, self)
+        while True:
+            try:
+                cast(Any, super()).bootstrap(*args, **kwargs)
+                return
+            except LOST as error:
+                self._wait_out(error)
+                # RQ registers before it subscribes: a registration that made it is this
+                # worker's own (the name holds its pid), and would stop RQ's from repeating.
+                worker.connection.delete(worker.key)
+
+    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
+        rq_worker = cast(Any, super())  # zero-argument super() does not work in a lambda
+        self._riding_out(lambda: rq_worker._start_scheduler(*args, **kwargs))
+
+    def check_for_suspension(self, burst: bool) -> None:
+        rq_worker = cast(Any, super())
+        self._riding_out(lambda: rq_worker.check_for_suspension(burst))
+
+    def run_maintenance_tasks(self) -> None:
+        self._riding_out(cast(Any, super()).run_maintenance_tasks)
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -126,11 +168,8 @@ class RidesOutRedisOutages:
             except DequeueTimeout:
                 continue
             except LOST as error:
-                self.outage.noticed(error)
-                # RQ's signal handler raises StopRequested out of this wait when idle.
-                self.outage.wait(lambda: False, self.outage.noticed)
+                self._wait_out(error)
                 self._register_again()
-                self.outage.over()
                 continue
             if result is not None:
                 job, queue = result
