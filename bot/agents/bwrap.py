@@ -31,6 +31,10 @@ USERNS_HINT = (
 )
 SELF_TEST_TIMEOUT_S = 30.0
 SANDBOX_TMP = "/tmp"  # noqa: S108 - a fresh tmpfs of the sandbox's own, not the host's /tmp
+WORK_INSIDE = "/workspace"
+"""Where every work tree is inside the sandbox, whatever its path on the host: what a setup
+writes with absolute paths (a venv's scripts, an editable install) works again when its cache
+is restored into the next work item's work tree."""
 
 
 class SandboxError(RuntimeError):
@@ -110,18 +114,18 @@ def bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--size", str(box.tmp_bytes), "--tmpfs", SANDBOX_TMP]
     work, home = str(box.work_tree), str(box.home)
-    argv += ["--bind", home, home, "--bind", work, work]
+    argv += ["--bind", home, home, "--bind", work, WORK_INSIDE]
     dotgit = box.work_tree / ".git"
     if box.git_dir is not None:
         argv += ["--ro-bind", str(box.git_dir), str(box.git_dir)]
-    if dotgit != box.git_dir and (dotgit.is_file() or dotgit.is_dir()):
+    if dotgit.is_file() or dotgit.is_dir():
         # The `gitdir:` file (or a plain .git directory): nothing inside may redirect git.
-        argv += ["--ro-bind", str(dotgit), str(dotgit)]
+        argv += ["--ro-bind", str(dotgit), f"{WORK_INSIDE}/.git"]
     if box.egress_socket is not None:
         argv += ["--ro-bind", str(box.egress_socket), box.egress_socket_inside]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
-    argv += ["--chdir", work, "--"]
+    argv += ["--chdir", WORK_INSIDE, "--"]
     argv += [
         "prlimit",
         f"--cpu={box.cpu_s}",

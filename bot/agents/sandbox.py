@@ -177,6 +177,7 @@ class Sandbox:
         home: Path | None = None,
         env_allow: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
+        allow_hosts: Sequence[str] = (),
     ) -> None:
         self.workspace = Path(workspace).resolve()
         inside = self.workspace / ".git"
@@ -189,6 +190,8 @@ class Sandbox:
         self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="aios-sandbox-home-"))
         self._env_allow = tuple(env_allow)
         self._environ = environ
+        self.allow_hosts = tuple(allow_hosts)
+        """Egress every run gets unless it says otherwise (`environment.network_during_run`)."""
         self.egress_refused: list[str] = []
         """Hosts the egress proxy refused during this sandbox's runs (`host:port`, once each)."""
         if not self.isolation.available:
@@ -199,18 +202,24 @@ class Sandbox:
             shutil.rmtree(self.home, ignore_errors=True)
 
     async def run(
-        self, command: str, *, timeout_s: float | None = None, allow_hosts: Sequence[str] = ()
+        self,
+        command: str,
+        *,
+        timeout_s: float | None = None,
+        allow_hosts: Sequence[str] | None = None,
     ) -> RunResult:
         """Run `command` with `/bin/sh -c` inside the sandbox and return its capped output.
 
-        `allow_hosts` (`pypi.org`, `127.0.0.1:8080`) opens egress to those hosts only, through
-        the proxy of `bot.agents.egress`; empty, the command has no network at all.
+        `allow_hosts` (`pypi.org`, `127.0.0.1:8080`; default: the sandbox's own) opens egress
+        to those hosts only, through the proxy of `bot.agents.egress`; empty, the command has
+        no network at all.
         Raises SandboxError (naming the fix) when commands cannot be confined here, EgressError
         for a malformed entry. When it returns, every process the command started is gone.
         """
         if not self.isolation.available:
             raise SandboxError(self.isolation.refusal())
-        allow = parse_allow_hosts(allow_hosts) if allow_hosts else None
+        hosts = self.allow_hosts if allow_hosts is None else allow_hosts
+        allow = parse_allow_hosts(hosts) if hosts else None
         python = relay_python() if allow is not None else None
         if allow is not None and python is None:
             raise SandboxError(
