@@ -185,21 +185,24 @@ for _dotted, _schema in LEAVES:
             (_dotted, [1], "must be a number, not a list"),
         ]
     elif _kind == ["string", "null"]:
+        _longest = _schema["maxLength"]
         BAD_VALUES += [
             (_dotted, 5, "must be text or null, not the number 5"),
             (_dotted, "", "must not be empty"),
-            (_dotted, "two words", "is not a valid model name"),
-            (_dotted, "x" * 201, "is too long (201 characters; at most 200)"),
+            (_dotted, "x" * (_longest + 1), f"is too long ({_longest + 1} characters; at most"),
         ]
+        if "pattern" in _schema:
+            BAD_VALUES.append((_dotted, "two words", "is not a valid model name"))
     elif _kind == "string":
         BAD_VALUES += [
             (_dotted, "fast-forward", "must be one of merge, squash, rebase, not the text"),
             (_dotted, True, "must be one of merge, squash, rebase, not the boolean true"),
         ]
-    elif _kind == "array":
+    elif _kind in ("array", ["array", "null"]):
         _most = _schema["maxItems"]
+        _list = "a list or null" if _kind != "array" else "a list"
         BAD_VALUES += [
-            (_dotted, "vendor/**", "must be a list, not the text"),
+            (_dotted, "vendor/**", f"must be {_list}, not the text"),
             (_dotted, ["ok", 3], "must be text, not the number 3"),
             (_dotted, [""], "must not be empty"),
             (_dotted, ["x"] * (_most + 1), f"lists {_most + 1} entries; at most {_most} are"),

@@ -552,7 +552,7 @@ def test_json_round_trip(item: WorkItem) -> None:
 
 def test_to_dict_is_plain_json_with_a_version() -> None:
     data = make_item(State.FAILED, stopped_in=State.VERIFYING, roles=("backend",)).to_dict()
-    assert data["v"] == SCHEMA_VERSION == 4
+    assert data["v"] == SCHEMA_VERSION == 5
     assert data["state"] == "failed"
     assert data["stopped_in"] == "verifying"
     assert data["roles"] == ["backend"]
@@ -564,7 +564,7 @@ def test_to_dict_is_plain_json_with_a_version() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"v": 5}, "schema version 5"),
+        ({"v": 6}, "schema version 6"),
         ({"surprise": 1}, "unknown work item field(s): surprise"),
         ({"state": "dancing"}, "'dancing' is not a valid State"),
         ({"repo": "no-slash"}, "repo must be 'owner/name'"),

@@ -111,7 +111,7 @@ def test_items_of_formats_2_and_3_load_without_the_issue_text_and_with_default_p
     assert item.settings.allow_workflow_edits is False
     assert item.settings.protected_paths == (".github/aios.yml", "CODEOWNERS")
     data = json.loads(json.dumps(item.to_dict()))
-    assert data["v"] == SCHEMA_VERSION == 4 and WorkItem.from_dict(data) == item
+    assert data["v"] == SCHEMA_VERSION == 5 and WorkItem.from_dict(data) == item
 
 
 def test_the_issue_text_and_path_settings_survive_a_round_trip() -> None:

@@ -54,6 +54,8 @@ def render_problems_markdown(
 
 def _type_text(schema: dict[str, Any]) -> str:
     kind = schema["type"]
+    if "x-type" in schema:
+        return str(schema["x-type"])
     if "enum" in schema:
         return "one of " + ", ".join(_code(value) for value in schema["enum"])
     if kind == ["string", "null"]:

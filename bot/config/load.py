@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict
 
 import structlog
 from gidgethub import BadRequest
@@ -14,7 +15,7 @@ from bot.config.parse import ConfigProblem, ConfigResult, parse_repo_config
 from bot.config.schema import CONFIG_PATH, ROLES
 from bot.github.comments import upsert_marked_comment
 from bot.workitem.names import config_problems_marker
-from bot.workitem.parts import ItemSettings, RoleModel
+from bot.workitem.parts import EnvironmentSettings, ItemSettings, RoleModel
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,7 @@ def settings_snapshot(
         delete_branch_on_merge=workflow.delete_branch_on_merge,
         allow_workflow_edits=workflow.allow_workflow_edits,
         protected_paths=workflow.protected_paths,
+        environment=EnvironmentSettings(**asdict(config.environment)),
     )
     return settings, warnings
 

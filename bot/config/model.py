@@ -86,6 +86,17 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
+class EnvironmentConfig:
+    """`environment`: None for a key means "what AIOS detects" (`bot.environment.detect`)."""
+
+    setup: tuple[str, ...] | None = None
+    test: str | None = None
+    allow_hosts: tuple[str, ...] | None = None
+    network_during_run: bool = _default("environment", "network_during_run")
+    cache: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """A repository's validated settings; `RepoConfig()` is the defaults."""
 
@@ -96,6 +107,7 @@ class RepoConfig:
     paths: PathsConfig = PathsConfig()
     control_center: bool = _default("control_center")
     memory: MemoryConfig = MemoryConfig()
+    environment: EnvironmentConfig = EnvironmentConfig()
     scorecard: ScorecardConfig = ScorecardConfig()
 
 
@@ -134,6 +146,10 @@ def build_config(data: dict[str, Any]) -> RepoConfig:
         key: float(value)
         for key, value in _pick(ScorecardConfig, _known(data, "scorecard")).items()
     }
+    environment = _pick(EnvironmentConfig, _known(data, "environment"))
+    for key in ("setup", "allow_hosts", "cache"):
+        if environment.get(key) is not None:
+            environment[key] = tuple(environment[key])
     return RepoConfig(
         agents=AgentsConfig(models=AgentModels(**_pick(AgentModels, _known(agents, "models")))),
         budgets=BudgetsConfig(**budgets),
@@ -143,4 +159,5 @@ def build_config(data: dict[str, Any]) -> RepoConfig:
         control_center=bool(data.get("control_center", _default("control_center"))),
         memory=MemoryConfig(**memory),
         scorecard=ScorecardConfig(**scorecard),
+        environment=EnvironmentConfig(**environment),
     )

@@ -168,6 +168,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return "must not be empty"
     if keyword == "maxLength":
         return f"is too long ({len(value)} characters; at most {schema['maxLength']})"
+    if keyword == "pattern" and "x-pattern" in schema:
+        return f"is not {schema['x-pattern']} ({got})"
     if keyword == "pattern":
         return (
             f"is not a valid model name ({got}): use letters, digits and . _ : / @ + -, "

@@ -63,6 +63,17 @@ def _usd(default: float, description: str) -> dict[str, Any]:
     return {"type": "number", "exclusiveMinimum": 0, "default": default, "description": description}
 
 
+def _commands(most: int, description: str) -> dict[str, Any]:
+    return {
+        "type": ["array", "null"],
+        "items": {"type": "string", "minLength": 1, "maxLength": 1000},
+        "maxItems": most,
+        "default": None,
+        "x-type": "list of commands or `null`",
+        "description": description,
+    }
+
+
 def _section(description: str, properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -218,6 +229,73 @@ SCHEMA: dict[str, Any] = {
                     28,
                     "A memory no agent used for this many days expires (proposed ones too).",
                 ),
+            },
+        ),
+        "environment": _section(
+            "What each work item's workspace gets before the agents: setup, the test command, "
+            "egress. Each key left out (or null) is what AIOS detects for common projects "
+            "(see Environments in the README).",
+            {
+                "setup": _commands(
+                    20,
+                    "Commands run once per work item in the workspace before the agents, in "
+                    "their sandbox, with egress to `allow_hosts` only. A failing command stops "
+                    "the item showing its last lines. Null: the detected ones.",
+                ),
+                "test": {
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "maxLength": 1000,
+                    "default": None,
+                    "x-type": "command or `null`",
+                    "description": (
+                        "What agents and QA run to verify: a coder's task finishes only with "
+                        "its verdict (passing, failing as on the base commit, or failing with "
+                        "the agent's reason). Null: the detected one."
+                    ),
+                },
+                "allow_hosts": {
+                    "type": ["array", "null"],
+                    "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 260,
+                        "pattern": r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+                        "x-pattern": "a host name or host:port, such as pypi.org or 127.0.0.1:8080",
+                    },
+                    "maxItems": 50,
+                    "default": None,
+                    "x-type": "list of `host` or `host:port`, or `null`",
+                    "description": (
+                        "Hosts setup may reach, through AIOS's allowlisting proxy (port 443 or "
+                        "80 unless given; no other traffic, no DNS). Null: this AIOS's default "
+                        "(`AIOS_EGRESS_ALLOW`: the common package registries). Hosts outside "
+                        "the operator's `AIOS_EGRESS_CEILING` are left out, and the progress "
+                        "comment says so."
+                    ),
+                },
+                "network_during_run": _flag(
+                    False,
+                    "Give the agents' own commands the egress setup has; false: no network.",
+                ),
+                "cache": {
+                    "type": ["array", "null"],
+                    "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 300,
+                        "pattern": r"^(?!.*\.\.)[A-Za-z0-9_.@+-][A-Za-z0-9_.@+/-]*$",
+                        "x-pattern": "a path inside the work tree, such as .venv",
+                    },
+                    "maxItems": 20,
+                    "default": None,
+                    "x-type": "list of paths or `null`",
+                    "description": (
+                        "Work-tree paths kept after setup for the next work items, keyed by the "
+                        "lock files' contents: a hit skips the setup. Never committed. Null: "
+                        "the detected ones (`.venv`, `node_modules`)."
+                    ),
+                },
             },
         ),
         "scorecard": _section(

@@ -30,10 +30,11 @@ from bot.workitem.parts import (
 from bot.workitem.plan import Plan, PlanFormatError
 from bot.workitem.states import State
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of `WorkItem.to_dict()`; bump it (and teach `from_dict` the old one) on change.
 4: `issue` (the text at the trigger), `settings.allow_workflow_edits` and
-`settings.protected_paths`. An AIOS that writes 3 cannot read 4: roll back by draining."""
+`settings.protected_paths`. 5: `settings.environment` and `work.environment`. An AIOS that
+writes N cannot read N+1: roll back by draining."""
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
@@ -139,8 +140,8 @@ class WorkItem:
             data = _from_format_1(data)
         elif version == 2:
             data = _from_format_2(data)
-        elif version == 3:
-            data = {**data, "v": SCHEMA_VERSION}  # the parts 4 added take their defaults
+        elif version in (3, 4):
+            data = {**data, "v": SCHEMA_VERSION}  # the parts added since take their defaults
         elif version != SCHEMA_VERSION:
             raise ValueError(
                 f"work item schema version {version!r} is not {SCHEMA_VERSION}; "

@@ -7,7 +7,7 @@ once instead of a silent `None` from a dictionary. All parts are frozen: change 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,40 @@ class ItemSettings:
     protected_paths: tuple[str, ...] = (".github/aios.yml", "CODEOWNERS")
     """`workflow.protected_paths`: what agents may not change, in their write tools and at
     every push (`bot.github.push_guard`)."""
+    environment: EnvironmentSettings = field(default_factory=lambda: EnvironmentSettings())
+    """`environment`: setup, test command, egress and caches (None: detected)."""
 
     def model_for(self, role: str) -> str | None:
         """The repository's model for `role` (a key of `agents.models`), or None."""
         return next((m.model for m in self.models if m.role == role), None)
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """`.github/aios.yml`'s `environment` as the item keeps it; None: what AIOS detects."""
+
+    setup: tuple[str, ...] | None = None
+    test: str | None = None
+    allow_hosts: tuple[str, ...] | None = None
+    network_during_run: bool = False
+    cache: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentReport:
+    """What the item's environment came to, for the progress comment, QA and the PR body."""
+
+    chosen: str = ""
+    """Where the setup and test command came from and what they are."""
+    setup: str = ""
+    """How the last setup went: "ran in 12 s", "restored from the cache"."""
+    tests: str | None = None
+    """The last test verdict, as one line ("tests: 41 passed, 1 failed — test_pagination")."""
+    tests_ok: bool | None = None
+    blocked: tuple[str, ...] = ()
+    """`host:port` the egress proxy refused to the item's commands (each once)."""
+    notes: tuple[str, ...] = ()
+    """What the operator's egress ceiling left out, and the like: said once."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +144,7 @@ class Work:
     """Commits the agents pushed for the plan's tasks; none means nothing to open a PR with."""
     handoffs: tuple[Handoff, ...] = ()
     narration: Narration | None = None
+    environment: EnvironmentReport | None = None
 
 
 @dataclass(frozen=True)
