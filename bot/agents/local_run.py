@@ -22,7 +22,9 @@ from bot.agents.narration import Limits, narrate, report, unpriced
 from bot.agents.roster import Role, RosterError, load_roster
 from bot.agents.routing import ModelRef, RoutingConfig
 from bot.agents.runtime import AgentRuntime
-from bot.agents.sandbox import Sandbox
+from bot.agents.sandbox import SandboxError
+from bot.environment.local import local_plan, print_setup, print_verdict
+from bot.environment.session import environment_session
 from bot.github.git import GitError
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace, WorkspaceError
@@ -88,7 +90,7 @@ def agent_run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     config = dataclasses.replace(config, data_dir=_state_dir(Path(top), config.data_dir))
     try:
         return asyncio.run(_run(args, config, role, Path(top), branch, out))
-    except (WorkspaceError, GitError) as exc:
+    except (WorkspaceError, GitError, SandboxError) as exc:
         return _fail(f"error: {exc}")
 
 
@@ -147,34 +149,47 @@ async def _run(
     ledger, redis_client = _ledger()
     runtime = AgentRuntime.from_config(config, ledger=ledger)
     ws = await Workspace.clone_url(top.as_uri(), ref=base, depth=1)
-    sandbox: Sandbox | None = None
     try:
         branch = _free_branch(top, f"{BRANCH_PREFIX}local-{slugify(args.task)}")
         await ws.start_branch(0, args.task, name=branch)
         chain = runtime.router.chain(role.key, args.task_kind, runtime.role_model(role))
-        sandbox = Sandbox(
-            ws.path, git_dir=ws.git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
-        )
         print(f"AIOS · {role.persona} · {top.name}@{base}", file=out)
         unknown = unpriced(runtime.prices, [str(m) for m in chain])
         note = f" (no price for {', '.join(unknown)}: cost unknown)" if unknown else ""
         print(f"models: {', '.join(str(m) for m in chain)}{note}", file=out)
-        print(f"sandbox: {sandbox.isolation.describe()}", file=out, flush=True)
-        scope = UsageScope(
-            job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}", repo=top.name
-        )
-        result = await run_agent(
-            role,
-            args.task,
+        plan = local_plan(ws.path, out)
+        ws.exclude(plan.cache)
+        session = environment_session(
+            plan,
             ws.path,
-            runtime=runtime,
-            scope=scope,
-            task_kind=args.task_kind,
-            max_steps=args.max_steps,
-            on_step=lambda step: narrate(step, out),
-            sandbox=sandbox,
             git_dir=ws.git_dir,
+            home=ws.root / "home",
+            config=config,
+            repo=top.name,
+            gate="write_file" in role.tools and "run" in role.tools,
         )
+        async with session as environment:
+            print(f"sandbox: {environment.sandbox.isolation.describe()}", file=out, flush=True)
+            if not print_setup(environment, out):
+                return EXIT_STOPPED
+            scope = UsageScope(
+                job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
+                repo=top.name,
+            )
+            result = await run_agent(
+                role,
+                args.task,
+                ws.path,
+                runtime=runtime,
+                scope=scope,
+                task_kind=args.task_kind,
+                max_steps=args.max_steps,
+                on_step=lambda step: narrate(step, out),
+                sandbox=environment.sandbox,
+                finish_gate=environment.gate,
+                git_dir=ws.git_dir,
+            )
+            await print_verdict(environment, out)
         sha = await ws.commit(_commit_message(args.task, result), agent=role.persona)
         limits = Limits(
             runtime.budgets.per_job_usd,
@@ -193,8 +208,6 @@ async def _run(
             print("no file changes", file=out)
         return EXIT_OK if result.ok else EXIT_STOPPED
     finally:
-        if sandbox is not None:
-            sandbox.close()
         ws.cleanup()
         await runtime.aclose()
         if redis_client is not None:

@@ -22,7 +22,7 @@ from bot.agents.roster import Role
 from bot.agents.routing import ModelRef
 from bot.agents.runtime import AgentRuntime
 from bot.agents.sandbox import Sandbox
-from bot.agents.tools import Toolbox, ToolError
+from bot.agents.tools import FinishGate, Toolbox, ToolError
 from bot.agents.transcript import Transcript, transcript_path
 from bot.github.push_guard import PushPolicy
 from bot.github.workspace import git_dir_of
@@ -107,6 +107,7 @@ async def run_agent(
     max_steps: int | None = None,
     on_step: StepHook | None = None,
     sandbox: Sandbox | None = None,
+    finish_gate: FinishGate | None = None,
     git_dir: Path | None = None,
     extra_secrets: Iterable[str] = (),
     task_source: str = "maintainer",
@@ -122,7 +123,8 @@ async def run_agent(
     files). `policy`: the paths the write tools refuse, from the work item's settings
     (default: `AIOS_ALLOW_WORKFLOW_EDITS` and the default protected paths, for `aios agent`).
     `git_dir` (default: the workspace's, found by `git_dir_of`) is shown read-only to
-    commands and named to git. Tool failures go back to the model; only budgets, the step
+    commands and named to git. `finish_gate` is asked before the agent may finish (the test
+    verdict, `bot.environment.gate`). Tool failures go back to the model; only budgets, the step
     limit and model failures that survive retries and fallbacks end the run early. Never
     raises for those: the result's `status` and `summary` say what happened.
 
@@ -149,6 +151,7 @@ async def run_agent(
         git_dir=git_dir,
         allowed=role.tools,
         policy=policy or PushPolicy(allow_workflow_edits=config.allow_workflow_edits),
+        finish_gate=finish_gate,
     )
     if resume is not None:
         context, system = resume.context, resume.system

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from bot.agents.llm.types import ToolSpec
 from bot.agents.sandbox import Sandbox, SandboxError
@@ -35,6 +35,12 @@ MAX_WRITE_BYTES = 2_000_000
 
 class ToolError(Exception):
     """A tool call the model must correct; the message tells it how."""
+
+
+class FinishGate(Protocol):
+    """What `finish` asks first (`bot.environment.gate.TestGate`): None lets it finish."""
+
+    async def check(self, reason: str | None) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -90,14 +96,26 @@ SPECS: dict[str, ToolSpec] = {
     ),
     "run": ToolSpec(
         "run",
-        "Run a shell command in the repository root, sandboxed: no network, time and memory "
-        "limits, output capped. Use it for tests, linters and builds.",
+        "Run a shell command in the repository root, sandboxed: no network (unless the "
+        "repository allows some hosts), time and memory limits, output capped. Use it for "
+        "tests, linters and builds.",
         _schema({"command": _STR, "timeout_s": _INT}, ["command"]),
     ),
     "finish": ToolSpec(
         "finish",
-        "End your work with a short summary of what you did and anything left open.",
-        _schema({"summary": _STR}, ["summary"]),
+        "End your work with a short summary of what you did and anything left open. Where the "
+        "repository has a test command, AIOS runs it first and refuses to finish while tests "
+        "fail that passed before; `tests_failing_because` says why some cannot pass.",
+        _schema(
+            {
+                "summary": _STR,
+                "tests_failing_because": {
+                    **_STR,
+                    "description": "Only when tests still fail for a reason outside your task.",
+                },
+            },
+            ["summary"],
+        ),
     ),
 }
 
@@ -113,6 +131,7 @@ class Toolbox:
         git_dir: Path | None = None,
         allowed: Iterable[str] = ALL_TOOLS,
         policy: PushPolicy | None = None,
+        finish_gate: FinishGate | None = None,
     ) -> None:
         self.root = Path(workspace).resolve()
         self.git_dir = git_dir if git_dir is not None else git_dir_of(self.root)
@@ -121,6 +140,7 @@ class Toolbox:
         if "run" in self.allowed and sandbox is None:
             self.allowed = tuple(t for t in self.allowed if t != "run")
         self.policy = policy or PushPolicy()
+        self.finish_gate = finish_gate
         self._handlers: dict[str, Callable[..., Awaitable[ToolOutcome]]] = {
             "list_files": self.list_files,
             "read_file": self.read_file,
@@ -331,7 +351,11 @@ class Toolbox:
             raise ToolError(str(exc)) from None
         return ToolOutcome(result.for_model())
 
-    async def finish(self, summary: str = "") -> ToolOutcome:
+    async def finish(self, summary: str = "", tests_failing_because: str = "") -> ToolOutcome:
+        if self.finish_gate is not None:
+            refusal = await self.finish_gate.check(str(tests_failing_because or "") or None)
+            if refusal is not None:
+                raise ToolError(refusal)
         return ToolOutcome(str(summary or "").strip() or "(no summary)", finished=True)
 
 

@@ -172,8 +172,11 @@ def qa_chunk_task(
     description: str,
     skipped: Sequence[SkippedFile],
     notes: Sequence[str] = (),
+    tests: str | None = None,
 ) -> str:
     """The QA agent's task for chunk `index` (from 0, like `role_task`) of `total`.
+
+    `tests` is the verdict of the repository's test command on the head, as AIOS last ran it.
 
     The pull request's title, description, file names and diff are delimited as untrusted
     data. The diff carries a gutter of old and new line numbers, so comments land on the
@@ -206,6 +209,11 @@ def qa_chunk_task(
         '"side": "LEFT" only for removed (-) lines.',
         f'<untrusted source="diff, {where}">\n{fence}\n{numbered.rstrip()}\n{fence}\n</untrusted>',
     ]
+    if tests:
+        parts.append(
+            "AIOS ran the repository's test command on this pull request's work "
+            f"(test names come from the repository): {_data(tests)}"
+        )
     all_notes = [*chunk.notes, *notes]
     if all_notes:
         parts.append("Notes on this chunk:\n" + "\n".join(f"- {_data(note)}" for note in all_notes))

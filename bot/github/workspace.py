@@ -8,11 +8,13 @@ the work tree (a filter, a hook, fsmonitor, an include) is ever obeyed by AIOS's
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -399,6 +401,35 @@ class Workspace:
         names = {n for n in committed.split("\0") if n}
         names.update(entry[3:] for entry in status.split("\0") if len(entry) > 3)
         return sorted(names)
+
+    def exclude(self, paths: Iterable[str]) -> None:
+        """Keep `paths` (a set-up environment: `.venv`, `node_modules`) out of every commit,
+        snapshot and clean, through the git directory the sandbox cannot write."""
+        lines = [f"/{path.strip('/')}\n" for path in paths if path.strip("/")]
+        if lines:
+            (self.git_dir / "info").mkdir(exist_ok=True)
+            with (self.git_dir / "info" / "exclude").open("a", encoding="utf-8") as handle:
+                handle.writelines(lines)
+
+    async def base_commit(self) -> str:
+        """The commit the work started from: the base branch as fetched."""
+        ref = self.base_branch
+        if not SHA.match(ref):
+            ref = f"refs/remotes/origin/{ref}"
+        return (await self._git("rev-parse", "--verify", f"{ref}^{{commit}}")).stdout.strip()
+
+    async def export(self, rev: str, dest: Path) -> None:
+        """The files of commit `rev` (no git directory) into the new directory `dest`."""
+        archive = self.root / f"export-{rev[:12]}.tar"
+        await self._git("archive", "--format=tar", f"--output={archive}", rev)
+        try:
+            done = await asyncio.create_subprocess_exec(
+                "tar", "-x", "--no-same-owner", "--one-top-level=" + str(dest), "-f", str(archive)
+            )
+            if await done.wait() != 0:
+                raise WorkspaceError(f"could not unpack commit {rev[:12]} for a test run")
+        finally:
+            archive.unlink(missing_ok=True)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,10 +22,11 @@ from bot.agents.memory import memories_for_prompt
 from bot.agents.runtime import AgentRuntime
 from bot.config.repo_wide import load_repo_wide
 from bot.effects.progress import publish_current
+from bot.environment.session import Session
 from bot.github import snapshot
-from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace
 from bot.jobs import checkpoints
+from bot.jobs.checkout import push_policy
 from bot.render.markdown import format_usd
 from bot.render.pacing import PacedWriter
 from bot.render.progress import RESTARTING
@@ -44,50 +43,6 @@ log = structlog.get_logger(__name__)
 NARRATION_CHARS = 200
 
 
-@asynccontextmanager
-async def checkout(
-    ctx: WorkerContext, item: WorkItem, *, ref: str | None = None
-) -> AsyncIterator[Workspace]:
-    """A per-job clone of the item's repository, with a token of the job's scope (pushing
-    workflow files needs `workflows: write` too, asked for only where the item allows it)."""
-    pushes = ctx.scope is not None and dict(ctx.scope.permissions).get("contents") == "write"
-    extra = {"workflows": "write"} if pushes and item.settings.allow_workflow_edits else None
-    token = await ctx.installation_token(item.installation_id, extra=extra)
-    workspace = await Workspace.clone(
-        item.repo, git_base_url=ctx.settings.git_base_url, token=token, ref=ref
-    )
-    try:
-        yield workspace
-    finally:
-        workspace.cleanup()
-
-
-def push_policy(item: WorkItem) -> PushPolicy:
-    """What the item's agents may change, from its settings: the write tools and every push
-    of the item's branch obey the same policy."""
-    return PushPolicy(
-        allow_workflow_edits=item.settings.allow_workflow_edits,
-        protected_paths=item.settings.protected_paths,
-    )
-
-
-async def push_work(ctx: WorkerContext, item: WorkItem, workspace: Workspace) -> bool:
-    """Push the item's branch; a push the guard refuses fails the item with the reason
-    (the files and the rule or setting, never a value). Returns whether it was pushed."""
-    try:
-        await workspace.push(policy=push_policy(item))
-    except PushRefused as refused:
-        log.warning("push refused", problems=len(refused.problems))
-        hint = (
-            "Next step: a protected path the agents should change needs the setting named "
-            "above in `.github/aios.yml`; a secret never goes out. Then comment `/aios retry` "
-            "for a fresh attempt."
-        )
-        await engine.fail(ctx, item, str(refused), hint=hint)
-        return False
-    return True
-
-
 async def run_role(
     ctx: WorkerContext,
     item: WorkItem,
@@ -99,6 +54,7 @@ async def run_role(
     model: str | None = None,
     slot: str | None = None,
     quiet: bool = False,
+    environment: Session | None = None,
 ) -> AgentResult:
     """Run `role` on `task`, narrating each step (paced) and recording the cost on the item.
 
@@ -114,7 +70,8 @@ async def run_role(
     the task's text), and continues from the one it finds: a step is paid for once however
     often its job runs. Jobs whose task text changes between attempts name their slot.
     A bare directory instead of a workspace (a one-shot run with nothing to commit, like the
-    memory distiller) is run without checkpoints.
+    memory distiller) is run without checkpoints. `environment` (`bot.jobs.environment`): the
+    set-up sandbox the agent's commands run in, and the test gate its `finish` passes.
 
     When AIOS shuts down (`bot.runtime.shutdown`), a run with checkpoints stops after the
     step under way, the progress comment says it is paused while AIOS restarts, and the job
@@ -198,6 +155,8 @@ async def run_role(
                 on_step=narrate,
                 task_source="aios",  # AIOS wrote it; the untrusted parts inside are tagged
                 policy=push_policy(item),
+                sandbox=environment.sandbox if environment else None,
+                finish_gate=environment.gate if environment else None,
                 resume=resume,
                 on_checkpoint=on_checkpoint,
                 deadline=stop_before_timeout(),

@@ -15,7 +15,9 @@ from bot.agents.roster import load_roster
 from bot.briefs.fixer import fix_task, fixer_role, parse_fix_answer
 from bot.github.permissions import can_steer
 from bot.github.threads import open_threads, reply, steered_threads
-from bot.jobs.agent_run import checkout, push_work, run_role, stop_item
+from bot.jobs.agent_run import run_role, stop_item
+from bot.jobs.checkout import checkout, push_work
+from bot.jobs.environment import prepared_environment
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest, Handoff
@@ -87,14 +89,21 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
         async with checkout(ctx, item) as workspace:
             assert item.branch is not None
             await workspace.start_branch(number, item.title, name=item.branch)
-            # One slot for the round: its brief (open threads) may change between attempts.
-            result = await run_role(ctx, item, role, task, workspace, slot="fix")
-            if not result.ok:
-                await stop_item(ctx, item, f"{role} agent fixing the pull request", result)
-                return
+            async with prepared_environment(ctx, item, workspace, gate=True) as environment:
+                if environment is None:
+                    return  # the setup failed: the item failed showing how
+                # One slot for the round: its brief (open threads) may change between attempts.
+                result = await run_role(
+                    ctx, item, role, task, workspace, slot="fix", environment=environment
+                )
+                if not result.ok:
+                    await stop_item(ctx, item, f"{role} agent fixing the pull request", result)
+                    return
+                verdict = await environment.verdict()
             answer = parse_fix_answer(result.summary)
+            note = answer.summary if verdict is None else f"{answer.summary}\n\n{verdict.line()}"
             sha = await workspace.commit(
-                f"Address review feedback on #{item.pr_number}\n\n{answer.summary}",
+                f"Address review feedback on #{item.pr_number}\n\n{note}",
                 agent=persona.signature(personas=item.settings.personas),
             )
             if sha is not None and not await push_work(ctx, item, workspace):
@@ -118,7 +127,7 @@ async def run_fix(installation_id: int, repo: str, issue_number: int) -> None:
             current = settle(current, taken)
             work = replace(
                 current.work,
-                handoffs=(*current.work.handoffs, Handoff(role, answer.summary)),
+                handoffs=(*current.work.handoffs, Handoff(role, note)),
                 narration=None,
             )
             return replace(current, work=work, pr=replace(current.pr, head_sha=head))

@@ -7,7 +7,9 @@ from dataclasses import replace
 from bot import engine
 from bot.agents.roster import load_roster
 from bot.briefs.coder import role_task
-from bot.jobs.agent_run import checkout, push_work, run_role, stop_item
+from bot.jobs.agent_run import run_role, stop_item
+from bot.jobs.checkout import checkout, push_work
+from bot.jobs.environment import prepared_environment
 from bot.jobs.reading import read_issue
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem
@@ -36,13 +38,20 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
         async with checkout(ctx, item) as workspace:
             assert item.branch is not None
             await workspace.start_branch(issue_number, item.title, name=item.branch)
-            task = role_task(issue_view, plan, index, handoffs)
-            result = await run_role(ctx, item, role, task, workspace, slot=f"task-{index}")
-            if not result.ok:
-                await stop_item(ctx, item, f"{role} agent", result)
-                return
+            async with prepared_environment(ctx, item, workspace, gate=True) as environment:
+                if environment is None:
+                    return  # the setup failed: the item failed showing how
+                task = role_task(issue_view, plan, index, handoffs)
+                result = await run_role(
+                    ctx, item, role, task, workspace, slot=f"task-{index}", environment=environment
+                )
+                if not result.ok:
+                    await stop_item(ctx, item, f"{role} agent", result)
+                    return
+                verdict = await environment.verdict()
+            note = result.summary if verdict is None else f"{result.summary}\n\n{verdict.line()}"
             sha = await workspace.commit(
-                f"{plan.tasks[index].title}\n\n{result.summary}",
+                f"{plan.tasks[index].title}\n\n{note}",
                 agent=load_roster().get(role).signature(personas=item.settings.personas),
             )
             if sha is not None and not await push_work(ctx, item, workspace):
@@ -51,7 +60,7 @@ async def run_task(installation_id: int, repo: str, issue_number: int, index: in
         def record(current: WorkItem) -> WorkItem:
             work = replace(
                 current.work,
-                handoffs=(*current.work.handoffs, Handoff(role, result.summary)),
+                handoffs=(*current.work.handoffs, Handoff(role, note)),
                 tasks_done=index + 1,
                 commits=current.work.commits + (sha is not None),
                 narration=None,

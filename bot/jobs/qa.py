@@ -17,10 +17,13 @@ from bot.briefs.qa import parse_test_answer, test_task
 from bot.briefs.views import PullRequestView
 from bot.config.load import read_repo_config
 from bot.config.parse import ConfigResult
+from bot.environment.session import Session
 from bot.github.workspace import Workspace
 from bot.jobs import checkpoints
-from bot.jobs.agent_run import checkout, run_role, stop_item
+from bot.jobs.agent_run import run_role, stop_item
+from bot.jobs.checkout import checkout
 from bot.jobs.commands import CommandLine, answer_line
+from bot.jobs.environment import prepared_environment
 from bot.jobs.reading import pulls_fixing, read_pull_request
 from bot.jobs.scope import item_scope
 from bot.render.markdown import neutralize
@@ -61,7 +64,10 @@ async def run_qa_review(installation_id: int, repo: str, issue_number: int) -> N
                 assert item.branch is not None
                 await workspace.start_branch(number, item.title, name=item.branch)
                 head = await workspace.head()
-                draft = await _review(ctx, item, workspace, pr, ignore)
+                async with prepared_environment(ctx, item, workspace) as environment:
+                    if environment is None:
+                        return  # the setup failed: the item failed showing how
+                    draft = await _review(ctx, item, workspace, pr, ignore, environment=environment)
         except QAStopped as exc:
             await stop_item(ctx, item, "QA agent", exc.result)
             return
@@ -197,9 +203,14 @@ async def _review(
     ignore: tuple[str, ...],
     *,
     head: str = "HEAD",
+    environment: Session | None = None,
 ) -> ReviewDraft:
+    """QA's review of the diff from the PR's base to `head`, with the last test verdict."""
+
     async def ask(task: str) -> str:
-        result = await run_role(ctx, item, "qa", task, workspace, task_kind="review")
+        result = await run_role(
+            ctx, item, "qa", task, workspace, task_kind="review", environment=environment
+        )
         if not result.ok:
             raise QAStopped(result)
         return result.summary
@@ -213,6 +224,7 @@ async def _review(
         description=pr.body,
         ignore_patterns=ignore,
         persona=persona,
+        tests=item.work.environment.tests if item.work.environment else None,
     )
 
 

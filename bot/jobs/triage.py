@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from bot import engine
 from bot.briefs.cto import cto_task, parse_cto_decision
-from bot.jobs.agent_run import checkout, run_role, stop_item
+from bot.jobs.agent_run import run_role, stop_item
+from bot.jobs.checkout import checkout
 from bot.jobs.reading import read_issue
 from bot.jobs.scope import item_scope
 from bot.workitem.item import WorkItem

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.render.markdown import fit, format_cost, format_duration, format_tokens, neutralize
 from bot.workitem.names import progress_marker
+from bot.workitem.parts import EnvironmentReport
 
 MAX_STEPS_SHOWN = 30
 MAX_NOTES_SHOWN = 20
@@ -88,6 +89,8 @@ class ProgressView:
     """People without write access whose edits of the issue the agents do not follow."""
     mentions: frozenset[str] = frozenset()
     """Logins that may be @mentioned (lowercase compare); every other mention is defused."""
+    environment: EnvironmentReport | None = None
+    """What the workspace was set up with, the last test verdict, blocked egress."""
 
 
 def _header(view: ProgressView) -> str:
@@ -168,6 +171,27 @@ def _ignored_edits(view: ProgressView) -> str:
     )
 
 
+def _environment(view: ProgressView, *, full: bool = True) -> list[str]:
+    """The environment's lines; without `full`, the test verdict alone (the check run's
+    summary)."""
+    env = view.environment
+    if env is None:
+        return []
+    lines = []
+    if full and env.chosen:
+        setup = f" · {neutralize(env.setup, limit=DETAIL_CHARS)}" if env.setup else ""
+        lines.append(f"🧰 **Environment:** {neutralize(env.chosen, limit=NOTE_CHARS)}{setup}")
+    if env.tests:
+        mark = "✅" if env.tests_ok else "❌"
+        lines.append(f"{mark} {neutralize(env.tests, limit=NOTE_CHARS)}")
+    if full and env.blocked:
+        hosts = ", ".join(neutralize(host, limit=80) for host in env.blocked[:10])
+        lines.append(f"🚫 blocked: {hosts} (not in `environment.allow_hosts`)")
+    if full:
+        lines += [f"📝 {neutralize(note, limit=DETAIL_CHARS)}" for note in env.notes[:10]]
+    return lines
+
+
 def render_progress(view: ProgressView) -> str:
     """The whole progress comment body, marker first; at most `MAX_OUTPUT_BYTES`."""
     blocks = [f"{progress_marker(view.repo, view.number)}\n{_header(view)}"]
@@ -181,6 +205,8 @@ def render_progress(view: ProgressView) -> str:
         blocks.append(_ignored_edits(view))
     if view.steps:
         blocks.append("\n".join(_steps(view)))
+    if view.environment is not None:
+        blocks.append("  \n".join(_environment(view)))
     if view.narration is not None and view.failure is None:
         blocks.append(f"> {_note(view.narration, view, NARRATION_CHARS)}")
     if view.handoff_notes:
@@ -200,6 +226,7 @@ def render_check_run(view: ProgressView) -> dict[str, str]:
         summary.append(f"⚠️ **{word}:** {_failure(view)}{hint}")
     elif view.narration is not None:
         summary.append(f"> {_note(view.narration, view, NARRATION_CHARS)}")
+    summary += _environment(view, full=False)
     text = [_team(view)] if view.team else []
     if view.steps:
         text.append("\n".join(_steps(view)))

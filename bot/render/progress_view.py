@@ -86,6 +86,7 @@ def progress_view(
         stop_hint=hint,
         ignored_editors=item.issue.ignored_editors if item.issue else (),
         mentions=frozenset({item.created_by.lower()}) if item.created_by else frozenset(),
+        environment=item.work.environment,
     )
 
 

@@ -21,6 +21,10 @@ def pull_request_body(item: WorkItem) -> str:
             tick = "x" if i < done else " "
             lines.append(f"- [{tick}] {neutralize(task.role)}: {neutralize(task.title)}")
         lines.append("")
+    environment = item.work.environment
+    if environment is not None and environment.tests:
+        mark = "✅" if environment.tests_ok else "❌"
+        lines += [f"**Tests** (as AIOS last ran them): {mark} {neutralize(environment.tests)}", ""]
     handoffs = item.work.handoffs
     if handoffs:
         lines.append("<details><summary>Handoff notes</summary>\n")

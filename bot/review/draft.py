@@ -68,6 +68,7 @@ async def review_diff(
     max_chunk_tokens: int = 12_000,
     ignore_patterns: Sequence[str] = (),
     persona: str = "🔍 Quinn (QA)",
+    tests: str | None = None,
 ) -> ReviewDraft:
     """Ask the QA agent about each chunk of the diff, in order, and merge its verdicts.
 
@@ -93,7 +94,13 @@ async def review_diff(
     outcomes: list[ChunkVerdict | str] = []
     for index, chunk in enumerate(plan.chunks):
         task = qa_chunk_task(
-            chunk, index, total, title=title, description=description, skipped=plan.skipped
+            chunk,
+            index,
+            total,
+            title=title,
+            description=description,
+            skipped=plan.skipped,
+            tests=tests,
         )
         outcomes.append(await _ask_verdict(ask, task, index))
 
