@@ -122,6 +122,11 @@ def _chosen(
     configured = settings.setup is not None or settings.test is not None
     if found is not None and not configured:
         return f"detected {found.describe()}"
+    if found is None and not configured:
+        return (
+            "nothing detected: no setup and no test command (`environment.setup` and "
+            "`environment.test` in `.github/aios.yml` set them)"
+        )
     steps = ", ".join(f"`{command}`" for command in setup) or "nothing to set up"
     tests = f"`{test}`" if test else "none found (say it in `environment.test`)"
     source = "`.github/aios.yml`"
