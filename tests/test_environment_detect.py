@@ -65,6 +65,14 @@ CASES = {
         ),
         frozenset({"uv"}),
     ),
+    "uv without pytest: unittest through uv": Case(
+        {"uv.lock": "", "pyproject.toml": pyproject(), "tests/": ""},
+        Detected(
+            "Python", "uv.lock", ("uv sync",), "uv run python -m unittest discover -s tests",
+            (".venv",), ("uv.lock", "pyproject.toml"),
+        ),
+        frozenset({"uv"}),
+    ),
     "uv.lock without uv: a venv and pip, pytest added from the dev group": Case(
         {"uv.lock": "", "pyproject.toml": UV_PROJECT},
         python(
@@ -278,7 +286,7 @@ def test_guides_offer_their_commands_and_nothing_else(tmp_path: Path) -> None:
 def test_overlong_and_control_character_lines_are_not_offered(tmp_path: Path) -> None:
     long = "make " + "x" * 200
     make_tree(
-        tmp_path, {"AGENTS.md": f"```\n{long}\nmake\x00 test\nmake\x1b[2Jtest\nmake test\n```\n"}
+        tmp_path, {"AGENTS.md": f"```\n{long}\nmake test\x00\nmake docs \x1b[2J\nmake test\n```\n"}
     )
     assert offered_commands(tmp_path) == ("make test",)
 
