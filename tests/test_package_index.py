@@ -7,6 +7,8 @@ index in allow_hosts the sandbox's pip fails and the proxy records the refusal.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -51,14 +53,20 @@ def index(wheels: Path) -> Iterator[PackageIndex]:
 def test_a_built_wheel_carries_metadata_and_a_record_of_every_file(wheels: Path) -> None:
     top = wheels / "top_pkg-1.0-py3-none-any.whl"
     with zipfile.ZipFile(top) as archive:
-        names = set(archive.namelist())
-        metadata = archive.read("top_pkg-1.0.dist-info/METADATA").decode()
-        record = archive.read("top_pkg-1.0.dist-info/RECORD").decode().splitlines()
-        wheel = archive.read("top_pkg-1.0.dist-info/WHEEL").decode()
+        files = {name: archive.read(name) for name in archive.namelist()}
+    metadata = files["top_pkg-1.0.dist-info/METADATA"].decode()
+    wheel = files["top_pkg-1.0.dist-info/WHEEL"].decode()
     assert "Name: Top.Pkg\nVersion: 1.0\nRequires-Dist: dep-mod>=2\n" in metadata
     assert "Root-Is-Purelib: true" in wheel and "Tag: py3-none-any" in wheel
-    assert {line.split(",")[0] for line in record} == names
-    assert all(",sha256=" in line for line in record if not line.endswith("RECORD,,"))
+    record = [line.split(",") for line in files["top_pkg-1.0.dist-info/RECORD"].decode().split()]
+    assert {path for path, _, _ in record} == set(files)
+    for path, digest, size in record:
+        if path.endswith("/RECORD"):
+            assert digest == size == ""
+            continue
+        data = files[path]
+        expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        assert (digest, int(size)) == (f"sha256={expected}", len(data)), path
 
 
 def test_the_index_serves_pep_503_pages_and_the_files_and_404_otherwise(
