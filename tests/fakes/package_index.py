@@ -106,7 +106,10 @@ class PackageIndex:
         self.host_port = f"{self.host}:{port}"
         self.url = f"http://{self.host_port}{SIMPLE}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="package-index", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how soon `__exit__`'s shutdown is noticed
+            name="package-index",
+            daemon=True,
         )
         self._thread.start()
         return self
