@@ -12,11 +12,16 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from bot.settings import SettingsError
+
+log = structlog.get_logger(__name__)
 
 BUDGET_VARIABLE = "AIOS_DISK_BUDGET"
 FLOOR_VARIABLE = "AIOS_DISK_FLOOR"
@@ -97,11 +102,24 @@ class DiskBudget:
         return self.root / CACHES
 
     def make_workspaces(self) -> Path:
-        """`workspaces`, created traversable by others (0711, not listable): the sandbox's
-        unprivileged uid must reach the work trees below it."""
+        """Where jobs clone: `workspaces`, made traversable by others (0711, not listable)
+        because the sandbox's unprivileged uid works in the trees below it.
+
+        When AIOS runs as root under a directory closed to others (`/root/.aios`), that uid
+        could not reach them: the system's temporary directory then, outside the budget, with
+        a warning saying what to change."""
         self.workspaces.mkdir(parents=True, exist_ok=True)
         os.chmod(self.workspaces, 0o711)  # noqa: S103 - execute only, no listing
-        return self.workspaces
+        closed = _closed_to_others(self.workspaces) if os.geteuid() == 0 else None
+        if closed is None:
+            return self.workspaces
+        fallback = Path(tempfile.gettempdir())
+        log.warning(
+            f"workspaces go to {fallback}, outside the disk budget: the sandbox's uid cannot "
+            f"pass through {closed}. Give it `chmod o+x {closed}` (passing through, not "
+            "listing), or set AIOS_DATA_DIR to a directory others can pass through."
+        )
+        return fallback
 
     def usage(self) -> dict[str, int]:
         """Bytes on disk under each part: `workspaces` and `caches`."""
@@ -164,7 +182,9 @@ def _size(variable: str, env: Mapping[str, str], *, of: int, default: float) -> 
         except ValueError:
             share = -1.0
         if not 0 <= share <= 100:
-            raise SettingsError(variable, f"must be a percentage from 0% to 100%, got {raw!r}")
+            raise SettingsError(
+                variable, f"must be a percentage from 0% to 100% (or a size like 20G), got {raw!r}"
+            )
         return int(of * share / 100)
     match = _SIZE.match(raw)
     unit = match.group(2).lower() if match else ""
@@ -175,6 +195,14 @@ def _size(variable: str, env: Mapping[str, str], *, of: int, default: float) -> 
             f"like 25%, got {raw!r}",
         )
     return int(float(match.group(1)) * _UNITS[unit])
+
+
+def _closed_to_others(path: Path) -> Path | None:
+    """The first directory from `path` up that others may not pass through (no o+x)."""
+    for directory in (path, *path.parents):
+        if not os.stat(directory).st_mode & stat.S_IXOTH:
+            return directory
+    return None
 
 
 def _existing(path: Path) -> Path:
