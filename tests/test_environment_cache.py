@@ -249,7 +249,7 @@ def test_evict_counts_live_workspaces_and_keeps_within_the_budget(tmp_path: Path
         cache.save(SetupCache.key(REPO, SETUP, {"lock": bytes([n])}), work, [".venv"])
     assert cache.evict() == []
     # A job's workspace grows under the data directory: the caches make room for it.
-    venv_tree(cache.budget.make_workspaces() / "aios-job-1" / "repo", payload=size)
+    venv_tree(cache.budget.workspaces / "aios-job-1" / "repo", payload=size)
 
     evicted = cache.evict()
 
@@ -278,8 +278,11 @@ def test_a_sparse_file_counts_at_its_full_size(tmp_path: Path) -> None:
     work = fresh(tmp_path, "work")
     (work / ".venv").mkdir()
     with (work / ".venv" / "huge").open("wb") as sparse:
-        sparse.truncate(1 << 40)  # 1 TiB of nothing
-    assert cache.save(SetupCache.key(REPO, SETUP, LOCKS), work, [".venv"]) is None
+        sparse.truncate(64 << 20)  # 64 MiB of nothing, next to no blocks
+    with capture_logs() as logs:
+        assert cache.save(SetupCache.key(REPO, SETUP, LOCKS), work, [".venv"]) is None
+    [warning] = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["copied"] is False  # judged before a byte was written
     assert list((tmp_path / "data" / "env-cache").glob("*")) == []
 
 

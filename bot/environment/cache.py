@@ -161,7 +161,7 @@ class SetupCache:
         # What copying will write: a sparse file is written out whole.
         cost = sum(_copy_cost(work_tree / rel) for rel in present)
         if cost > self.budget.budget_bytes:
-            return self._too_big(key, cost)
+            return self._too_big(key, cost, copied=False)
         self.budget.caches.mkdir(mode=0o700, parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f"{BUILDING}{key[:16]}-", dir=self.budget.caches))
         try:
@@ -175,7 +175,7 @@ class SetupCache:
             meta["size"] = tree_bytes(building)
             _write_meta(building, meta)
             if meta["size"] > self.budget.budget_bytes:
-                return self._too_big(key, meta["size"])
+                return self._too_big(key, meta["size"], copied=True)
             try:
                 os.rename(building, final)
             except OSError:  # the same key was saved meanwhile: the first one stays
@@ -224,10 +224,11 @@ class SetupCache:
                 if stale:
                     shutil.rmtree(path, ignore_errors=True)
 
-    def _too_big(self, key: str, size: int) -> None:
+    def _too_big(self, key: str, size: int, *, copied: bool) -> None:
         log.warning(
             "setup cache not kept: the entry alone is larger than the disk budget",
             key=key,
+            copied=copied,
             size=format_bytes(size),
             budget=format_bytes(self.budget.budget_bytes),
             hint="raise AIOS_DISK_BUDGET to keep it",
