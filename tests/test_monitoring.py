@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -115,6 +116,43 @@ def test_the_web_reads_the_installation_budget_as_the_workers_do() -> None:
     assert installation_budget({}) == DEFAULT_INSTALLATION_BUDGET_USD
     assert installation_budget({"AIOS_BUDGET_INSTALLATION_MONTH_USD": " 12.5 "}) == 12.5
     assert installation_budget({"AIOS_BUDGET_INSTALLATION_MONTH_USD": "unlimited"}) is None
+
+
+async def test_metrics_show_disk_use_by_part_the_budget_floor_and_free_space(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOS_DISK_BUDGET", "3G")
+    monkeypatch.setenv("AIOS_DISK_FLOOR", "512M")
+    data = tmp_path / "data"
+    for part, size in (("workspaces/aios-job-1/repo", 300_000), (f"env-cache/{'c' * 64}", 90_000)):
+        (data / part).mkdir(parents=True)
+        (data / part / "blob").write_bytes(os.urandom(size))
+
+    samples = parse(await fetch_metrics(make_app(redis_url, data_dir=data)))
+
+    def du(path: Path) -> float:
+        done = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True)
+        return float(done.stdout.split()[0])
+
+    assert {k: v for k, v in samples.items() if k[0] == "aios_disk_used_bytes"} == {
+        key("aios_disk_used_bytes", part="workspaces"): du(data / "workspaces"),
+        key("aios_disk_used_bytes", part="caches"): du(data / "env-cache"),
+    }
+    assert samples[key("aios_disk_budget_bytes")] == 3 << 30
+    assert samples[key("aios_disk_floor_bytes")] == 512 << 20
+    assert 0 < samples[key("aios_disk_free_bytes")] <= shutil.disk_usage(data).total
+
+
+async def test_a_malformed_disk_budget_still_shows_the_disk_use(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOS_DISK_BUDGET", "plenty")
+    with capture_logs() as logs:
+        samples = parse(await fetch_metrics(make_app(redis_url, data_dir=tmp_path)))
+    assert samples[key("aios_disk_used_bytes", part="caches")] == 0
+    assert samples[key("aios_disk_free_bytes")] > 0
+    assert key("aios_disk_budget_bytes") not in samples
+    assert any("AIOS_DISK_BUDGET" in e.get("problem", "") for e in logs)
 
 
 def coder(summary: str, path: str) -> list[Turn]:

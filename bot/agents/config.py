@@ -14,6 +14,7 @@ from bot.agents.model_keys import KEY_VARIABLES, agent_environment
 from bot.agents.pricing import Price
 from bot.agents.routing import PROVIDERS, ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.sandbox import SandboxLimits
+from bot.environment.disk import DiskBudget
 from bot.settings import SettingsError
 
 DEFAULT_ROUTES: dict[str, dict[str, Any]] = {
@@ -53,6 +54,7 @@ class AgentConfig:
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     sandbox_env_allow: tuple[str, ...] = ()
     data_dir: Path = Path(".aios")
+    disk: DiskBudget | None = None
 
     def secrets(self) -> list[str]:
         return [s for s in (self.anthropic_api_key, self.openai_api_key) if s]
@@ -121,6 +123,7 @@ class AgentConfig:
                 n.strip() for n in (get("AIOS_SANDBOX_ENV_ALLOW") or "").split(",") if n.strip()
             ),
             data_dir=Path(get("AIOS_DATA_DIR") or ".aios"),
+            disk=DiskBudget.from_env(env, Path(get("AIOS_DATA_DIR") or ".aios")),
         )
 
 

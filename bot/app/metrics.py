@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.agents.breaker import open_circuits
+from bot.app.metrics_disk import DiskGauges
 from bot.app.metrics_work import MICRO, WorkGauges, installation_budget
 from bot.inbox.deliveries import STREAM_KEY
 from bot.runtime.catalog import QueueName
@@ -46,7 +48,7 @@ MAX_LABEL_SETS = 500
 class WebMetrics:
     """Metrics of one web process, in a registry of its own (no module-level globals)."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self.registry = CollectorRegistry()
         self.deliveries = Counter(
             "aios_webhook_deliveries",
@@ -87,6 +89,8 @@ class WebMetrics:
         # The budget the workers apply: they read it from the same environment.
         self._work = WorkGauges(installation_budget(os.environ))
         self.registry.register(self._work)
+        self._disk = DiskGauges(data_dir, os.environ)
+        self.registry.register(self._disk)
 
     def delivered(
         self, event: str, action: str, outcome: str, seconds: float, *, status: int
@@ -123,6 +127,7 @@ class WebMetrics:
             self.circuit_open.labels(provider=provider, model=model).set(1 if open_for else 0)
         self._scorecards.snapshot = await load_scorecards(client)
         await self._work.refresh(client)
+        await self._disk.refresh()
         return generate_latest(self.registry)
 
 

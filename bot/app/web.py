@@ -60,7 +60,7 @@ def create_app(
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis_client
     app[INBOX_KEY] = DeliveryInbox(redis_client)
-    app[METRICS_KEY] = WebMetrics()
+    app[METRICS_KEY] = WebMetrics(settings.data_dir)
     app[ROUTER_KEY] = router
     _warn_if_metrics_public(settings)
     app.add_routes(

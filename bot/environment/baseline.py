@@ -10,10 +10,10 @@ from pathlib import Path
 
 import redis.asyncio
 import structlog
-from bot.environment.verdict import TestVerdict, read_verdict
 
 from bot.agents.sandbox import Sandbox, SandboxError, SandboxLimits
 from bot.environment.plan import EnvironmentPlan
+from bot.environment.verdict import TestVerdict, read_verdict
 from bot.github.workspace import Workspace, WorkspaceError
 
 log = structlog.get_logger(__name__)

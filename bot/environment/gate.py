@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.environment.verdict import TestVerdict, new_failures, read_verdict
-
 from bot.agents.sandbox import Sandbox
+from bot.environment.verdict import TestVerdict, new_failures, read_verdict
 
 MAX_REFUSALS = 2
 """Refused finishes before the agent may finish with failing tests (said as such)."""

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.environment.detect import Detected, detect
-
 from bot.agents.egress import EgressError, parse_allow_hosts
+from bot.environment.detect import Detected, detect
 from bot.settings import SettingsError
 from bot.workitem.parts import EnvironmentSettings
 

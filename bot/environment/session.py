@@ -13,10 +13,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.environment.cache import SetupCache
-
 from bot.agents.config import AgentConfig
 from bot.agents.sandbox import Sandbox
+from bot.environment.cache import SetupCache
 from bot.environment.gate import Baseline, GateVerdict, TestGate
 from bot.environment.plan import EnvironmentPlan
 from bot.environment.setup import SetupOutcome, run_setup

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from bot.environment.cache import SetupCache
 
 from bot.agents.sandbox import RunResult, Sandbox
+from bot.environment.cache import SetupCache
 from bot.environment.plan import EnvironmentPlan
 
 log = structlog.get_logger(__name__)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 
 from bot import engine
+from bot.agents.config import AgentConfig
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace
 from bot.runtime.context import WorkerContext
@@ -22,11 +23,15 @@ async def checkout(
 ) -> AsyncIterator[Workspace]:
     """A per-job clone of the item's repository, with a token of the job's scope (pushing
     workflow files needs `workflows: write` too, asked for only where the item allows it)."""
+    disk = AgentConfig.from_env().disk
+    assert disk is not None  # from_env measures it
+    disk.check_room()  # DiskFull before any clone: the item's failure says what to free
     pushes = ctx.scope is not None and dict(ctx.scope.permissions).get("contents") == "write"
     extra = {"workflows": "write"} if pushes and item.settings.allow_workflow_edits else None
     token = await ctx.installation_token(item.installation_id, extra=extra)
+    where = disk.make_workspaces()  # under the data directory, within its disk budget
     workspace = await Workspace.clone(
-        item.repo, git_base_url=ctx.settings.git_base_url, token=token, ref=ref
+        item.repo, git_base_url=ctx.settings.git_base_url, token=token, ref=ref, parent=where
     )
     try:
         yield workspace
