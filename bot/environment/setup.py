@@ -3,6 +3,8 @@ commands in the sandbox (egress to the allowed hosts only) and keep the result f
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import structlog
 
 from bot.agents.sandbox import RunResult, Sandbox
-from bot.environment.cache import SetupCache
+from bot.environment.cache import CachePathError, SetupCache
 from bot.environment.plan import EnvironmentPlan
 
 log = structlog.get_logger(__name__)
@@ -57,8 +59,16 @@ async def run_setup(
         return SetupOutcome(ok=True, how="nothing to set up")
     key = None
     if cache is not None and plan.cache:
-        key = SetupCache.key(repo, plan.setup, _lock_contents(sandbox.workspace, plan.lock_files))
-        if cache.restore(key, sandbox.workspace, plan.cache):
+        locks = {**_lock_contents(sandbox.workspace, plan.lock_files), **_system()}
+        locks[":cache"] = "\0".join(plan.cache).encode()
+        key = SetupCache.key(repo, plan.setup, locks)
+        try:
+            # Copying a venv takes seconds: off the event loop, whose lock leases must renew.
+            hit = await asyncio.to_thread(cache.restore, key, sandbox.workspace, plan.cache)
+        except CachePathError as error:
+            log.warning("environment cache skipped", error=str(error))
+            key, hit = None, False
+        if hit:
             restored = ", ".join(plan.cache)
             return SetupOutcome(ok=True, how=f"restored {restored} from the cache", cache_hit=True)
     started = time.monotonic()
@@ -72,8 +82,19 @@ async def run_setup(
     took = time.monotonic() - started
     count = f"{len(results)} command{'s' if len(results) != 1 else ''}"
     if cache is not None and key is not None:
-        cache.save(key, sandbox.workspace, plan.cache)
+        await asyncio.to_thread(cache.save, key, sandbox.workspace, plan.cache, repo=repo)
     return SetupOutcome(ok=True, how=f"ran {count} in {took:.0f} s", results=tuple(results))
+
+
+def _system() -> dict[str, bytes]:
+    """What a restored environment also depends on: the system the sandbox shows (a venv's
+    python links into /usr), so a new system image sets up afresh."""
+    release = Path("/etc/os-release")
+    python = Path("/usr/bin/python3")
+    return {
+        ":os-release": release.read_bytes() if release.is_file() else b"",
+        ":python3": os.path.realpath(python).encode() if python.exists() else b"",
+    }
 
 
 def _lock_contents(root: Path, names: tuple[str, ...]) -> dict[str, bytes]:

@@ -9,12 +9,19 @@ import structlog
 
 from bot import engine
 from bot.agents.config import AgentConfig
+from bot.environment.disk import DiskFull
 from bot.github.push_guard import PushPolicy, PushRefused
 from bot.github.workspace import Workspace
 from bot.runtime.context import WorkerContext
+from bot.runtime.control import Stop
 from bot.workitem.item import WorkItem
 
 log = structlog.get_logger(__name__)
+
+DISK_HINT = (
+    "Next step: whoever runs AIOS frees disk space on the data directory's disk (or lowers "
+    "`AIOS_DISK_FLOOR`), then comment `/aios retry`."
+)
 
 
 @asynccontextmanager
@@ -25,7 +32,11 @@ async def checkout(
     workflow files needs `workflows: write` too, asked for only where the item allows it)."""
     disk = AgentConfig.from_env().disk
     assert disk is not None  # from_env measures it
-    disk.check_room()  # DiskFull before any clone: the item's failure says what to free
+    try:
+        disk.check_room()  # before any clone
+    except DiskFull as full:
+        await engine.fail(ctx, item, str(full), hint=DISK_HINT)
+        raise Stop("disk-full", str(full)) from None
     pushes = ctx.scope is not None and dict(ctx.scope.permissions).get("contents") == "write"
     extra = {"workflows": "write"} if pushes and item.settings.allow_workflow_edits else None
     token = await ctx.installation_token(item.installation_id, extra=extra)
