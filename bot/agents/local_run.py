@@ -153,13 +153,17 @@ async def _run(
         await ws.start_branch(0, args.task, name=branch)
         chain = runtime.router.chain(role.key, args.task_kind, runtime.role_model(role))
         sandbox = Sandbox(
-            ws.path, git_dir=ws.git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
+            ws.path,
+            git_dir=ws.git_dir,
+            limits=config.sandbox,
+            env_allow=config.sandbox_env_allow,
+            mode=config.sandbox_mode,
         )
         print(f"AIOS · {role.persona} · {top.name}@{base}", file=out)
         unknown = unpriced(runtime.prices, [str(m) for m in chain])
         note = f" (no price for {', '.join(unknown)}: cost unknown)" if unknown else ""
         print(f"models: {', '.join(str(m) for m in chain)}{note}", file=out)
-        print(f"sandbox: {sandbox.isolation.describe()}", file=out, flush=True)
+        print(f"sandbox: {sandbox.describe()}", file=out, flush=True)
         scope = UsageScope(
             job_id=f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}", repo=top.name
         )
