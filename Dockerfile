@@ -10,9 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AIOS_DATA_DIR=/var/lib/aios
 
 # git: agents clone, commit and push in per-job workspaces. bubblewrap: every command an
-# agent runs is confined by it (the worker needs user namespaces; see docker-compose.yml).
+# agent runs is confined by it (the worker needs user namespaces; see docker-compose.yml),
+# and where it cannot be, AIOS refuses the command (fail closed) unless the operator sets
+# AIOS_SANDBOX=unisolated. util-linux: `prlimit` sets each command's limits and `setpriv`
+# drops root when AIOS runs as root (Debian always has it; named so nothing slims it away).
+# python3-minimal: the egress relay inside the sandbox runs the system's /usr/bin/python3
+# (bot/agents/egress.py), a Debian interpreter that does not depend on this image's own
+# Python in /usr/local.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git bubblewrap \
+    && apt-get install -y --no-install-recommends git bubblewrap util-linux python3-minimal \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin aios \

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.agents.egress import RELAY_PYTHONS
 from bot.app.serve import WORKER_STOP_TIMEOUT_S
 from bot.cli import build_parser
 from tests.metrics_scrape import check_names_served, live_samples
@@ -113,11 +114,34 @@ def test_every_place_that_installs_system_packages_installs_bubblewrap() -> None
     assert "missing+=(bubblewrap)" in (ROOT / ".ci" / "run").read_text()
     for script in ("test", "serve"):
         assert "bwrap:bubblewrap" in (ROOT / "scripts" / script).read_text()
-    # The worker's sandbox builds namespaces, which Docker's default profiles forbid.
+    # The worker's sandbox builds namespaces, which Docker's default profiles forbid, and
+    # mounts a fresh /proc, which the kernel refuses under Docker's masks over /proc paths.
     assert set(compose()["services"]["worker"]["security_opt"]) == {
         "seccomp=unconfined",
         "apparmor=unconfined",
+        "systempaths=unconfined",
     }
+
+
+def test_the_image_has_what_the_sandbox_runs() -> None:
+    """bubblewrap confines; util-linux gives `prlimit` (limits) and `setpriv` (dropping
+    root); the egress relay inside runs the system's python3 under /usr, not the image's."""
+    [install] = [
+        run for name, run in dockerfile_instructions() if name == "RUN" and "apt-get install" in run
+    ]
+    packages = set(install.split("--no-install-recommends", 1)[1].split("&&", 1)[0].split())
+    assert {"git", "bubblewrap", "util-linux", "python3-minimal"} <= packages
+    assert RELAY_PYTHONS[0] == "/usr/bin/python3"  # what python3-minimal installs
+
+
+def test_the_shipped_deployments_isolate_and_never_opt_out() -> None:
+    """AIOS_SANDBOX=unisolated is the operator's choice, never a shipped default."""
+    for service in compose()["services"].values():
+        assert "AIOS_SANDBOX" not in (service.get("environment") or {})
+    assert "AIOS_SANDBOX" not in fly()["env"]
+    assert "AIOS_SANDBOX" not in " ".join(a for n, a in dockerfile_instructions() if n == "ENV")
+    # Fly machines are VMs whose kernel allows user namespaces: nothing to add, and it says so.
+    assert "user namespaces" in (ROOT / "fly.toml").read_text()
 
 
 @pytest.mark.parametrize(

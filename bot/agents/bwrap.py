@@ -5,6 +5,7 @@ Light on purpose (standard library only): `aios doctor` imports it in every `aio
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -13,6 +14,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot.agents.fail_closed import detect_deployment, refusal
 
 SANDBOX_UID = 1000
 """The uid and gid commands have inside the sandbox's user namespace."""
@@ -27,7 +30,8 @@ USERNS_HINT = (
     "let unprivileged processes create user namespaces: sysctl user.max_user_namespaces=15000 "
     "(and kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0 "
     "where those exist); in Docker, run the worker with a seccomp and AppArmor profile that "
-    "allows them (e.g. --security-opt seccomp=unconfined --security-opt apparmor=unconfined)"
+    "allows them and leaves /proc unmasked (--security-opt seccomp=unconfined --security-opt "
+    "apparmor=unconfined --security-opt systempaths=unconfined)"
 )
 SELF_TEST_TIMEOUT_S = 30.0
 SANDBOX_TMP = "/tmp"  # noqa: S108 - a fresh tmpfs of the sandbox's own, not the host's /tmp
@@ -65,11 +69,9 @@ class Isolation:
         )
 
     def refusal(self) -> str:
-        """What the `run` tool answers when commands cannot be confined here."""
-        return (
-            f"commands cannot run: {self.problem}. AIOS refuses to run commands outside its "
-            "sandbox; an operator has to fix this (see `aios doctor`)"
-        )
+        """What the `run` tool answers when commands cannot be confined here: the problem, the
+        fix for where AIOS runs (Docker, Fly.io, a host…) and the operator's opt-in."""
+        return refusal(self.problem, detect_deployment())
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,14 @@ def bwrap_argv(
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
     argv += ["--chdir", WORK_INSIDE, "--"]
-    argv += [
-        "prlimit",
+    return argv + prlimit_argv(box, command)
+
+
+def prlimit_argv(box: Confinement, command: Sequence[str], prlimit: str = "prlimit") -> list[str]:
+    """`command` under the confinement's limits: CPU time, address space, file size,
+    processes, no core dumps."""
+    return [
+        prlimit,
         f"--cpu={box.cpu_s}",
         f"--as={box.memory_bytes}",
         f"--fsize={box.max_file_bytes}",
@@ -136,7 +144,6 @@ def bwrap_argv(
         "--",
         *command,
     ]
-    return argv
 
 
 def detect_isolation() -> Isolation:
@@ -150,10 +157,22 @@ def detect_isolation() -> Isolation:
             return Isolation(
                 bwrap, problem="AIOS runs as root and needs `setpriv` (util-linux) to drop it"
             )
-        host_uid = secrets.SystemRandom().randint(*HOST_UID_RANGE)
+        host_uid = draw_host_uid()
     isolation = Isolation(bwrap, host_uid)
     problem = self_test(isolation)
     return Isolation(bwrap, host_uid, problem) if problem else isolation
+
+
+@functools.cache
+def isolation_here() -> Isolation:
+    """`detect_isolation()` once per process (it forks a sandbox): for what is asked often and
+    changes only with the machine, such as the warning in every progress comment."""
+    return detect_isolation()
+
+
+def draw_host_uid() -> int:
+    """A fresh unprivileged host uid for one sandbox's commands when AIOS runs as root."""
+    return secrets.SystemRandom().randint(*HOST_UID_RANGE)
 
 
 def self_test(isolation: Isolation) -> str:

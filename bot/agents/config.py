@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.agents.budget import Budgets, ceilings_from
+from bot.agents.fail_closed import ISOLATED, sandbox_mode
 from bot.agents.llm.openai import DEFAULT_BASE_URL as OPENAI_DEFAULT_BASE_URL
 from bot.agents.model_keys import KEY_VARIABLES, agent_environment
 from bot.agents.pricing import Price
@@ -53,6 +54,8 @@ class AgentConfig:
     allow_workflow_edits: bool = False
     sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     sandbox_env_allow: tuple[str, ...] = ()
+    sandbox_mode: str = ISOLATED
+    """AIOS_SANDBOX: `unisolated` runs commands without isolation where bubblewrap cannot."""
     data_dir: Path = Path(".aios")
     disk: DiskBudget | None = None
 
@@ -124,6 +127,7 @@ class AgentConfig:
             ),
             data_dir=Path(get("AIOS_DATA_DIR") or ".aios"),
             disk=DiskBudget.from_env(env, Path(get("AIOS_DATA_DIR") or ".aios")),
+            sandbox_mode=sandbox_mode(env),
         )
 
 

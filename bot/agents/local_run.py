@@ -169,7 +169,7 @@ async def _run(
             gate="write_file" in role.tools and "run" in role.tools,
         )
         async with session as environment:
-            print(f"sandbox: {environment.sandbox.isolation.describe()}", file=out, flush=True)
+            print(f"sandbox: {environment.sandbox.describe()}", file=out, flush=True)
             if not print_setup(environment, out):
                 return EXIT_STOPPED
             scope = UsageScope(

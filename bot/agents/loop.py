@@ -143,7 +143,11 @@ async def run_agent(
     own_sandbox = sandbox is None and "run" in role.tools
     if own_sandbox:
         sandbox = Sandbox(
-            workspace, git_dir=git_dir, limits=config.sandbox, env_allow=config.sandbox_env_allow
+            workspace,
+            git_dir=git_dir,
+            limits=config.sandbox,
+            env_allow=config.sandbox_env_allow,
+            mode=config.sandbox_mode,
         )
     toolbox = Toolbox(
         workspace,
@@ -173,7 +177,7 @@ async def run_agent(
         workspace=str(workspace),
         models=[str(m) for m in runtime.router.chain(role.key, task_kind, role_default)],
         tools=list(toolbox.allowed),
-        sandbox=sandbox.isolation.describe() if sandbox else None,
+        sandbox=sandbox.describe() if sandbox else None,
     )
     messages: list[Message] = [
         Message("user", (Text(prompts.task_message(task, source=task_source)),))

@@ -6,7 +6,8 @@ directories and the repository's git directory read-only, the work tree and a pr
 read-write, uid 1000 inside, an environment of allow-listed names only. No network, unless
 a run allows hosts: then only those, through the proxy of `bot.agents.egress`. Where
 bubblewrap is missing or cannot build its namespaces, `run` refuses instead of running
-unconfined.
+unconfined and names the fix, unless the operator opted in (`AIOS_SANDBOX=unisolated`):
+then commands run as `bot.agents.unconfined` runs them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bot.agents.bwrap import (
     SandboxError,
     bwrap_argv,
     detect_isolation,
+    draw_host_uid,
 )
 from bot.agents.egress import (
     SOCKET_INSIDE,
@@ -46,6 +48,9 @@ from bot.agents.egress import (
     relay_python,
     serve_egress,
 )
+from bot.agents.fail_closed import EGRESS_NEEDS_SANDBOX, ISOLATED, UNISOLATED
+from bot.agents.run_output import DRAIN_AFTER_EXIT_S, Capture, RunResult, read_into
+from bot.agents.unconfined import run_unconfined
 
 log = structlog.get_logger(__name__)
 
@@ -65,8 +70,6 @@ ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM")
 _SECRETISH = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|REDIS_URL|DATABASE_URL|DSN", re.I
 )
-DRAIN_AFTER_EXIT_S = 3.0
-"""How long output is still read after the command ended (every writer is dead by then)."""
 EXIT_WAIT_S = 10.0
 """How long the end of the sandbox's pid namespace is awaited after its init was killed."""
 
@@ -82,67 +85,6 @@ class SandboxLimits:
     tmp_bytes: int = 512 << 20
 
 
-@dataclass(frozen=True)
-class RunResult:
-    command: str
-    exit_code: int | None
-    output: str
-    timed_out: bool
-    truncated_bytes: int
-    total_bytes: int
-    duration_s: float
-    timeout_s: float
-    pid_namespace: int | None = None
-    """The inode of the pid namespace the command ran in; every process of it is gone."""
-
-    def for_model(self) -> str:
-        """The text an agent sees: status line, notes, output."""
-        if self.timed_out:
-            status = f"killed: exceeded the {self.timeout_s:g} s time limit"
-        elif self.exit_code is not None and self.exit_code < 0:
-            status = f"killed by signal {signal.Signals(-self.exit_code).name}"
-        else:
-            status = f"exit code {self.exit_code}"
-        lines = [f"$ {self.command}", f"[{status}; {self.duration_s:.1f} s]"]
-        if self.truncated_bytes:
-            lines.append(
-                f"[output truncated: {self.total_bytes:,} bytes in all, {self.truncated_bytes:,} "
-                "bytes cut from the middle; narrow the command (grep, tail, -q) to see less]"
-            )
-        lines.append(self.output if self.output else "(no output)")
-        return "\n".join(lines)
-
-
-class _Capture:
-    """Keeps the first and the last `cap // 2` bytes of a stream of any length."""
-
-    def __init__(self, cap: int) -> None:
-        self.half = max(cap // 2, 1)
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.half - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > 4 * self.half:
-                del self.tail[: -self.half]
-
-    def text(self) -> tuple[str, int]:
-        tail = bytes(self.tail[-self.half :])
-        cut = self.total - len(self.head) - len(tail)
-        if cut > 0:
-            body = self.head + f"\n[… {cut:,} bytes omitted …]\n".encode() + tail
-        else:
-            body = self.head + tail
-        return body.decode("utf-8", errors="replace"), max(cut, 0)
-
-
 def scrubbed_env(
     home: Path, *, environ: Mapping[str, str] | None = None, allow: Iterable[str] = ()
 ) -> dict[str, str]:
@@ -156,7 +98,9 @@ def scrubbed_env(
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.setdefault("LANG", "C.UTF-8")
     # No __pycache__ litter in the work tree: AIOS commits what the work tree holds.
-    env.update(HOME=str(home), TMPDIR=SANDBOX_TMP, AIOS_SANDBOX="1", PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        HOME=str(home), TMPDIR=SANDBOX_TMP, AIOS_SANDBOX=ISOLATED, PYTHONDONTWRITEBYTECODE="1"
+    )
     return env
 
 
@@ -165,6 +109,8 @@ class Sandbox:
 
     `git_dir` (default: the work tree's `.git` when that is a directory) is bound read-only,
     so `git status/diff/log` work inside and nothing done there changes what AIOS's git obeys.
+    `mode` is AIOS_SANDBOX (`AgentConfig.sandbox_mode`): with `unisolated`, where bubblewrap
+    cannot isolate, commands run anyway (`unisolated` is then True), without namespaces.
     """
 
     def __init__(
@@ -178,6 +124,7 @@ class Sandbox:
         env_allow: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
         allow_hosts: Sequence[str] = (),
+        mode: str = ISOLATED,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         inside = self.workspace / ".git"
@@ -194,8 +141,25 @@ class Sandbox:
         """Egress every run gets unless it says otherwise (`environment.network_during_run`)."""
         self.egress_refused: list[str] = []
         """Hosts the egress proxy refused during this sandbox's runs (`host:port`, once each)."""
+        self.unisolated = mode == UNISOLATED and not self.isolation.available
+        """Commands run without isolation: the operator opted in where bubblewrap fails."""
+        if self.unisolated and os.geteuid() == 0 and self.isolation.host_uid is None:
+            # Never root's uid, isolated or not: commands get an unprivileged one of their own.
+            self.isolation = dataclasses.replace(self.isolation, host_uid=draw_host_uid())
         if not self.isolation.available:
-            log.warning("sandbox.unavailable", problem=self.isolation.problem)
+            log.warning(
+                "sandbox.unisolated" if self.unisolated else "sandbox.unavailable",
+                problem=self.isolation.problem,
+            )
+
+    def describe(self) -> str:
+        """Which sandbox commands get, for the transcript and `aios agent run`."""
+        if not self.unisolated:
+            return self.isolation.describe()
+        return (
+            "UNISOLATED (AIOS_SANDBOX=unisolated): commands run without namespaces, with "
+            f"limits and a scrubbed environment, because {self.isolation.problem}"
+        )
 
     def close(self) -> None:
         if self._own_home:
@@ -213,12 +177,17 @@ class Sandbox:
         `allow_hosts` (`pypi.org`, `127.0.0.1:8080`; default: the sandbox's own) opens egress
         to those hosts only, through the proxy of `bot.agents.egress`; empty, the command has
         no network at all.
-        Raises SandboxError (naming the fix) when commands cannot be confined here, EgressError
-        for a malformed entry. When it returns, every process the command started is gone.
+        Raises SandboxError (naming the fix) when commands cannot be confined here and the
+        operator did not opt in, or when they run unisolated and egress filtering is asked
+        for; EgressError for a malformed entry. When it returns, every process the command
+        started is gone (unisolated: every process left in its session).
         """
-        if not self.isolation.available:
-            raise SandboxError(self.isolation.refusal())
         hosts = self.allow_hosts if allow_hosts is None else allow_hosts
+        if not self.isolation.available:
+            if not self.unisolated:
+                raise SandboxError(self.isolation.refusal())
+            if hosts:
+                raise SandboxError(EGRESS_NEEDS_SANDBOX)
         allow = parse_allow_hosts(hosts) if hosts else None
         python = relay_python() if allow is not None else None
         if allow is not None and python is None:
@@ -228,6 +197,15 @@ class Sandbox:
             )
         timeout = min(timeout_s or self.limits.timeout_s, self.limits.timeout_s)
         self._prepare()
+        if self.unisolated:
+            return await run_unconfined(
+                command,
+                self._confinement(),
+                self._env(),
+                timeout_s=timeout,
+                max_output_bytes=self.limits.max_output_bytes,
+                host_uid=self.isolation.host_uid,
+            )
         async with contextlib.AsyncExitStack() as stack:
             argv, env = ["/bin/sh", "-c", command], self._env()
             box = self._confinement()
@@ -272,8 +250,8 @@ class Sandbox:
             raise
         finally:
             os.close(info_write)
-        capture = _Capture(self.limits.max_output_bytes)
-        reader = asyncio.create_task(self._read(proc, capture))
+        capture = Capture(self.limits.max_output_bytes)
+        reader = asyncio.create_task(read_into(proc, capture))
         timed_out, pidfd, namespace = False, None, None
         try:
             # bwrap names the host pid of the sandbox's pid 1 as soon as it exists; a pidfd
@@ -303,12 +281,6 @@ class Sandbox:
             timeout_s=limit_s,
             pid_namespace=namespace,
         )
-
-    @staticmethod
-    async def _read(proc: asyncio.subprocess.Process, capture: _Capture) -> None:
-        assert proc.stdout is not None
-        while chunk := await proc.stdout.read(1 << 16):
-            capture.feed(chunk)
 
     def _confinement(self) -> Confinement:
         lim = self.limits

@@ -6,11 +6,15 @@ refresh (paced in Redis by `bot.runtime.refresh`; nothing waits here for it).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import redis.asyncio
 from gidgethub.abc import GitHubAPI
 
+from bot.agents.bwrap import isolation_here
+from bot.agents.fail_closed import UNISOLATED, UNISOLATED_WARNING, sandbox_mode
+from bot.agents.model_keys import agent_environment
 from bot.effects.done import NOTHING, Done
 from bot.github.checks import upsert_check_run
 from bot.github.comments import upsert_marked_comment
@@ -18,6 +22,7 @@ from bot.render.progress import render_check_run, render_progress, superseded_ou
 from bot.render.progress_view import progress_view
 from bot.runtime import refresh
 from bot.runtime.context import WorkerContext
+from bot.settings import SettingsError
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.names import progress_marker
@@ -72,7 +77,7 @@ async def publish_current(
 
 async def publish_progress(gh: GitHubAPI, item: WorkItem) -> int:
     """Upsert the progress comment (and the check run once a PR exists); returns the comment id."""
-    view = progress_view(item)
+    view = progress_view(item, operator_warnings=await operator_warnings())
     comment_id = await upsert_marked_comment(
         gh,
         item.repo,
@@ -102,3 +107,16 @@ async def publish_progress(gh: GitHubAPI, item: WorkItem) -> int:
             conclusion=conclusion_of(item),
         )
     return comment_id
+
+
+async def operator_warnings() -> tuple[str, ...]:
+    """What every progress comment says about this AIOS: that agents' commands run unisolated,
+    when the operator opted in (AIOS_SANDBOX=unisolated) and this process cannot isolate.
+    The self-test runs once per process (in a thread: it forks), and only after that opt-in."""
+    try:
+        mode = sandbox_mode(agent_environment())
+    except SettingsError:
+        return ()  # no command runs either: the agent job stops on the bad value, naming it
+    if mode != UNISOLATED or (await asyncio.to_thread(isolation_here)).available:
+        return ()
+    return (UNISOLATED_WARNING,)

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis.asyncio
 import structlog
 
+from bot.agents.fail_closed import ISOLATED
 from bot.agents.sandbox import Sandbox, SandboxError, SandboxLimits
 from bot.environment.plan import EnvironmentPlan
 from bot.environment.verdict import TestVerdict, read_verdict
@@ -36,6 +37,7 @@ async def base_verdict(
     home: Path,
     limits: SandboxLimits,
     env_allow: tuple[str, ...] = (),
+    mode: str = ISOLATED,
 ) -> TestVerdict | None:
     """The verdict of `plan.test` on the base commit: kept, else run now in a copy of that
     commit with the work tree's set-up environment (`plan.cache`) beside it. None when it
@@ -53,7 +55,12 @@ async def base_verdict(
         for path in plan.cache:
             _copy_set_up(workspace.path / path, tree / path)
         box = Sandbox(
-            tree, limits=limits, home=home, env_allow=env_allow, allow_hosts=plan.run_hosts
+            tree,
+            limits=limits,
+            home=home,
+            env_allow=env_allow,
+            allow_hosts=plan.run_hosts,
+            mode=mode,
         )
         try:
             result = await box.run(plan.test)

@@ -69,6 +69,7 @@ async def environment_session(
         limits=replace(config.sandbox, timeout_s=max(config.sandbox.timeout_s, SETUP_TIMEOUT_S)),
         env_allow=config.sandbox_env_allow,
         home=home,
+        mode=config.sandbox_mode,
     )
     try:
         cache = SetupCache(config.disk) if config.disk is not None else None
@@ -82,6 +83,7 @@ async def environment_session(
         env_allow=config.sandbox_env_allow,
         home=home,
         allow_hosts=plan.run_hosts,
+        mode=config.sandbox_mode,
     )
     test_gate = None
     if gate and plan.test and outcome.ok:

@@ -48,6 +48,7 @@ async def prepared_environment(
             home=home,
             limits=config.sandbox,
             env_allow=config.sandbox_env_allow,
+            mode=config.sandbox_mode,
         )
 
     session = environment_session(

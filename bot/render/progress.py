@@ -91,6 +91,15 @@ class ProgressView:
     """Logins that may be @mentioned (lowercase compare); every other mention is defused."""
     environment: EnvironmentReport | None = None
     """What the workspace was set up with, the last test verdict, blocked egress."""
+    operator_warnings: tuple[str, ...] = ()
+    """About this AIOS rather than the item (AIOS's own text, e.g. commands run unisolated)."""
+
+
+def _warnings(view: ProgressView) -> str:
+    # AIOS's own text, not escaped: one line each, so it stays inside its alert.
+    return "\n\n".join(
+        f"> [!CAUTION]\n> {' '.join(text.split())}" for text in view.operator_warnings
+    )
 
 
 def _header(view: ProgressView) -> str:
@@ -195,6 +204,8 @@ def _environment(view: ProgressView, *, full: bool = True) -> list[str]:
 def render_progress(view: ProgressView) -> str:
     """The whole progress comment body, marker first; at most `MAX_OUTPUT_BYTES`."""
     blocks = [f"{progress_marker(view.repo, view.number)}\n{_header(view)}"]
+    if view.operator_warnings:
+        blocks.append(_warnings(view))
     if view.team:
         blocks.append(_team(view))
     if view.failure is not None:
@@ -220,6 +231,8 @@ def render_check_run(view: ProgressView) -> dict[str, str]:
     state = " ".join(view.state.split())[:40]
     title = f"{state} · {done} of {len(view.steps)} steps" if view.steps else state
     summary = [_header(view)]
+    if view.operator_warnings:
+        summary.append(_warnings(view))
     if view.failure is not None:
         word = STOP_LABELS[view.stop_kind][1]
         hint = f"\n\n{view.stop_hint}" if view.stop_hint else ""

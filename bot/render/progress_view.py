@@ -50,9 +50,14 @@ def _stop(item: WorkItem) -> tuple[str | None, str, str]:
 
 
 def progress_view(
-    item: WorkItem, *, roster: Roster | None = None, now: datetime | None = None
+    item: WorkItem,
+    *,
+    roster: Roster | None = None,
+    now: datetime | None = None,
+    operator_warnings: tuple[str, ...] = (),
 ) -> ProgressView:
-    """Everything the progress comment shows, derived from the stored work item alone."""
+    """Everything the progress comment shows, derived from the stored work item alone, and
+    `operator_warnings` about the AIOS that publishes it (the caller finds them)."""
     roster = roster or load_roster()
     plain = not item.settings.personas
     team = tuple(persona_of(roster, role, plain=plain) for role in team_roles(item))
@@ -87,6 +92,7 @@ def progress_view(
         ignored_editors=item.issue.ignored_editors if item.issue else (),
         mentions=frozenset({item.created_by.lower()}) if item.created_by else frozenset(),
         environment=item.work.environment,
+        operator_warnings=operator_warnings,
     )
 
 

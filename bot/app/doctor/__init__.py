@@ -58,7 +58,7 @@ async def run_doctor(
 
 def _print(finding: Finding, settings: Settings, out: TextIO) -> None:
     # Messages quote GitHub and Redis; a secret they might echo is masked all the same.
-    print(redact(f"{'✓' if finding.ok else '✗'} {finding.what}", settings.secrets()), file=out)
+    print(redact(f"{finding.mark} {finding.what}", settings.secrets()), file=out)
     if finding.fix:
         print(redact(f"    fix: {finding.fix}", settings.secrets()), file=out)
     out.flush()

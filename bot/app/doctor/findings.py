@@ -12,15 +12,23 @@ from bot.settings import Settings
 
 @dataclass(frozen=True)
 class Finding:
-    """One line of the report: ✓ or ✗, and for a ✗ what to do about it."""
+    """One line of the report: ✓, ⚠ or ✗, and for a ⚠ or ✗ what to do about it.
+
+    A warning (⚠) is a risk the operator chose, such as AIOS_SANDBOX=unisolated: it does not
+    fail the run."""
 
     ok: bool
     what: str
     fix: str = ""
+    warning: bool = False
 
     def __post_init__(self) -> None:
-        if not self.ok and not self.fix:
+        if (self.warning or not self.ok) and not self.fix:
             raise ValueError(f"a problem needs its fix: {self.what!r}")
+
+    @property
+    def mark(self) -> str:
+        return "⚠" if self.warning else "✓" if self.ok else "✗"
 
 
 def good(what: str) -> Finding:
@@ -29,6 +37,10 @@ def good(what: str) -> Finding:
 
 def bad(what: str, fix: str) -> Finding:
     return Finding(False, what, fix)
+
+
+def warn(what: str, fix: str) -> Finding:
+    return Finding(True, what, fix, warning=True)
 
 
 @dataclass

@@ -9,10 +9,18 @@ from typing import Any
 import redis.asyncio
 
 from bot.agents.bwrap import detect_isolation
-from bot.app.doctor.findings import Finding, Probe, bad, good
+from bot.agents.fail_closed import (
+    SANDBOX_MODES,
+    UNISOLATED,
+    deployment_fix,
+    detect_deployment,
+    sandbox_mode,
+)
+from bot.agents.model_keys import agent_environment
+from bot.app.doctor.findings import Finding, Probe, bad, good, warn
 from bot.app.embedded_redis import INSTALL_HINT
 from bot.runtime import redis_clients
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 MIN_REDIS = (6, 2)
 """RQ 2+ relies on commands Redis gained in 6.2 (LMOVE, GETDEL…)."""
@@ -97,14 +105,32 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 async def check_sandbox(_settings: Settings, _probe: Probe) -> list[Finding]:
-    """Whether agents' commands can be confined here (else the `run` tool refuses them)."""
+    """Whether agents' commands can be confined here: else the `run` tool refuses them, or,
+    with the operator's AIOS_SANDBOX=unisolated, runs them without isolation (a ⚠)."""
+    try:
+        mode = sandbox_mode(agent_environment())
+    except SettingsError as exc:
+        return [
+            bad(f"sandbox settings: {exc}", f"set {exc.variable} to {' or '.join(SANDBOX_MODES)}")
+        ]
     isolation = await asyncio.to_thread(detect_isolation)
     if isolation.available:
-        return [good(f"sandbox works ({isolation.describe()})")]
+        moot = "; AIOS_SANDBOX=unisolated changes nothing here" if mode == UNISOLATED else ""
+        return [good(f"sandbox works ({isolation.describe()}){moot}")]
+    if mode == UNISOLATED:
+        return [
+            warn(
+                "the sandbox does not work here and AIOS_SANDBOX=unisolated: agents' commands "
+                "run WITHOUT isolation (they can read the worker's files and reach the "
+                f"network; every progress comment says so): {isolation.problem}",
+                "isolate them, then unset AIOS_SANDBOX: "
+                + (deployment_fix(isolation.problem, detect_deployment()) or isolation.problem),
+            )
+        ]
     return [
         bad(
             "the sandbox does not work here: agents' `run` commands will be refused",
-            isolation.problem,
+            isolation.refusal(),
         )
     ]
 
