@@ -13,7 +13,7 @@ from bot.redact import redact
 from bot.render.markdown import fit, neutralize
 from bot.render.progress import Persona
 from bot.workitem.names import comment_marker, find_comment_marker
-from bot.workitem.plan import Plan, PlanTask, Questions
+from bot.workitem.plan import COMMAND_CHARS, Plan, PlanTask, ProposedEnvironment, Questions
 
 APPROVE_LINE = "- [ ] Approve this plan"
 APPROVE_HINT = "Tick the box, or comment `/aios approve`; `/aios plan <feedback>` for a revision."
@@ -81,6 +81,30 @@ def _task_lines(index: int, task: PlanTask, personas: Mapping[str, Persona]) -> 
     return lines
 
 
+def _environment_lines(
+    proposed: ProposedEnvironment, *, require_approval: bool, approved_by: str | None
+) -> list[str]:
+    """The proposed setup, and whether it will run: only a person's approval runs it."""
+    title = "**Environment the agents will set up**"
+    if approved_by:
+        title += " (approved with this plan)"
+    elif require_approval:
+        title += " (runs only once you approve this plan)"
+    else:
+        title = (
+            "**Environment proposed** (not run: with `workflow.require_plan_approval: false` "
+            "nobody approves the plan; to use it, put it under `environment` in "
+            "`.github/aios.yml`)"
+        )
+    lines = [title]
+    if proposed.setup:
+        spans = ", ".join(_inert(f"`{c}`", COMMAND_CHARS + 2) for c in proposed.setup)
+        lines.append(f"- Setup: {spans}")
+    if proposed.test:
+        lines.append(f"- Tests: {_inert(f'`{proposed.test}`', COMMAND_CHARS + 2)}")
+    return lines
+
+
 def render_plan(
     repo: str,
     number: int,
@@ -112,6 +136,11 @@ def render_plan(
             "**Decisions needing a human**",
             "\n".join(f"- {_inert(d, ITEM_CHARS)}" for d in plan.decisions),
         ]
+    if plan.environment is not None:
+        shown = _environment_lines(
+            plan.environment, require_approval=require_approval, approved_by=approved_by
+        )
+        blocks.append("\n".join(shown))
     if approved_by:
         blocks += ["**Your approval**", f"- [x] Approved by {_login(approved_by)}"]
     elif require_approval:

@@ -17,9 +17,13 @@ from bot.briefs.envelope import kind_of, unknown_keys
 DEV_ROLES = ("backend", "frontend", "devops", "qa")
 """Roles a plan task may go to (the CTO plans, it does not take tasks)."""
 
-MAX_TASKS, MAX_QUESTIONS, MAX_ITEMS, MAX_FILES = 8, 5, 10, 20
-SUMMARY_CHARS, TITLE_CHARS, ITEM_CHARS, PATH_CHARS = 2000, 200, 500, 300
+MAX_TASKS, MAX_QUESTIONS, MAX_ITEMS, MAX_FILES, MAX_SETUP = 8, 5, 10, 20, 10
+SUMMARY_CHARS, TITLE_CHARS, ITEM_CHARS, PATH_CHARS, COMMAND_CHARS = 2000, 200, 500, 300, 300
 """Caps on the CTO's output, so one plan cannot flood a comment or the next agents' prompts."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PIPE_TO_SHELL = re.compile(r"\|\s*(?:sudo\s+)?(?:/\S*/)?(?:ba|z|da|k)?sh\b")
+"""`curl … | sh`: a script fetched and run unseen; no plan proposes it, approved or not."""
 
 _NUMBERING = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+")
 
@@ -37,11 +41,25 @@ class PlanTask:
 
 
 @dataclass(frozen=True)
+class ProposedEnvironment:
+    """Setup and test commands the CTO proposes (from the repository's guides or code) where
+    nothing configured or detected covers them; they run only once a maintainer approved
+    the plan that carries them."""
+
+    setup: tuple[str, ...] = ()
+    test: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"setup": list(self.setup), "test": self.test}
+
+
+@dataclass(frozen=True)
 class Plan:
     summary: str
     tasks: tuple[PlanTask, ...]
     risks: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
+    environment: ProposedEnvironment | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (lists, strings), e.g. for the stored work item in Redis."""
@@ -58,6 +76,8 @@ class Plan:
             ],
             "risks": list(self.risks),
             "decisions": list(self.decisions),
+            # Left out when there is none: a plan without it stores as it always did.
+            **({"environment": self.environment.to_dict()} if self.environment else {}),
         }
 
     @classmethod
@@ -117,7 +137,7 @@ def plan_from_data(value: Any, path: str) -> Plan:
     """A plan from JSON data; `path` names it in errors (`plan`, `plan.tasks[0]` …)."""
     if not isinstance(value, dict):
         raise PlanFormatError(f"{path} must be an object, got {kind_of(value)}")
-    no_extra_keys(value, path, ("summary", "tasks", "risks", "decisions"))
+    no_extra_keys(value, path, ("summary", "tasks", "risks", "decisions", "environment"))
     summary = _text(value.get("summary"), f"{path}.summary", SUMMARY_CHARS)
     tasks = value.get("tasks")
     if not isinstance(tasks, list):
@@ -129,7 +149,44 @@ def plan_from_data(value: Any, path: str) -> Plan:
         tasks=tuple(_task(task, f"{path}.tasks[{i}]") for i, task in enumerate(tasks)),
         risks=_texts(value.get("risks"), f"{path}.risks", ITEM_CHARS, most=MAX_ITEMS),
         decisions=_texts(value.get("decisions"), f"{path}.decisions", ITEM_CHARS, most=MAX_ITEMS),
+        environment=environment_from_data(value.get("environment"), f"{path}.environment"),
     )
+
+
+def _command(value: Any, path: str) -> str:
+    command = _text(value, path, COMMAND_CHARS, one_line=True)
+    if _CONTROL.search(command):
+        raise PlanFormatError(f"{path} must be plain text, without control characters")
+    if "`" in command:
+        raise PlanFormatError(f"{path} must not contain backticks")
+    if _PIPE_TO_SHELL.search(command):
+        raise PlanFormatError(
+            f"{path} pipes into a shell; never propose a command that downloads and runs a script"
+        )
+    return command
+
+
+def environment_from_data(value: Any, path: str) -> ProposedEnvironment | None:
+    """The plan's optional `environment` (`{"setup": [...], "test": "..."}`); None when absent
+    or empty."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise PlanFormatError(f"{path} must be an object, got {kind_of(value)}")
+    no_extra_keys(value, path, ("setup", "test"))
+    setup = value.get("setup")
+    if setup is not None and not isinstance(setup, list):
+        raise PlanFormatError(f"{path}.setup must be a list of commands, got {kind_of(setup)}")
+    if setup is not None and len(setup) > MAX_SETUP:
+        raise PlanFormatError(
+            f"{path}.setup must have at most {MAX_SETUP} commands, got {len(setup)}"
+        )
+    commands = tuple(_command(c, f"{path}.setup[{i}]") for i, c in enumerate(setup or ()))
+    test = value.get("test")
+    test = None if test is None else _command(test, f"{path}.test")
+    if not commands and test is None:
+        return None
+    return ProposedEnvironment(setup=commands, test=test)
 
 
 def _task(value: Any, path: str) -> PlanTask:
