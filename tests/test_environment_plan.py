@@ -10,6 +10,7 @@ import pytest
 from bot.environment.plan import REGISTRIES, Egress, resolve
 from bot.settings import SettingsError
 from bot.workitem.parts import EnvironmentSettings
+from bot.workitem.plan import ProposedEnvironment
 
 
 def python_project(root: Path) -> Path:
@@ -70,3 +71,15 @@ def test_a_malformed_operator_list_names_its_variable(variable: str) -> None:
     with pytest.raises(SettingsError, match=variable) as raised:
         Egress.from_env({variable: "pypi.org, https://evil.example/x"})
     assert "https://evil.example/x" in str(raised.value)
+
+
+def test_an_approved_proposal_fills_only_what_the_repository_left_out(tmp_path: Path) -> None:
+    proposal = ProposedEnvironment(setup=("make deps",), test="make test")
+    settings = EnvironmentSettings(test="pytest -q")
+    plan = resolve(
+        settings, python_project(tmp_path), Egress(), approved=proposal, approved_by="alice"
+    )
+    assert plan.setup == ("make deps",)  # before the detected venv
+    assert plan.test == "pytest -q"  # the repository's own setting wins
+    assert plan.chosen.startswith("proposed in the plan, approved by @alice: `make deps`")
+    assert resolve(settings, python_project(tmp_path), Egress()).setup[0] == "python3 -m venv .venv"

@@ -13,7 +13,7 @@ from bot.workitem.states import State
 from tests.agent_harness import Team
 from tests.fakes.llm import Turn, call, finish, qa_pass
 from tests.serve_harness import REPO
-from tests.test_promises import configure, label
+from tests.test_promises import configure, label, say
 
 TEST = "python3 -m unittest -v"
 TEST_FILE = (
@@ -94,3 +94,23 @@ def test_a_job_below_the_disk_floor_fails_its_item_saying_what_to_free(
     body = team.progress(number)
     assert "AIOS_DISK_FLOOR" in body and "frees disk space" in body
     assert not team.model.requests
+
+
+def test_an_environment_the_cto_proposed_runs_only_once_a_maintainer_approved_it(
+    team: Team,
+) -> None:
+    proposal = {"setup": ["echo proposed > .ready"], "test": TEST}
+    tasks = [{"role": "backend", "title": "Excited greeting"}]
+    answer = {"plan": {"summary": "One task.", "tasks": tasks, "environment": proposal}}
+    team.model.script.append(finish(json.dumps(answer)))
+    number = label(team, "Excited greeting")
+    assert team.item(number).state is State.AWAITING_PLAN_APPROVAL
+    assert team.item(number).work.environment is None  # nothing set up before the approval
+
+    team.model.script += [greeting("hi!"), finish("Backend: excited."), qa_pass()]
+    say(team, number, "/aios approve")
+    environment = team.item(number).work.environment
+    assert environment is not None
+    assert environment.chosen.startswith("proposed in the plan, approved by @alice")
+    assert environment.setup.startswith("ran 1 command")
+    assert "🧰 **Environment:** proposed in the plan, approved by" in team.progress(number)

@@ -103,6 +103,26 @@ KEY_TESTS = {
     "memory.expire_after_days": (
         "tests/test_control_center.py::test_auto_accept_and_the_expiry_come_from_the_repository"
     ),
+    "environment.setup": (
+        "tests/test_environment_promises.py::"
+        "test_a_failing_setup_stops_the_item_showing_the_command_and_its_last_lines"
+    ),
+    "environment.test": (
+        "tests/test_environment_promises.py::"
+        "test_failing_tests_refuse_the_finish_and_the_verdict_is_shown_everywhere"
+    ),
+    "environment.allow_hosts": (
+        "tests/test_e2e_environment.py::"
+        "test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_shown"
+    ),
+    "environment.network_during_run": (
+        "tests/test_e2e_environment.py::"
+        "test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_shown"
+    ),
+    "environment.cache": (
+        "tests/test_environment_promises.py::"
+        "test_failing_tests_refuse_the_finish_and_the_verdict_is_shown_everywhere"
+    ),
     "scorecard.human_cost_per_pr_usd": (
         "tests/test_control_center.py::"
         "test_the_scorecard_compares_cost_with_the_repositorys_human_cost"

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bot.agents.egress import EgressError, parse_allow_hosts
 from bot.environment.detect import Detected, detect
 from bot.settings import SettingsError
 from bot.workitem.parts import EnvironmentSettings
+from bot.workitem.plan import ProposedEnvironment
 
 REGISTRIES = (
     "pypi.org",
@@ -26,6 +28,8 @@ REGISTRIES = (
 """Where the common package managers download from: the egress a setup gets by default."""
 
 ANY_HOST = "*"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,33 @@ class EnvironmentPlan:
         return not self.setup and self.test is None
 
 
-def resolve(settings: EnvironmentSettings, root: Path, egress: Egress) -> EnvironmentPlan:
-    """The plan for the work tree at `root`: each key the repository set, else detected."""
+def resolve(
+    settings: EnvironmentSettings,
+    root: Path,
+    egress: Egress,
+    *,
+    approved: ProposedEnvironment | None = None,
+    approved_by: str | None = None,
+) -> EnvironmentPlan:
+    """The plan for the work tree at `root`, key by key: what the repository set, else what
+    the CTO proposed in a plan a maintainer (`approved_by`) approved, else what is detected."""
     found = detect(root)
-    setup = settings.setup if settings.setup is not None else (found.setup if found else ())
-    test = settings.test if settings.test is not None else (found.test if found else None)
+    proposed_setup = approved.setup if approved is not None and approved.setup else None
+    proposed_test = approved.test if approved is not None else None
+    setup = _first(settings.setup, proposed_setup, found.setup if found else ())
+    test = _first(settings.test, proposed_test, found.test if found else None)
     cache = settings.cache if settings.cache is not None else (found.cache if found else ())
     wanted = settings.allow_hosts if settings.allow_hosts is not None else egress.default
     hosts, left_out = egress.within(wanted)
     lock_files = found.lock_files if found else ()
+    chosen = _chosen(settings, found, setup, test)
+    uses_proposal = (settings.setup is None and proposed_setup is not None) or (
+        settings.test is None and proposed_test is not None
+    )
+    if uses_proposal:
+        steps = ", ".join(f"`{command}`" for command in setup) or "nothing to set up"
+        tests = f"`{test}`" if test else "none"
+        chosen = f"proposed in the plan, approved by @{approved_by}: {steps}; tests: {tests}"
     return EnvironmentPlan(
         setup=tuple(setup),
         test=test,
@@ -103,9 +125,14 @@ def resolve(settings: EnvironmentSettings, root: Path, egress: Egress) -> Enviro
         run_hosts=hosts if settings.network_during_run else (),
         cache=tuple(cache),
         lock_files=_existing(root, lock_files),
-        chosen=_chosen(settings, found, setup, test),
+        chosen=chosen,
         left_out=left_out,
     )
+
+
+def _first(*options: T) -> T:
+    """The first option that is not None, else the last."""
+    return next((option for option in options if option is not None), options[-1])
 
 
 def _existing(root: Path, names: Sequence[str]) -> tuple[str, ...]:

@@ -35,7 +35,14 @@ async def prepared_environment(
     """The item's environment set up in `workspace`; None when it could not be (the item
     failed saying why). With `gate`, a coder's `finish` needs the test verdict."""
     config = AgentConfig.from_env()
-    plan = resolve(item.settings.environment, workspace.path, Egress.from_env(os.environ))
+    approved_by = item.planning.approved_by  # set only by a maintainer's approval
+    plan = resolve(
+        item.settings.environment,
+        workspace.path,
+        Egress.from_env(os.environ),
+        approved=item.plan.environment if item.plan is not None and approved_by else None,
+        approved_by=approved_by,
+    )
     workspace.exclude(plan.cache)
     home = workspace.root / "home"
 
