@@ -165,8 +165,8 @@ def start_serve(
         github_fake.create_git_repo(REPO, tmp_path / "remotes", SEED_FILES)
     llm = LoopbackLLM(scripted_model).__enter__()
 
-    def start(*, workers: int = 1) -> Serve:
-        serve = spawn_serve(github_fake, llm, tmp_path, workers=workers)
+    def start(*, workers: int = 1, env: dict[str, str] | None = None) -> Serve:
+        serve = spawn_serve(github_fake, llm, tmp_path, workers=workers, env=env)
         started.append(serve)
         return serve
 

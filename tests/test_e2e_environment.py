@@ -18,7 +18,7 @@ from bot.app.embedded_redis import free_port
 from tests.fakes.github import FakeGitHub
 from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_pass
 from tests.fakes.package_index import PackageIndex, build_wheel
-from tests.serve_harness import LLM_KEY, REPO, SEED_FILES, wait_for
+from tests.serve_harness import LLM_KEY, REPO, wait_for
 
 DUMP_ENV = "(env; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n') > {name} || true"
 """What a command in the sandbox can read of environments: its own and every process's."""
@@ -53,7 +53,6 @@ def project(index: PackageIndex) -> dict[str, str]:
         }
     }
     return {
-        **SEED_FILES,
         ".github/aios.yml": json.dumps(config, indent=2) + "\n",
         "requirements.txt": "tinyhelper==1.0\n",
         "calc.py": CALC,
@@ -73,7 +72,7 @@ def test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_sh
     tmp_path: Path,
 ) -> None:
     refused_port = free_port()
-    github_fake.create_git_repo(REPO, tmp_path / "remotes", project(index))
+    github_fake.push_as("alice", REPO, "main", project(index))
     probe = (
         'python3 -c "import urllib.request as u; '
         f"u.urlopen('http://127.0.0.1:{refused_port}/', timeout=5)\""
@@ -121,7 +120,7 @@ def test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_sh
     verdict = "tests: 2 passed"
     assert "🧰 **Environment:** from `.github/aios.yml`" in comment.body
     assert f"✅ {verdict}" in comment.body
-    assert f"Backend: triple() with its test.\n\n{verdict}" in comment.body.replace("<br>", "\n")
+    assert f"**Bea:** Backend: triple() with its test. {verdict}" in comment.body  # the handoff
     assert f"**Tests** (as AIOS last ran them): ✅ {verdict}" in pr.issue.body
     assert f"🚫 blocked: 127.0.0.1:{refused_port}" in comment.body
 
@@ -134,5 +133,5 @@ def test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_sh
     secrets = [LLM_KEY, github_fake.webhook_secret, "PRIVATE KEY", "GITHUB_API_URL"]
     for dump in ("setup-env.txt", "run-env.txt"):
         text = (git.read(pr.head, dump) or b"").decode()
-        assert "AIOS_SANDBOX=1" in text, dump  # it is the sandbox's environment, read
+        assert "AIOS_SANDBOX=isolated" in text, dump  # it is the sandbox's environment, read
         assert not [s for s in secrets if s in text], dump
