@@ -16,7 +16,9 @@ on the same machine, and prints medians:
   `tests/fakes/package_index.py`, served from the loopback index): `python3 -m venv .venv`
   and `pip install -r requirements.txt` with no pip cache, inside the sandbox through the
   proxy, against the same commands run directly on the host.
-  (Warm setup, from the cache the setup runner keeps, is measured by the setup runner's part.)
+- warm setup: the same project set up by AIOS's setup runner (`bot.environment.setup`) in a
+  fresh work tree each time: the first run installs and keeps `.venv` in the setup cache, the
+  next ones restore it (keyed by requirements.txt). Baseline: the first, cold, run.
 
 Exit status 1 when a target is missed.
 """
@@ -45,6 +47,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bot.agents.sandbox import Sandbox, SandboxLimits  # noqa: E402
+from bot.environment.cache import SetupCache  # noqa: E402
+from bot.environment.disk import DiskBudget  # noqa: E402
+from bot.environment.plan import EnvironmentPlan  # noqa: E402
+from bot.environment.setup import run_setup  # noqa: E402
 from tests.fakes.package_index import PackageIndex, build_wheel  # noqa: E402
 
 SIZE = 50_000_000
@@ -249,6 +255,52 @@ def cold_setup(repeat: int) -> list[Row]:
     return rows
 
 
+def warm_setup(repeat: int) -> list[Row]:
+    """AIOS's setup runner: one cold run that fills the cache, then `repeat` warm ones."""
+    with tempfile.TemporaryDirectory(prefix="aios-bench-warm-") as scratch:
+        root = Path(scratch)
+        root.chmod(0o711)  # the sandbox's uid reaches the work trees below
+        wheels = root / "wheels"
+        wheels.mkdir()
+        with PackageIndex(wheels) as index:
+            modules = project(root, wheels)
+            install = (
+                f".venv/bin/pip install -q --no-cache-dir --disable-pip-version-check "
+                f"--index-url {index.url} -r requirements.txt"
+            )
+            plan = EnvironmentPlan(
+                setup=(f"{PYTHON} -m venv .venv", install),
+                setup_hosts=(index.host_port,),
+                cache=(".venv",),
+                lock_files=("requirements.txt",),
+            )
+            cache = SetupCache(DiskBudget(root / "data", 10 << 30, 0))
+            times = []
+            for run in range(repeat + 1):
+                work = root / f"work-{run}"
+                work.mkdir()
+                shutil.copy(root / "requirements.txt", work / "requirements.txt")
+                box = Sandbox(work, limits=SandboxLimits(timeout_s=600.0))
+                try:
+                    start = time.perf_counter()
+                    outcome = asyncio.run(run_setup(box, plan, repo="bench/setup", cache=cache))
+                    times.append(time.perf_counter() - start)
+                finally:
+                    box.close()
+                assert outcome.ok and outcome.cache_hit == (run > 0), outcome.how
+                check = [f"{work}/.venv/bin/python", "-c", f"import {', '.join(modules)}"]
+                subprocess.run(check, check=True, capture_output=True)
+            assert index.file_requests() == DEPENDENCIES  # installed once, restored after
+    cold, warm = times[0], statistics.median(times[1:])
+    return [
+        Row(
+            what=f"warm setup, {DEPENDENCIES} deps, AIOS's runner (median of {repeat})",
+            figure=f"{warm:.2f} s from the cache",
+            baseline=f"{cold:.2f} s cold",
+        )
+    ]
+
+
 def _timed(run: Callable[[], str], work: Path) -> list[float]:
     """[venv s, pip install s, whole run s (sandbox start included)] of one cold setup."""
     shutil.rmtree(work / ".venv", ignore_errors=True)
@@ -269,6 +321,7 @@ def main() -> int:
     rows += [proxy_overhead(name, args.repeat, LINK_MB_S) for name in DOWNLOADERS]
     if not args.skip_setup:
         rows += cold_setup(args.setup_repeat)
+        rows += warm_setup(args.setup_repeat)
     width = max(len(r.what) for r in rows)
     print(f"{'measurement':<{width}}  {'figure':>28}  {'baseline (same run)':>22}  target")
     for r in rows:
