@@ -34,7 +34,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.github.state import Issue
 from tests.fakes.llm import LoopbackLLM, ScriptedModel
 from tests.fakes.loopback import LoopbackServer
-from tests.serve_harness import REPO, SEED_FILES, TEST_WRITE_SPACING_S
+from tests.serve_harness import REPO, SEED_FILES, TEST_WRITE_SPACING_S, passable
 
 MAX_ROUNDS = 200
 """Pump-and-work rounds `drain` runs at most: a loop of jobs that never settles fails. (A short
@@ -176,6 +176,7 @@ def team(
     if github_fake.repo(REPO).git_dir is None:
         github_fake.create_git_repo(REPO, tmp_path / "remotes", SEED_FILES)
     monkeypatch.chdir(tmp_path)
+    passable(tmp_path)
     with LoopbackLLM(scripted_model) as llm:
         env = {
             **github_fake.env(),

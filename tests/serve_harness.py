@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -91,6 +92,16 @@ def scripted_model() -> ScriptedModel:
     return ScriptedModel([])
 
 
+def passable(path: Path) -> None:
+    """Let other uids pass through (not list) every directory down to `path`, as on a deployed
+    machine: the sandbox's uid works in the workspaces under the data directory, and pytest's
+    temporary directories are closed to others."""
+    for directory in (path, *path.parents):
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(directory, mode | stat.S_IXOTH)
+
+
 def spawn_serve(
     github_fake: FakeGitHub,
     llm: LoopbackLLM,
@@ -108,6 +119,7 @@ def spawn_serve(
     does, so a test can signal that group (`os.killpg`) the way Ctrl-C in a terminal does.
     """
     data_dir = workdir / "data"
+    passable(workdir)
     if github_fake.repo(REPO).git_dir is None:
         github_fake.create_git_repo(REPO, workdir / "remotes", SEED_FILES)
     port = free_port()

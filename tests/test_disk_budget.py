@@ -199,20 +199,6 @@ def job(remote: str) -> tuple[TokenContext, WorkItem]:
     return ctx, WorkItem.new("acme/widgets", 1, 7, title="t", created_by="alice", at=at)
 
 
-async def test_a_job_refuses_to_start_below_the_floor_before_cloning(
-    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AIOS_DISK_FLOOR", "100%")  # more than is ever free
-    ctx, item = job(seed_remote(tmp_path / "remotes"))
-
-    with pytest.raises(DiskFull, match="AIOS_DISK_FLOOR"):
-        async with checkout(ctx, item):
-            pytest.fail("the job started")
-
-    assert ctx.minted == 0
-    assert not (data_dir / "workspaces").exists()
-
-
 async def test_a_finished_checkout_leaves_no_workspace_behind(
     tmp_path: Path, data_dir: Path
 ) -> None:

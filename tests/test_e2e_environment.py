@@ -124,6 +124,10 @@ def test_setup_from_a_loopback_index_tests_gate_the_finish_and_the_verdict_is_sh
     assert f"**Tests** (as AIOS last ran them): ✅ {verdict}" in pr.issue.body
     assert f"🚫 blocked: 127.0.0.1:{refused_port}" in comment.body
 
+    # The setup's output is kept in the job's transcript, trimmed.
+    transcripts = "".join(f.read_text() for f in (serve.data_dir / "transcripts").glob("*.jsonl"))
+    assert '"event": "setup_command"' in transcripts and "Successfully installed" in transcripts
+
     # Set up once: the QA job's workspace got the venv from the cache, not from the index.
     assert index.file_requests() == 1
     git = github_fake.git(REPO)

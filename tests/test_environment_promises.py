@@ -6,6 +6,7 @@ the cache replaces the setup of the next item, and a full disk refuses to start 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_failing_tests_refuse_the_finish_and_the_verdict_is_shown_everywhere(tea
 
 
 def test_a_job_below_the_disk_floor_fails_its_item_saying_what_to_free(
-    team: Team, monkeypatch: pytest.MonkeyPatch
+    team: Team, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AIOS_DISK_FLOOR", "100%")  # more than is ever free
     number = label(team, "Excited greeting", "aios:backend")
@@ -94,6 +95,7 @@ def test_a_job_below_the_disk_floor_fails_its_item_saying_what_to_free(
     body = team.progress(number)
     assert "AIOS_DISK_FLOOR" in body and "frees disk space" in body
     assert not team.model.requests
+    assert not (tmp_path / "data" / "workspaces").exists()  # refused before any clone
 
 
 def test_an_environment_the_cto_proposed_runs_only_once_a_maintainer_approved_it(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import redis
 import redis.asyncio
@@ -167,7 +168,11 @@ async def flaky() -> None:
 
 
 def test_github_calls_reach_metrics(
-    github_fake: FakeGitHub, worker_env: None, redis_client: redis.Redis, redis_url: str
+    github_fake: FakeGitHub,
+    worker_env: None,
+    redis_client: redis.Redis,
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     issue = github_fake.add_issue(REPO, "Counted")
     payload = app_events.issue_labeled(github_fake, REPO, issue.number, "aios:backend")
@@ -176,17 +181,17 @@ def test_github_calls_reach_metrics(
     DeliveryPump(redis_client, jobs, consumer="test", block_ms=10).run_once()
     work_off(redis_client, [jobs.route])
 
-    text = asyncio.run(render_metrics(redis_url))
+    text = asyncio.run(render_metrics(redis_url, tmp_path))
     made = github_fake.calls("POST", f"/repos/{REPO}/issues/{issue.number}/reactions")
     assert len(made) == 1
     assert 'aios_github_api_calls_total{method="POST",status="201"}' in text
     assert 'aios_github_api_calls_total{method="GET",status="200"}' in text
 
 
-async def render_metrics(url: str) -> str:
+async def render_metrics(url: str, data_dir: Path) -> str:
     client = redis.asyncio.Redis.from_url(url)
     try:
-        return (await WebMetrics().render(client)).decode()
+        return (await WebMetrics(data_dir).render(client)).decode()
     finally:
         await client.aclose()
 

@@ -123,10 +123,9 @@ async def run_agent(
     files). `policy`: the paths the write tools refuse, from the work item's settings
     (default: `AIOS_ALLOW_WORKFLOW_EDITS` and the default protected paths, for `aios agent`).
     `git_dir` (default: the workspace's, found by `git_dir_of`) is shown read-only to
-    commands and named to git. `finish_gate` is asked before the agent may finish (the test
-    verdict, `bot.environment.gate`). Tool failures go back to the model; only budgets, the step
-    limit and model failures that survive retries and fallbacks end the run early. Never
-    raises for those: the result's `status` and `summary` say what happened.
+    commands and named to git. `finish_gate` (the test verdict) is asked before it finishes.
+    Tool failures go back to the model; only budgets, the step limit and model failures that
+    survive retries and fallbacks end the run early, never raising: see `status`, `summary`.
 
     `on_checkpoint` gets the run's state after every step whose tool results are in, and
     when it finishes; `resume` continues from such a state (its workspace restored by the

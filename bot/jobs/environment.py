@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 
+from rq import get_current_job
+
 from bot import engine
 from bot.agents.config import AgentConfig
 from bot.agents.sandbox import SandboxError
+from bot.agents.transcript import Transcript, transcript_path
 from bot.environment.baseline import base_verdict
 from bot.environment.plan import Egress, resolve
 from bot.environment.session import Session, environment_session
@@ -76,6 +79,7 @@ async def prepared_environment(
             await engine.fail(ctx, item, why, hint=SANDBOX_HINT)
             yield None
             return
+        _transcribe(config, entered)
         notes = tuple(f"not allowed by this AIOS: {host}" for host in plan.left_out)
         report = EnvironmentReport(
             chosen=plan.chosen, setup=entered.setup.how, notes=notes, blocked=entered.blocked
@@ -92,6 +96,21 @@ async def prepared_environment(
         if last is not None:
             after = replace(after, tests=last.line(), tests_ok=last.ok)
         await _record(ctx, item, after)
+
+
+def _transcribe(config: AgentConfig, session: Session) -> None:
+    """The setup's commands and their (capped) output, in the job's transcript, before what
+    its agent does."""
+    job = get_current_job()
+    if job is None or not session.setup.results:
+        return
+    transcript = Transcript(transcript_path(config.data_dir, job.id), config.secrets())
+    try:
+        transcript.write("setup", plan=session.plan.chosen, how=session.setup.how)
+        for result in session.setup.results:
+            transcript.write("setup_command", command=result.command, result=result.for_model())
+    finally:
+        transcript.close()
 
 
 async def _record(ctx: WorkerContext, item: WorkItem, report: EnvironmentReport) -> None:
