@@ -111,7 +111,10 @@ def test_workers_wait_out_a_redis_that_goes_away_and_work_once_it_is_back(
             wait_for(lambda: registered_workers(serve) == 2, "workers back", BACK_TIMEOUT_S)
             names = {f"aios-{host_of(serve)}-{pid}".encode() for pid in workers}
             wait_for(lambda: scheduler_locks(url) <= names, "schedulers back", BACK_TIMEOUT_S)
-            assert schedulers_of(workers) == schedulers
+            # The schedulers lived through it. A worker without one may start its own now
+            # (its maintenance finds a lock free in the emptied Redis): the locks keep it to
+            # one scheduler per queue.
+            assert set(schedulers) <= set(schedulers_of(workers))
 
             issue = github_fake.add_issue(REPO, "Add pagination to GET /users")
             payload = app_events.issue_labeled(github_fake, REPO, issue.number, "aios")
