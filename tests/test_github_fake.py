@@ -578,3 +578,15 @@ def test_octokit_cache_is_reused_without_npm(
         octokit.fetch(octokit.OPENAPI)
     assert list(tmp_path.iterdir()) == []
 
+
+def test_octokit_cache_is_the_checkouts_else_the_users_once_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(octokit.CACHE_ENV, raising=False)
+    assert octokit.cache_dir() == Path(__file__).resolve().parents[1] / ".cache" / "octokit"
+    # Installed from a wheel, the package sits in site-packages: no pyproject.toml above it.
+    monkeypatch.setattr(octokit, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert octokit.cache_dir() == tmp_path / "home" / ".cache" / "aios" / "octokit"
+    monkeypatch.setenv(octokit.CACHE_ENV, str(tmp_path / "chosen"))
+    assert octokit.cache_dir() == tmp_path / "chosen"

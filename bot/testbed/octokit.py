@@ -1,4 +1,9 @@
-"""Fetch GitHub's pinned npm packages (REST OpenAPI, webhook examples) into a local cache."""
+"""Fetch GitHub's pinned npm packages (REST OpenAPI, webhook examples) into a local cache.
+
+`npm pack` is the way they are fetched, so the tests and `aios eval` (whose local GitHub checks
+every request against the REST description) need npm once, on first use; afterwards the cache
+serves them without npm or a network.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The source checkout, when running from one (site-packages once installed)."""
 CACHE_ENV = "AIOS_OCTOKIT_CACHE"
 NPM_TIMEOUT_S = 300
 
@@ -45,16 +51,21 @@ class OctokitFetchError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """Where extracted packages live: $AIOS_OCTOKIT_CACHE or <repo>/.cache/octokit."""
+    """Where extracted packages live: $AIOS_OCTOKIT_CACHE, else <repo>/.cache/octokit in a
+    source checkout, else ~/.cache/aios/octokit (an installed package has no repository)."""
     configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else REPO_ROOT / ".cache" / "octokit"
+    if configured:
+        return Path(configured)
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / ".cache" / "octokit"
+    return Path.home() / ".cache" / "aios" / "octokit"
 
 
 def fetch(package: NpmPackage, cache: Path | None = None) -> Path:
     """Return the directory holding `package.members`, fetching it with `npm pack` on first use.
 
     Extraction goes to a private temporary directory that is renamed into place, so
-    concurrent pytest processes either see a complete directory or none at all.
+    concurrent processes (pytest workers, `aios eval --jobs`) see a complete directory or none.
     """
     root = cache or cache_dir()
     final = root / package.dirname
