@@ -192,7 +192,7 @@ def child_rss(url: str) -> float:
 
 
 def start_fake(tmp: Path, url: str) -> Any:
-    from tests.fakes.github import FakeGitHub  # the fake is test code, loaded for parts 2-3
+    from bot.testbed.github import FakeGitHub  # the fake is test code, loaded for parts 2-3
 
     fake = FakeGitHub()
     fake.add_installation(1, "octo-org", [REPO])

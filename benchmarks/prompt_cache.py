@@ -29,7 +29,8 @@ from bot.agents.ledger import MemoryLedger, UsageScope
 from bot.agents.loop import run_agent
 from bot.agents.pricing import PriceTable
 from bot.agents.runtime import AgentRuntime
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish
 
 MODEL = "claude-sonnet-5-5"
 TURNS = 20

@@ -81,11 +81,13 @@ if str(REPO_ROOT) not in sys.path:
 from bot.app.embedded_redis import free_port  # noqa: E402
 from bot.inbox import deliveries  # noqa: E402
 from bot.runtime.catalog import QueueName  # noqa: E402
-from tests.fakes import webhooks  # noqa: E402
-from tests.fakes.github import FakeGitHub, app_events  # noqa: E402
-from tests.fakes.github.dispatch import Recorded  # noqa: E402
-from tests.fakes.github.openapi import OpenAPIChecker  # noqa: E402
-from tests.fakes.llm import LoopbackLLM, ScriptedModel, finish  # noqa: E402
+from bot.testbed import webhooks  # noqa: E402
+from bot.testbed.github import FakeGitHub, app_events  # noqa: E402
+from bot.testbed.github.dispatch import Recorded  # noqa: E402
+from bot.testbed.github.openapi import OpenAPIChecker  # noqa: E402
+from bot.testbed.llm import ScriptedModel  # noqa: E402
+from bot.testbed.llm_server import LoopbackLLM  # noqa: E402
+from bot.testbed.turns import finish  # noqa: E402
 
 AIOS = REPO_ROOT / ".venv" / "bin" / "aios"
 LABEL = "aios"

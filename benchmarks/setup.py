@@ -13,7 +13,7 @@ on the same machine, and prints medians:
   shows) and with the server paced to a 100 MB/s link (a fast registry: the network is the
   limit, as it is for a real download).
 - cold setup: a project whose requirements.txt names 10 packages (wheels built by
-  `tests/fakes/package_index.py`, served from the loopback index): `python3 -m venv .venv`
+  `bot/testbed/package_index.py`, served from the loopback index): `python3 -m venv .venv`
   and `pip install -r requirements.txt` with no pip cache, inside the sandbox through the
   proxy, against the same commands run directly on the host.
 - warm setup: the same project set up by AIOS's setup runner (`bot.environment.setup`) in a
@@ -51,7 +51,7 @@ from bot.environment.cache import SetupCache  # noqa: E402
 from bot.environment.disk import DiskBudget  # noqa: E402
 from bot.environment.plan import EnvironmentPlan  # noqa: E402
 from bot.environment.setup import run_setup  # noqa: E402
-from tests.fakes.package_index import PackageIndex, build_wheel  # noqa: E402
+from bot.testbed.package_index import PackageIndex, build_wheel  # noqa: E402
 
 SIZE = 50_000_000
 OVERHEAD_TARGET = 0.10

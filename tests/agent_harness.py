@@ -27,13 +27,14 @@ from bot.runtime import refresh
 from bot.runtime.control import ControlledJob
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.state import Issue
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.loopback import LoopbackServer
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.names import is_control_center
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.state import Issue
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
-from tests.fakes.loopback import LoopbackServer
 from tests.serve_harness import REPO, SEED_FILES, TEST_WRITE_SPACING_S, passable
 
 MAX_ROUNDS = 200

@@ -28,7 +28,7 @@ from bot.runtime.catalog import (
 )
 from bot.runtime.control import ControlledJob
 from bot.runtime.queues import JobQueue
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 
 REPO = "octo-org/hello"
 Deliver = Callable[[str, dict[str, Any]], str]

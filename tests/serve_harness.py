@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from bot.app.embedded_redis import free_port
-from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
+from bot.testbed import webhooks
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
 
 REPO = "octo-org/hello"
 SEED_FILES = {"README.md": "# hello\n", "app.py": 'def hello():\n    return "hi"\n'}

@@ -16,7 +16,8 @@ from bot.agents.ledger import RedisLedger
 from bot.agents.loop import StopReason, run_agent
 from bot.github import snapshot
 from bot.github.workspace import Workspace
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish
 from tests.test_agent_loop import SCOPE, make_runtime
 from tests.test_workspace import seed_remote
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.llm import LoopbackLLM, ScriptedModel, Turn, call, finish
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.turns import Turn, call, finish
 from tests.test_workspace import git
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,16 +12,8 @@ from bot.agents import errors
 from bot.agents.llm.anthropic import AnthropicProvider, build_payload
 from bot.agents.llm.openai import OpenAIProvider
 from bot.agents.llm.types import Message, Request, Text, ToolCall, ToolResult, ToolSpec
-from tests.fakes.llm import (
-    OPENAI_QUOTA,
-    OVERLOADED,
-    RATE_LIMITED,
-    SPEND_LIMIT,
-    Fail,
-    ScriptedModel,
-    Turn,
-    call,
-)
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import OPENAI_QUOTA, OVERLOADED, RATE_LIMITED, SPEND_LIMIT, Fail, Turn, call
 
 TOOLS = (
     ToolSpec(

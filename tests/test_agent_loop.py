@@ -19,7 +19,8 @@ from bot.agents.routing import ModelRef, RetryPolicy, RoutingConfig
 from bot.agents.runtime import AgentRuntime
 from bot.github.push_guard import PushPolicy
 from bot.github.workspace import Workspace
-from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import SPEND_LIMIT, Turn, call, finish
 from tests.test_workspace import git, seed_remote
 
 API_KEY = "sk-ant-looptest-0123456789abcdef"

@@ -10,7 +10,8 @@ from bot.agents.config import AgentConfig
 from bot.agents.llm.anthropic import AnthropicProvider
 from bot.agents.llm.types import Message, Request, Text
 from bot.agents.routing import ModelRef, ModelRouter, RetryPolicy, RoutingConfig
-from tests.fakes.llm import OVERLOADED, RATE_LIMITED, SPEND_LIMIT, Fail, ScriptedModel, Turn
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import OVERLOADED, RATE_LIMITED, SPEND_LIMIT, Fail, Turn
 
 STRONG = ModelRef("anthropic", "claude-opus-5-5")
 MID = ModelRef("anthropic", "claude-sonnet-5-5")

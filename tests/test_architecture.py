@@ -32,6 +32,7 @@ HEAVY_FOR_THE_WEB = (
     "bot.effects",
     "bot.engine",
     "bot.briefs.cto",
+    "bot.testbed",
 )
 """What the web process must never import: it verifies, stores and answers, nothing more."""
 

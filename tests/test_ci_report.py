@@ -13,7 +13,7 @@ from gidgethub.httpx import GitHubAPI as PlainGitHubAPI
 from bot.github.ci import CIReport, CIVerdict, FailedCheck, read_ci
 from bot.github.client import GitHubClient
 from bot.github.job_logs import LOG_TAIL_CHARS, LOG_TAIL_LINES, job_log_tail
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 
 REPO = "octo-org/hello"
 API = f"/repos/{REPO}"

@@ -8,7 +8,7 @@ import redis
 from rq import Queue
 
 from bot.runtime.catalog import RUN_TRIAGE, QueueName
-from tests.fakes.github import FakeGitHub, app_events
+from bot.testbed.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, Deliver
 
 

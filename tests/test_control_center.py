@@ -16,11 +16,11 @@ import redis.asyncio
 import yaml
 
 from bot.agents import memory
+from bot.testbed.github import app_events
+from bot.testbed.turns import SPEND_LIMIT, Turn, call, finish, qa_pass
 from bot.workitem import history
 from bot.workitem.states import State
 from tests.agent_harness import Team
-from tests.fakes.github import app_events
-from tests.fakes.llm import SPEND_LIMIT, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO
 
 LESSONS = {

@@ -23,10 +23,11 @@ from bot.app.doctor import run_doctor
 from bot.app.doctor.findings import Probe
 from bot.app.doctor.host import check_sandbox
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity, iso
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity, iso
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
 from tests.serve_harness import AIOS
 from tests.test_operations import app_settings
 

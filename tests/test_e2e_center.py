@@ -10,9 +10,10 @@ from typing import Any
 
 import redis
 
-from tests.fakes.github import FakeGitHub, app_events
-from tests.fakes.github.state import Issue
-from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish, qa_pass
+from bot.testbed.github import FakeGitHub, app_events
+from bot.testbed.github.state import Issue
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import SPEND_LIMIT, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, Serve, wait_for
 
 PLAN = {"plan": {"summary": "One part.", "tasks": [{"role": "backend", "title": "Do it"}]}}

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from bot.app.embedded_redis import free_port
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_pass
-from tests.fakes.package_index import PackageIndex, build_wheel
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.package_index import PackageIndex, build_wheel
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from tests.serve_harness import LLM_KEY, REPO, wait_for
 
 DUMP_ENV = "(env; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n') > {name} || true"

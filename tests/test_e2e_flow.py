@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import SPEND_LIMIT, ScriptedModel, Turn, call, finish, qa_pass
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import SPEND_LIMIT, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, wait_for
 
 PLAN = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_pass
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, Serve, wait_for
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_changes, qa_pass
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish, qa_changes, qa_pass
 from tests.serve_harness import REPO, wait_for
 
 APP_V1 = 'def hello():\n    return "hi"\n\n\ndef add(a, b):\n    return a - b\n'

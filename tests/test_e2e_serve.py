@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import SECRET_VARIABLES
-from tests.fakes.github import FakeGitHub, app_events
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
+from bot.testbed.github import FakeGitHub, app_events
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish
 from tests.serve_harness import LLM_KEY, REPO, processes_in, wait_for, workers_of
 
 

@@ -18,10 +18,12 @@ import pytest
 import redis
 
 from bot.runtime.catalog import BY_NAME
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity
-from tests.fakes.llm import LoopbackLLM, ScriptedModel, Turn, call, finish, qa_pass
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from tests.serve_harness import (
     REPO,
     Serve,

@@ -7,8 +7,9 @@ import secrets
 import string
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import ScriptedModel, Turn, call, finish, qa_pass
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from tests.serve_harness import REPO, wait_for
 
 AWS_KEY = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))

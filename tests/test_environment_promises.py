@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from bot.workitem.states import State
 from tests.agent_harness import Team
-from tests.fakes.llm import Turn, call, finish, qa_pass
 from tests.serve_harness import REPO
 from tests.test_promises import configure, label, say
 

@@ -21,11 +21,11 @@ from bot.github.threads import (
 )
 from bot.jobs.fix import Taken, settle, with_fix_request
 from bot.render.stops import stop_reason
+from bot.testbed.github import FakeGitHub
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import CIState, Feedback, FixRequest, PendingEffects
 from bot.workitem.plan import Plan, PlanTask
 from bot.workitem.states import State
-from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
 BRANCH = "aios/3-numbers"

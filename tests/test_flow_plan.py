@@ -23,9 +23,10 @@ from bot.github.workspace import Workspace
 from bot.render.markdown import MAX_OUTPUT_BYTES
 from bot.render.plan import plan_checkbox_ticked, render_plan, render_questions
 from bot.render.progress import Persona
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import Turn, call, finish
 from bot.workitem.names import comment_marker, find_comment_marker
 from bot.workitem.plan import DEV_ROLES, Plan, PlanFormatError, PlanTask, Questions
-from tests.fakes.llm import ScriptedModel, Turn, call, finish
 from tests.test_agent_loop import make_runtime
 from tests.test_workspace import git, seed_remote
 

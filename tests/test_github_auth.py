@@ -29,7 +29,7 @@ from bot.github.client import GitHubClient
 from bot.github.scopes import TokenScope
 from bot.github.sessions import installation_client
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 
 NOW = 1_700_000_000.0
 

@@ -18,7 +18,7 @@ import structlog.tracebacks
 from bot.github.client import GitHubClient, GitHubUnreachable, RetryPolicy, graphql_url
 from bot.github.sessions import app_client, installation_client
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 
 NOW = 1_700_000_000.0
 

@@ -18,15 +18,15 @@ from aiohttp import web
 from gidgethub import apps, sansio
 from gidgethub.httpx import GitHubAPI
 
-from tests.fakes import octokit, webhooks
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.auth import generate_app
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.routes.app import routes as app_routes
-from tests.fakes.github.routes.hook_config import routes as hook_config_routes
-from tests.fakes.github.routes.issues import routes as issue_routes
-from tests.fakes.github.state import AppIdentity
-from tests.fakes.loopback import LoopbackServer
+from bot.testbed import octokit, webhooks
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.auth import generate_app
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.routes.app import routes as app_routes
+from bot.testbed.github.routes.hook_config import routes as hook_config_routes
+from bot.testbed.github.routes.issues import routes as issue_routes
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.loopback import LoopbackServer
 
 REPO = "octo-org/hello"
 
@@ -577,3 +577,16 @@ def test_octokit_cache_is_reused_without_npm(
     with pytest.raises(octokit.OctokitFetchError, match="apt-get install -y npm"):
         octokit.fetch(octokit.OPENAPI)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_octokit_cache_is_the_checkouts_else_the_users_once_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(octokit.CACHE_ENV, raising=False)
+    assert octokit.cache_dir() == Path(__file__).resolve().parents[1] / ".cache" / "octokit"
+    # Installed from a wheel, the package sits in site-packages: no pyproject.toml above it.
+    monkeypatch.setattr(octokit, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert octokit.cache_dir() == tmp_path / "home" / ".cache" / "aios" / "octokit"
+    monkeypatch.setenv(octokit.CACHE_ENV, str(tmp_path / "chosen"))
+    assert octokit.cache_dir() == tmp_path / "chosen"

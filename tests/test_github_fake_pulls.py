@@ -15,11 +15,11 @@ from aiohttp import web
 from gidgethub import sansio
 from gidgethub.httpx import GitHubAPI
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.routes.checks import routes as check_routes
-from tests.fakes.github.routes.pulls import routes as pull_routes
-from tests.fakes.github.state import AppIdentity
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.routes.checks import routes as check_routes
+from bot.testbed.github.routes.pulls import routes as pull_routes
+from bot.testbed.github.state import AppIdentity
 
 REPO = "octo-org/hello"
 FILES = {

@@ -12,9 +12,9 @@ import pytest
 from gidgethub import sansio
 from gidgethub.httpx import GitHubAPI
 
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.routes.ci import routes as ci_routes
-from tests.fakes.github.routes.reviews import routes as review_routes
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.routes.ci import routes as ci_routes
+from bot.testbed.github.routes.reviews import routes as review_routes
 
 REPO = "octo-org/hello"
 API = "/repos/octo-org/hello"

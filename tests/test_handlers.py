@@ -11,11 +11,11 @@ from rq import Queue, SimpleWorker
 
 from bot.inbox import deliveries
 from bot.runtime.catalog import RUN_TASK, QueueName
+from bot.testbed.github import FakeGitHub, app_events
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.names import find_progress_marker
 from bot.workitem.states import State
-from tests.fakes.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, Deliver
 
 

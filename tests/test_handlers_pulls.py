@@ -22,12 +22,12 @@ from bot.runtime.catalog import (
     TEST_PULL_REQUEST,
     QueueName,
 )
+from bot.testbed import webhooks
+from bot.testbed.github import FakeGitHub, app_events, app_events_loop
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.parts import FixRequest, PullRequestState
 from bot.workitem.states import State
-from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub, app_events, app_events_loop
 from tests.routing_harness import REPO, Deliver
 
 

@@ -13,10 +13,10 @@ from bot.briefs.cto import cto_task
 from bot.jobs.reading import read_issue
 from bot.runtime.catalog import RUN_TRIAGE, QueueName
 from bot.runtime.context import open_context
+from bot.testbed.github import FakeGitHub, app_events
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.states import State
-from tests.fakes.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, Deliver
 
 ORIGINAL = "Paginate GET /users with a cursor."

@@ -22,10 +22,10 @@ from bot.runtime.control import ControlledJob
 from bot.runtime.counters import JOB_OUTCOMES_KEY, JOB_RETRIES_KEY
 from bot.runtime.queues import JobQueue, job_key
 from bot.runtime.scope import job_scope
+from bot.testbed.github import FakeGitHub, app_events
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.states import State
-from tests.fakes.github import FakeGitHub, app_events
 from tests.routing_harness import REPO, _accept, work_off
 
 OTHER_REPO = "quiet-org/site"

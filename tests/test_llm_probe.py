@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from bot.agents.llm.probe import KEY_REFUSED, probe
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
 
 KEY = "sk-probe-good-key-0123456789"
 WRONG = "sk-probe-wrong-key-9876543210"

@@ -18,8 +18,9 @@ from bot.agents.llm.types import Message, Request, Text
 from bot.agents.routing import ModelRef, ModelRouter, RoutingConfig
 from bot.app import embedded_redis
 from bot.runtime.counters import JOB_RETRIES_KEY
-from tests.fakes.github import FakeGitHub
-from tests.fakes.llm import OVERLOADED, SPEND_LIMIT, Fail, ScriptedModel, Turn, finish
+from bot.testbed.github import FakeGitHub
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.turns import OVERLOADED, SPEND_LIMIT, Fail, Turn, finish
 from tests.serve_harness import REPO, Serve, wait_for
 
 PINNED = ModelRef("anthropic", "claude-sonnet-5-5")

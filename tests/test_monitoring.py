@@ -25,12 +25,12 @@ from bot.agents.ledger import RedisLedger, UsageScope
 from bot.agents.llm.types import Usage
 from bot.app.metrics_work import DEFAULT_INSTALLATION_BUDGET_USD, installation_budget
 from bot.settings import Settings
+from bot.testbed import webhooks
+from bot.testbed.turns import Turn, call, finish, qa_pass
 from bot.workitem import store
 from bot.workitem.item import WorkItem
 from bot.workitem.states import State
 from tests.agent_harness import Team
-from tests.fakes import webhooks
-from tests.fakes.llm import Turn, call, finish, qa_pass
 from tests.metrics_scrape import (
     WEBHOOK_SECRET,
     check_names_served,

@@ -12,7 +12,7 @@ import pytest
 
 from bot.app.redeliver import failed_guids, redeliver_failed
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 
 
 def app_settings(fake: FakeGitHub, redis_url: str | None, **overrides: object) -> Settings:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.agents.bwrap import Isolation
-from tests.fakes.package_index import PackageIndex, build_wheel
+from bot.testbed.package_index import PackageIndex, build_wheel
 from tests.test_sandbox import isolation, sandbox, workspace  # noqa: F401 - fixtures
 
 CHECK = "import top_pkg, dep_mod; print(top_pkg.greet(), dep_mod.WORD)"

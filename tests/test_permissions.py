@@ -14,9 +14,9 @@ from bot.github.client import GitHubClient, RetryPolicy
 from bot.github.permissions import can_steer, has_write_access, is_bot
 from bot.github.sessions import installation_client
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
 
 PERMISSION_PATH = "/repos/octo-org/hello/collaborators/{}/permission"
 

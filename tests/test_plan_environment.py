@@ -16,12 +16,12 @@ from bot.briefs.cto import cto_task, parse_cto_decision
 from bot.briefs.views import IssueView
 from bot.render.plan import render_plan
 from bot.render.progress import Persona
+from bot.testbed.turns import finish
 from bot.workitem.item import WorkItem
 from bot.workitem.names import find_comment_marker
 from bot.workitem.plan import Plan, PlanFormatError, PlanTask, ProposedEnvironment
 from bot.workitem.states import State
 from tests.agent_harness import Team
-from tests.fakes.llm import finish
 from tests.serve_harness import REPO
 
 ISSUE = IssueView("acme/calc", 7, "add() subtracts", "2 + 3 gives -1.", "alice")

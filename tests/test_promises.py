@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from bot.config.schema import SCHEMA, leaf_keys
+from bot.testbed import webhooks
+from bot.testbed.github import app_events
+from bot.testbed.turns import SPEND_LIMIT, Turn, call, finish, qa_pass
 from bot.workitem.states import State
 from tests.agent_harness import Team
-from tests.fakes import webhooks
-from tests.fakes.github import app_events
-from tests.fakes.llm import SPEND_LIMIT, Turn, call, finish, qa_pass
 from tests.serve_harness import REPO
 
 BUDGET_COMMENT = f"<!-- aios:budget item={REPO}#"

@@ -14,7 +14,7 @@ from bot.github.client import GitHubClient
 from bot.github.push_guard import PushPolicy, PushRefused, added_lines
 from bot.github.workspace import Workspace
 from bot.redact import MASK
-from tests.fakes.github import FakeGitHub
+from bot.testbed.github import FakeGitHub
 from tests.test_secret_rules import JWT
 from tests.test_workspace import git, seed_remote
 

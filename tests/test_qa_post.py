@@ -16,8 +16,8 @@ from gidgethub.httpx import GitHubAPI
 
 from bot.review.draft import ReviewDraft, review_diff
 from bot.review.post import post_review
+from bot.testbed.github import FakeGitHub
 from bot.workitem.names import qa_review_marker
-from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
 BRANCH = "aios/2-tune"

@@ -24,8 +24,10 @@ from bot.app.embedded_redis import free_port
 from bot.app.redis_outage import RedisOutage
 from bot.app.worker import QuickWorker
 from bot.runtime.catalog import QueueName
-from tests.fakes.github import FakeGitHub, app_events
-from tests.fakes.llm import LoopbackLLM, ScriptedModel, finish
+from bot.testbed.github import FakeGitHub, app_events
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.turns import finish
 from tests.serve_harness import (
     AIOS,
     REPO,

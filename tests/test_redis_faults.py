@@ -22,8 +22,8 @@ import redis
 from bot.app import embedded_redis
 from bot.app.embedded_redis import free_port
 from bot.inbox import deliveries
-from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub
+from bot.testbed import webhooks
+from bot.testbed.github import FakeGitHub
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.serve_harness import AIOS, Serve, wait_for
 

@@ -40,8 +40,8 @@ from bot.github.client import GitHubClient
 from bot.render.progress import render_check_run, render_progress
 from bot.render.progress_view import progress_view
 from bot.settings import Settings, SettingsError
+from bot.testbed.github import FakeGitHub
 from bot.workitem.item import WorkItem
-from tests.fakes.github import FakeGitHub
 
 NO_NAMESPACES = "bwrap: No permissions to create new namespace"
 SECRETS = {

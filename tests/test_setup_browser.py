@@ -25,11 +25,12 @@ from dotenv import dotenv_values
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from bot.app.embedded_redis import free_port
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
-from tests.fakes.loopback import LoopbackServer
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.loopback import LoopbackServer
 from tests.serve_harness import AIOS, Serve, stop_serve, wait_for
 
 MODEL_KEY = "sk-browser-good-key-0123456789"

@@ -28,10 +28,11 @@ from bot.app.setup import model as setup_model
 from bot.app.setup.envfile import writable_env_path
 from bot.app.setup.guard import MAX_CODE_ATTEMPTS, is_exposed
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "https://aios.example.com"

@@ -18,9 +18,9 @@ from bot.runtime.catalog import CATALOG, RUN_TASK, RUN_TRIAGE
 from bot.runtime.context import WorkerContext
 from bot.runtime.queues import JobQueue
 from bot.settings import Settings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.permissions import REQUIRED
-from tests.fakes.github.server import DEFAULT_ROUTES
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.permissions import REQUIRED
+from bot.testbed.github.server import DEFAULT_ROUTES
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO, OTHER = "octo-org/hello", "octo-org/other"

@@ -21,7 +21,7 @@ from bot.app.web import create_app
 from bot.handlers import build_router
 from bot.inbox import deliveries
 from bot.settings import Settings
-from tests.fakes import webhooks
+from bot.testbed import webhooks
 
 SECRET = "webhook-test-secret"
 Client = TestClient[web.Request, web.Application]

@@ -26,9 +26,10 @@ from bot.app.webhook_proxy import (
 )
 from bot.inbox.deliveries import STREAM_KEY
 from bot.settings import Settings
-from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub, app_events
-from tests.fakes.llm import LoopbackLLM, ScriptedModel
+from bot.testbed import webhooks
+from bot.testbed.github import FakeGitHub, app_events
+from bot.testbed.llm import ScriptedModel
+from bot.testbed.llm_server import LoopbackLLM
 from tests.fakes.smee import SmeeChannel, js_json
 from tests.serve_harness import REPO, Serve, spawn_serve, stop_serve, wait_for
 

@@ -10,12 +10,12 @@ import pytest
 from aiohttp import web
 from gidgethub import sansio
 
-from tests.fakes import webhooks
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github.auth import generate_app
-from tests.fakes.github.openapi import OpenAPIChecker
-from tests.fakes.github.state import AppIdentity
-from tests.fakes.loopback import LoopbackServer
+from bot.testbed import webhooks
+from bot.testbed.github import FakeGitHub
+from bot.testbed.github.auth import generate_app
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.loopback import LoopbackServer
 
 INSTALLATION_ID = 1
 REPO = "octo-org/hello"

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
+from bot.testbed.loopback import LoopbackServer
 
 CHANNEL = "aiosTestChannel7Qx"
 RETRY_MS = 20
