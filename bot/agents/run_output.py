@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 DRAIN_AFTER_EXIT_S = 3.0
 """How long output is still read after the command ended (every writer is dead by then)."""
@@ -76,3 +81,34 @@ async def read_into(proc: asyncio.subprocess.Process, capture: Capture) -> None:
     assert proc.stdout is not None
     while chunk := await proc.stdout.read(1 << 16):
         capture.feed(chunk)
+
+
+async def collect(
+    command: str,
+    proc: asyncio.subprocess.Process,
+    reader: asyncio.Task[None],
+    capture: Capture,
+    *,
+    started: float,
+    timed_out: bool,
+    timeout_s: float,
+    pid_namespace: int | None = None,
+) -> RunResult:
+    """The result of an ended command, once its output is read (or `DRAIN_AFTER_EXIT_S` on:
+    a pipe some escaped process holds open must not hang the run)."""
+    try:
+        await asyncio.wait_for(reader, DRAIN_AFTER_EXIT_S)
+    except TimeoutError:
+        log.warning("sandbox.output_still_open", command=command[:200])
+    output, cut = capture.text()
+    return RunResult(
+        command=command,
+        exit_code=proc.returncode,
+        output=output,
+        timed_out=timed_out,
+        truncated_bytes=cut,
+        total_bytes=capture.total,
+        duration_s=time.monotonic() - started,
+        timeout_s=timeout_s,
+        pid_namespace=pid_namespace,
+    )

@@ -49,7 +49,7 @@ from bot.agents.egress import (
     serve_egress,
 )
 from bot.agents.fail_closed import EGRESS_NEEDS_SANDBOX, ISOLATED, UNISOLATED
-from bot.agents.run_output import DRAIN_AFTER_EXIT_S, Capture, RunResult, read_into
+from bot.agents.run_output import Capture, RunResult, collect, read_into
 from bot.agents.unconfined import run_unconfined
 
 log = structlog.get_logger(__name__)
@@ -265,19 +265,13 @@ class Sandbox:
             timed_out = True
         finally:
             await _end(proc, pidfd)
-        try:
-            await asyncio.wait_for(reader, DRAIN_AFTER_EXIT_S)
-        except TimeoutError:
-            log.warning("sandbox.output_still_open", command=command[:200])
-        output, cut = capture.text()
-        return RunResult(
-            command=command,
-            exit_code=proc.returncode,
-            output=output,
+        return await collect(
+            command,
+            proc,
+            reader,
+            capture,
+            started=started,
             timed_out=timed_out,
-            truncated_bytes=cut,
-            total_bytes=capture.total,
-            duration_s=time.monotonic() - started,
             timeout_s=limit_s,
             pid_namespace=namespace,
         )

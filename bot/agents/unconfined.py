@@ -23,7 +23,7 @@ import structlog
 
 from bot.agents.bwrap import Confinement, SandboxError, prlimit_argv
 from bot.agents.fail_closed import UNISOLATED
-from bot.agents.run_output import DRAIN_AFTER_EXIT_S, Capture, RunResult, read_into
+from bot.agents.run_output import Capture, RunResult, collect, read_into
 
 log = structlog.get_logger(__name__)
 
@@ -87,18 +87,6 @@ async def run_unconfined(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
-    try:
-        await asyncio.wait_for(reader, DRAIN_AFTER_EXIT_S)
-    except TimeoutError:
-        log.warning("sandbox.output_still_open", command=command[:200], unisolated=True)
-    output, cut = capture.text()
-    return RunResult(
-        command=command,
-        exit_code=proc.returncode,
-        output=output,
-        timed_out=timed_out,
-        truncated_bytes=cut,
-        total_bytes=capture.total,
-        duration_s=time.monotonic() - started,
-        timeout_s=timeout_s,
+    return await collect(
+        command, proc, reader, capture, started=started, timed_out=timed_out, timeout_s=timeout_s
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from bot.environment.disk import ENTRY_META, DiskBudget, format_bytes, tree_bytes
+from bot.environment.disk import ENTRY_META, DiskBudget, format_bytes, tree_bytes, tree_stats
 
 log = structlog.get_logger(__name__)
 
@@ -338,18 +338,7 @@ def _special_files(directory: str, names: list[str]) -> set[str]:
 def _copy_cost(top: Path) -> int:
     """Bytes a copy of `top` writes at most: apparent sizes (a sparse file is written out
     whole) or allocated blocks, whichever is more, plus the directories."""
-    first = os.lstat(top)
-    total = max(first.st_size, first.st_blocks * 512)
-    if not stat.S_ISDIR(first.st_mode):
-        return total
-    for _dir, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
-        for name in (*dirnames, *filenames):
-            try:
-                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            total += max(st.st_size, st.st_blocks * 512)
-    return total
+    return sum(max(st.st_size, st.st_blocks * 512) for st in tree_stats(top))
 
 
 def _write_meta(entry: Path, meta: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,28 +140,34 @@ class DiskBudget:
 
 def tree_bytes(top: Path) -> int:
     """Bytes allocated (st_blocks) to `top` and everything below it, as `du` counts them: hard
-    links once, symlinks never followed (fd-relative walk, so a directory swapped for a link
-    meanwhile is not entered), files that vanish meanwhile skipped."""
+    links once, symlinks never followed, files that vanish meanwhile skipped."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    for st in tree_stats(top):
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+        total += st.st_blocks * 512
+    return total
+
+
+def tree_stats(top: Path) -> Iterator[os.stat_result]:
+    """`lstat` of `top` and of everything below it: symlinks never followed (an fd-relative
+    walk, so a directory swapped for a link meanwhile is not entered), vanished files skipped."""
     try:
         first = os.lstat(top)
     except FileNotFoundError:
-        return 0
-    total = first.st_blocks * 512
+        return
+    yield first
     if not stat.S_ISDIR(first.st_mode):
-        return total
-    seen: set[tuple[int, int]] = set()
+        return
     for _dir, dirnames, filenames, dirfd in os.fwalk(top, follow_symlinks=False):
         for name in (*dirnames, *filenames):
             try:
-                st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                yield os.stat(name, dir_fd=dirfd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * 512
-    return total
 
 
 def format_bytes(count: float) -> str:
