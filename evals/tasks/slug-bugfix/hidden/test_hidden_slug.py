@@ -1,3 +1,4 @@
+# HIDDEN-ACCEPTANCE: copied in only when judging; never in the agents' workspace or prompts.
 import unittest
 
 from slug import slugify
