@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from bot.evals.runner import Setup, run_task
 from bot.evals.script import load_script
 from bot.evals.task import TaskError, load_task, load_tasks
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
 from bot.testbed.turns import finish, qa_pass
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +43,7 @@ def test_the_shipped_tasks_load_with_their_scripts() -> None:
 def test_a_script_turns_into_the_scripted_model_s_turns(tmp_path: Path) -> None:
     path = tmp_path / "s.yml"
     path.write_text(
-        "- say: Writing.\n  calls: [{tool: write_file, path: a.py, content: \"A = 1\\n\"}]\n"
+        '- say: Writing.\n  calls: [{tool: write_file, path: a.py, content: "A = 1\\n"}]\n'
         "- finish: {summary: Done., replies: {}}\n"
         "- qa_pass: Nothing blocking.\n"
     )
@@ -120,6 +123,17 @@ def hidden_texts() -> list[str]:
     return [p.read_text() for p in sorted(TASKS.glob("*/hidden/**/*")) if p.is_file()]
 
 
+def strings(value: Any) -> list[str]:
+    """Every text in a decoded JSON request (prompts, tool results), escapes undone."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []
+
+
 def files_with(mark: str, directory: Path) -> list[Path]:
     """Files under `directory` (the judge's checkout aside) whose bytes hold `mark`, git's
     objects included once unpacked (`git cat-file` reads every object of every bare remote)."""
@@ -142,7 +156,9 @@ def files_with(mark: str, directory: Path) -> list[Path]:
     return found
 
 
-def test_scripted_resolves_every_task_and_scripted_wrong_none(tmp_path: Path) -> None:
+def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agents(
+    tmp_path: Path,
+) -> None:
     code, results, table, workdir = run_eval("scripted", tmp_path)
     assert code == 0, table
     assert results["summary"] == {
@@ -168,9 +184,14 @@ def test_scripted_resolves_every_task_and_scripted_wrong_none(tmp_path: Path) ->
     assert "resolved 3/3 (100%)" in table
 
     # The hidden tests never reached the agents: not in a prompt, a workspace, a commit.
-    requests = {name: (workdir / name / "model-requests.json").read_text() for name in NAMES}
-    for text in hidden_texts():
-        assert all(text not in sent for sent in requests.values())
+    sent = "\n".join(
+        text
+        for name in NAMES
+        for text in strings(json.loads((workdir / name / "model-requests.json").read_text()))
+    )
+    assert HIDDEN_MARK not in sent
+    assert all(hidden not in sent for hidden in hidden_texts())
+    assert all("def test_" not in line for line in sent.splitlines() if "Hidden" in line)
     assert files_with(HIDDEN_MARK, workdir) == []
     assert any(
         HIDDEN_MARK in p.read_text()
@@ -178,6 +199,8 @@ def test_scripted_resolves_every_task_and_scripted_wrong_none(tmp_path: Path) ->
         if p.is_file()
     )
 
+
+def test_scripted_wrong_resolves_none_the_hidden_tests_say_why(tmp_path: Path) -> None:
     code, results, table, _ = run_eval("scripted-wrong", tmp_path)
     assert code == 1, table
     assert results["summary"]["resolved"] == 0 and results["summary"]["resolved_rate"] == 0.0
@@ -185,3 +208,32 @@ def test_scripted_resolves_every_task_and_scripted_wrong_none(tmp_path: Path) ->
         assert task["resolved"] is False and task["stopped_in"] == "merged"
         assert task["reason"].startswith("merged, but the hidden tests fail: FAIL: ")
     assert "resolved 0/3 (0%)" in table
+
+
+def test_a_run_that_stops_is_unresolved_with_where_and_why(
+    tmp_path: Path, openapi_checker: OpenAPIChecker, github_app_identity: AppIdentity
+) -> None:
+    task = copy_task(tmp_path)
+    (task / "solution.yml").write_text(
+        "- say: Writing.\n  calls: [{tool: write_file, path: slug.py, content: 'X = 1'}]\n"
+    )
+    setup = Setup(openapi_checker, github_app_identity, "scripted")
+    result = run_task(load_task(task), setup, tmp_path / "run")
+    assert not result.resolved
+    assert result.stopped_in == "failed"
+    assert result.reason.startswith("failed in implementing: ")
+    assert result.model_calls == 2
+
+
+def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "--model", "claude-sonnet-4-5"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "runs the real model: set ANTHROPIC_API_KEY" in done.stderr

@@ -1,23 +1,21 @@
-"""The `aios eval` subcommand: pick tasks, run them (N at once), print the table, write JSON."""
+"""The `aios eval` subcommand: its arguments, and the real model's keys for a model route."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.settings import Settings, held_secrets
 
 SCRIPTS = ("scripted", "scripted-wrong")
+"""The scripted models (`bot.evals.task.SCRIPTS` names their files); kept here so that
+parsing `aios` arguments loads no task machinery."""
 
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 """The task set of a source checkout; an installed package names one with --tasks-dir."""
 MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
 EXIT_USAGE = 2
-EXIT_UNRESOLVED = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,22 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
     """Exit 0 when every task is resolved, 1 when some are not, 2 for a usage error."""
-    # Local: the local GitHub, its OpenAPI description and the task loader load for an eval
-    # only, not on every `aios serve` or worker start.
-    from bot.evals.result import TaskResult, as_json, as_table
-    from bot.evals.runner import Setup, run_task
-    from bot.evals.task import TaskError, load_tasks
-    from bot.testbed.github.auth import generate_app
-    from bot.testbed.github.openapi import OpenAPIChecker
+    # Local: the local GitHub and its OpenAPI description load for an eval only, not on
+    # every `aios serve` or worker start.
+    from bot.evals.suite import run_suite
 
     if args.jobs < 1:
         print("aios: --jobs must be 1 or more", file=sys.stderr)
-        return EXIT_USAGE
-    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
-    try:
-        tasks = load_tasks(args.tasks_dir, names)
-    except TaskError as exc:
-        print(f"aios: {exc}", file=sys.stderr)
         return EXIT_USAGE
     secrets = {} if args.model in SCRIPTS else _model_secrets()
     if args.model not in SCRIPTS and not secrets:
@@ -75,19 +63,16 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    setup = Setup(OpenAPIChecker.load(), generate_app(slug="aios"), args.model, secrets)
-    root = args.workdir or Path(tempfile.mkdtemp(prefix="aios-eval-"))
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_task, task, setup, root / task.name) for task in tasks]
-            results: list[TaskResult] = [future.result() for future in futures]
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(root, ignore_errors=True)
-    sys.stdout.write(as_table(results))
-    if args.out is not None:
-        args.out.write_text(as_json(results, args.model) + "\n")
-    return 0 if all(r.resolved for r in results) else EXIT_UNRESOLVED
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
+    return run_suite(
+        args.tasks_dir,
+        names,
+        args.model,
+        secrets,
+        jobs=args.jobs,
+        out=args.out,
+        workdir=args.workdir,
+    )
 
 
 def _model_secrets() -> dict[str, str]:

@@ -22,12 +22,16 @@ from bot.testbed.github.openapi import OpenAPIChecker
 from bot.testbed.github.state import AppIdentity
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.llm_server import LoopbackLLM
+from bot.testbed.turns import Fail
 from bot.workitem.item import WorkItem
 
 OWNER = "eval-org"
 INSTALLATION_ID = 1
 LOOPBACK_KEY = "sk-ant-eval-loopback-not-a-real-key"
 GITHUB_SECRETS = ("PRIVATE_KEY", "WEBHOOK_SECRET")
+SCRIPT_END = Fail(400, "invalid_request_error", "the task's script has no more turns")
+"""Answers the first call past the script: refused, never retried, so the job fails at once
+(the loopback's own answer when it runs out, a 500, is retried for minutes)."""
 REQUESTS_FILE = "model-requests.json"
 """What the scripted model received, kept in the task's directory for inspection."""
 
@@ -58,7 +62,7 @@ def run_task(task: Task, setup: Setup, workdir: Path) -> TaskResult:
     fake = FakeGitHub(setup.checker, app=dataclasses.replace(setup.app))
     fake.add_installation(INSTALLATION_ID, OWNER, [repo])
     fake.set_permission(repo, MAINTAINER, "write")
-    model = ScriptedModel(task.script(setup.model)) if setup.scripted else None
+    model = ScriptedModel([*task.script(setup.model), SCRIPT_END]) if setup.scripted else None
     serve: Serve | None = None
     maintainer: Maintainer | None = None
     number = 0

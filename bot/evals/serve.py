@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -28,6 +30,17 @@ WRITE_SPACING_S = "0.05"
 GitHub asks, as the end-to-end tests do."""
 INHERITED_OUT = ("REDIS_URL", "AIOS_ENV", "AIOS_DATA_DIR", "AIOS_MODEL", "AIOS_MODELS", "PORT")
 """Settings of the user's own deployment that must not leak into the eval's server."""
+
+
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child: SIGTERM when `aios eval` dies, even by SIGKILL, so a killed eval
+    leaves no server, workers or Redis behind. prctl is looked up before the fork: the child
+    of a threaded process (`--jobs`) only makes the one foreign call."""
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 SERVE = (sys.executable, "-m", "bot.cli", "serve")
@@ -123,6 +136,7 @@ def spawn(
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 pass_fds=(fd,),
+                preexec_fn=_die_with_parent,
             )
     finally:
         os.close(fd)
@@ -137,11 +151,16 @@ def spawn(
 
 
 def stop(serve: Serve) -> None:
-    """Ask serve to stop (it stops its workers and Redis in order); kill it if it lingers."""
-    if serve.process.poll() is None:
-        serve.process.terminate()
+    """Stop serve: its workers and Redis in order. A second SIGTERM, as a second Ctrl-C,
+    ends a running agent at once (the run is over: no step is worth finishing)."""
+    for signal_, grace_s in ((serve.process.terminate, 2.0), (serve.process.terminate, 15.0)):
+        if serve.process.poll() is not None:
+            return
+        signal_()
         try:
-            serve.process.wait(20)
+            serve.process.wait(grace_s)
         except subprocess.TimeoutExpired:
-            serve.process.kill()
-            serve.process.wait(10)
+            continue
+    if serve.process.poll() is None:
+        serve.process.kill()
+        serve.process.wait(10)
