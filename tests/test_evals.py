@@ -180,7 +180,8 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
         tasks["greet-languages"]["human_interventions"],
     ) == (2, 1)
     assert tasks["price-currency"]["review_rounds"] == 1
-    assert tasks["slug-bugfix"]["human_interventions"] == 0
+    slug = tasks["slug-bugfix"]
+    assert (slug["ci_fix_attempts"], slug["human_interventions"]) == (1, 0)  # CI failed once
     assert "resolved 3/3 (100%)" in table
 
     # The hidden tests never reached the agents: not in a prompt, a workspace, a commit.

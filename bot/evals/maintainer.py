@@ -147,7 +147,9 @@ class Maintainer:
         bare = self.fake.repo(self.repo).git_dir
         assert bare is not None
         tree = checkout(bare, sha, self.scratch / f"ci-{sha[:12]}")
-        outcome = run_command(self.task.ci, tree)
+        ran = run_command(self.task.ci, tree)
+        # Paths as in the repository: the host's scratch directory is none of the agents' business.
+        outcome = Outcome(ran.passed, ran.output.replace(f"{tree}/", ""))
         self.fake.ci_result(
             self.repo,
             sha,
