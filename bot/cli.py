@@ -1,4 +1,4 @@
-"""The `aios` command: serve | worker | doctor | redeliver | report (and the agent runtime's)."""
+"""The `aios` command: serve | worker | doctor | redeliver | report | eval, and `agent run`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from bot.app.redis_outage import wait_for_redis
 from bot.app.report import as_json, as_text, build_report
 from bot.app.serve import serve
 from bot.app.worker import run_worker
+from bot.evals import command as eval_command
 from bot.runtime import redis_clients
 from bot.settings import Settings, SettingsError, hold_secrets
 from bot.workitem.scorecard import parse_window
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
 
     agent_cli.register(commands)
+    eval_command.register(commands)
     return parser
 
 

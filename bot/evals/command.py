@@ -1,0 +1,80 @@
+"""The `aios eval` subcommand: its arguments, and the real model's keys for a model route."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, held_secrets
+
+SCRIPTS = ("scripted", "scripted-wrong")
+"""The scripted models (`bot.evals.task.SCRIPTS` names their files); kept here so that
+parsing `aios` arguments loads no task machinery."""
+
+DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
+"""The task set of a source checkout; an installed package names one with --tasks-dir."""
+MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
+EXIT_USAGE = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `aios eval` to an `aios` argument parser."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure the agent team on a task set (local GitHub, real pipeline, hidden tests)",
+        description="Run each task through `aios serve` against a local GitHub with a scripted "
+        "maintainer, then judge the merged default branch with the task's hidden tests.",
+    )
+    parser.add_argument("--tasks", help="comma-separated task names (default: all)")
+    parser.add_argument(
+        "--model",
+        default="scripted",
+        help="scripted (the tasks' solutions), scripted-wrong (their wrong solutions), or a "
+        "model route for the real model, e.g. claude-sonnet-4-5 (needs ANTHROPIC_API_KEY)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="tasks run at once (default 1)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON to this file")
+    parser.add_argument(
+        "--tasks-dir", type=Path, default=DEFAULT_TASKS_DIR, help="where the tasks are"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep each task's directory (server log, model requests, remotes) here",
+    )
+    parser.set_defaults(run=run_eval)
+
+
+def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
+    """Exit 0 when every task is resolved, 1 when some are not, 2 for a usage error."""
+    # Local: the local GitHub and its OpenAPI description load for an eval only, not on
+    # every `aios serve` or worker start.
+    from bot.evals.suite import run_suite
+
+    if args.jobs < 1:
+        print("aios: --jobs must be 1 or more", file=sys.stderr)
+        return EXIT_USAGE
+    secrets = {} if args.model in SCRIPTS else _model_secrets()
+    if args.model not in SCRIPTS and not secrets:
+        print(
+            f"aios: --model {args.model} runs the real model: set ANTHROPIC_API_KEY "
+            f"(or use --model {' or '.join(SCRIPTS)})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
+    return run_suite(
+        args.tasks_dir,
+        names,
+        args.model,
+        secrets,
+        jobs=args.jobs,
+        out=args.out,
+        workdir=args.workdir,
+    )
+
+
+def _model_secrets() -> dict[str, str]:
+    """The real model's keys, as `aios` took them out of its environment."""
+    return {name: value for name, value in held_secrets().items() if name in MODEL_KEYS}

@@ -1,0 +1,240 @@
+"""`aios eval`: the task loader's errors, and real runs of the task set through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.evals.runner import Setup, run_task
+from bot.evals.script import load_script
+from bot.evals.task import TaskError, load_task, load_tasks
+from bot.testbed.github.openapi import OpenAPIChecker
+from bot.testbed.github.state import AppIdentity
+from bot.testbed.turns import finish, qa_pass
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ROOT / "evals" / "tasks"
+NAMES = ["greet-languages", "price-currency", "slug-bugfix"]
+RUN_TIMEOUT_S = 400
+HIDDEN_MARK = "HIDDEN-ACCEPTANCE"
+"""The first line of every hidden test file: words no project file or prompt holds."""
+
+
+def copy_task(tmp_path: Path, name: str = "slug-bugfix") -> Path:
+    return Path(shutil.copytree(TASKS / name, tmp_path / name))
+
+
+def test_the_shipped_tasks_load_with_their_scripts() -> None:
+    tasks = load_tasks(TASKS)
+    assert [t.name for t in tasks] == NAMES
+    greet = tasks[0]
+    assert greet.labels == ("aios",) and len(greet.answers) == 1
+    assert greet.ci == ("python3", "-m", "unittest")
+    assert all(HIDDEN_MARK not in text for t in tasks for text in t.files().values())
+
+
+def test_a_script_turns_into_the_scripted_model_s_turns(tmp_path: Path) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text(
+        '- say: Writing.\n  calls: [{tool: write_file, path: a.py, content: "A = 1\\n"}]\n'
+        "- finish: {summary: Done., replies: {}}\n"
+        "- qa_pass: Nothing blocking.\n"
+    )
+    write, done, qa = load_script(path)
+    assert (write.text, write.calls) == (
+        "Writing.",
+        [("write_file", {"path": "a.py", "content": "A = 1\n"})],
+    )
+    assert done == finish(json.dumps({"summary": "Done.", "replies": {}}))
+    assert qa == qa_pass("Nothing blocking.")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "where", "says"),
+    [
+        (lambda t: (t / "task.yml").write_text("title: x\n"), "task.yml", "labels is required"),
+        (
+            lambda t: (t / "task.yml").write_text("title: x\nlabels: [backend]\nci: a\njudge: b\n"),
+            "task.yml",
+            "labels must be a non-empty list of `aios` or `aios:<role>`",
+        ),
+        (
+            lambda t: (t / "task.yml").write_text(
+                "title: x\nlabels: [aios]\nci: a\njudge: b\nanswer: [y]\n"
+            ),
+            "task.yml",
+            "unknown field(s) answer",
+        ),
+        (lambda t: shutil.rmtree(t / "hidden"), "hidden", "missing or empty"),
+        (
+            lambda t: (t / "wrong.yml").write_text("- finish: done\n- qa: pass\n"),
+            "wrong.yml",
+            "turn 2: unknown key(s) qa",
+        ),
+        (
+            lambda t: (t / "solution.yml").write_text("- say: hm\n"),
+            "solution.yml",
+            "turn 1: calls must be a non-empty list",
+        ),
+    ],
+)
+def test_the_loader_says_what_is_wrong_and_where(
+    tmp_path: Path, break_it: Any, where: str, says: str
+) -> None:
+    task = copy_task(tmp_path)
+    break_it(task)
+    with pytest.raises(TaskError) as raised:
+        load_task(task)
+    assert str(raised.value).startswith(str(task / where))
+    assert says in str(raised.value)
+
+
+def test_an_unknown_task_name_lists_the_known_ones(tmp_path: Path) -> None:
+    copy_task(tmp_path)
+    with pytest.raises(TaskError, match=r"no task named nope \(known: slug-bugfix\)"):
+        load_tasks(tmp_path, ["nope"])
+
+
+def run_eval(model: str, tmp_path: Path) -> tuple[int, dict[str, Any], str, Path]:
+    """`aios eval --jobs 2` in a child process, as a user runs it: exit code, JSON, table."""
+    out, workdir = tmp_path / f"{model}.json", tmp_path / model
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
+    argv = ["eval", "--jobs", "2", "--model", model, "--tasks-dir", str(TASKS)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *argv, "--out", str(out), "--workdir", str(workdir)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert out.is_file(), done.stdout + done.stderr
+    return done.returncode, json.loads(out.read_text()), done.stdout, workdir
+
+
+def hidden_texts() -> list[str]:
+    return [p.read_text() for p in sorted(TASKS.glob("*/hidden/**/*")) if p.is_file()]
+
+
+def strings(value: Any) -> list[str]:
+    """Every text in a decoded JSON request (prompts, tool results), escapes undone."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []
+
+
+def files_with(mark: str, directory: Path) -> list[Path]:
+    """Files under `directory` (the judge's checkout aside) whose bytes hold `mark`, git's
+    objects included once unpacked (`git cat-file` reads every object of every bare remote)."""
+    found = [
+        p
+        for p in directory.rglob("*")
+        if p.is_file()
+        and "judge" not in p.relative_to(directory).parts[:2]
+        and mark.encode() in p.read_bytes()
+    ]
+    for bare in directory.glob("*/remotes/*/*.git"):
+        objects = subprocess.run(
+            ["git", "-C", str(bare), "cat-file", "--batch-all-objects", "--batch"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        if mark.encode() in objects:
+            found.append(bare)
+    return found
+
+
+def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agents(
+    tmp_path: Path,
+) -> None:
+    code, results, table, workdir = run_eval("scripted", tmp_path)
+    assert code == 0, table
+    assert results["summary"] == {
+        **results["summary"],
+        "tasks": 3,
+        "resolved": 3,
+        "resolved_rate": 1.0,
+        "human_interventions": 2,  # greet's answer and price's review comment
+    }
+    assert results["summary"]["cost_usd"] > 0
+    tasks = {t["name"]: t for t in results["tasks"]}
+    assert list(tasks) == NAMES
+    for task in tasks.values():
+        assert task["resolved"] is True and task["reason"] == ""
+        assert task["stopped_in"] == "merged" and task["api_violations"] == 0
+        assert task["model_calls"] > 0 and task["tokens"]["total"] > 0 and task["wall_s"] > 0
+    assert (
+        tasks["greet-languages"]["questions"],
+        tasks["greet-languages"]["human_interventions"],
+    ) == (2, 1)
+    assert tasks["price-currency"]["review_rounds"] == 1
+    slug = tasks["slug-bugfix"]
+    assert (slug["ci_fix_attempts"], slug["human_interventions"]) == (1, 0)  # CI failed once
+    assert "resolved 3/3 (100%)" in table
+
+    # The hidden tests never reached the agents: not in a prompt, a workspace, a commit.
+    sent = "\n".join(
+        text
+        for name in NAMES
+        for text in strings(json.loads((workdir / name / "model-requests.json").read_text()))
+    )
+    assert HIDDEN_MARK not in sent
+    assert all(hidden not in sent for hidden in hidden_texts())
+    assert all("def test_" not in line for line in sent.splitlines() if "Hidden" in line)
+    assert files_with(HIDDEN_MARK, workdir) == []
+    assert any(
+        HIDDEN_MARK in p.read_text()
+        for p in (workdir / "slug-bugfix" / "judge").iterdir()
+        if p.is_file()
+    )
+
+
+def test_scripted_wrong_resolves_none_the_hidden_tests_say_why(tmp_path: Path) -> None:
+    code, results, table, _ = run_eval("scripted-wrong", tmp_path)
+    assert code == 1, table
+    assert results["summary"]["resolved"] == 0 and results["summary"]["resolved_rate"] == 0.0
+    for task in results["tasks"]:
+        assert task["resolved"] is False and task["stopped_in"] == "merged"
+        assert task["reason"].startswith("merged, but the hidden tests fail: FAIL: ")
+    assert "resolved 0/3 (0%)" in table
+
+
+def test_a_run_that_stops_is_unresolved_with_where_and_why(
+    tmp_path: Path, openapi_checker: OpenAPIChecker, github_app_identity: AppIdentity
+) -> None:
+    task = copy_task(tmp_path)
+    (task / "solution.yml").write_text(
+        "- say: Writing.\n  calls: [{tool: write_file, path: slug.py, content: 'X = 1'}]\n"
+    )
+    setup = Setup(openapi_checker, github_app_identity, "scripted")
+    result = run_task(load_task(task), setup, tmp_path / "run")
+    assert not result.resolved
+    assert result.stopped_in == "failed"
+    assert result.reason.startswith("failed in implementing: ")
+    assert result.model_calls == 2
+
+
+def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "--model", "claude-sonnet-4-5"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "runs the real model: set ANTHROPIC_API_KEY" in done.stderr
