@@ -14,13 +14,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app.embedded_redis import free_port
+from bot.evals.serve import Serve as EvalServe
 from bot.testbed import webhooks
 from bot.testbed.github import FakeGitHub
 from bot.testbed.llm import ScriptedModel
@@ -38,16 +38,8 @@ scenarios do not spend minutes waiting for write turns. Tests of the pacing itse
 AIOS_GITHUB_WRITE_SPACING_S (or a RetryPolicy) back to 1 s."""
 
 
-@dataclass
-class Serve:
-    process: subprocess.Popen[bytes]
-    port: int
-    data_dir: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Serve(EvalServe):
+    """`aios serve` as `aios eval` starts it, with what tests ask of it besides."""
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:
         try:
