@@ -84,6 +84,9 @@ async def environment_session(
         home=home,
         allow_hosts=plan.run_hosts,
         mode=config.sandbox_mode,
+        # The setup's self-tested isolation (and, as root, its host uid, which owns what the
+        # setup wrote): no second bwrap self-test per job.
+        isolation=setup_box.isolation,
     )
     test_gate = None
     if gate and plan.test and outcome.ok:
