@@ -102,11 +102,11 @@ def test_an_unknown_task_name_lists_the_known_ones(tmp_path: Path) -> None:
         load_tasks(tmp_path, ["nope"])
 
 
-def run_eval(model: str, tmp_path: Path) -> tuple[int, dict[str, Any], str, Path]:
+def run_eval(model: str, tmp_path: Path, *more: str) -> tuple[int, dict[str, Any], str, Path]:
     """`aios eval --jobs 2` in a child process, as a user runs it: exit code, JSON, table."""
     out, workdir = tmp_path / f"{model}.json", tmp_path / model
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
-    argv = ["eval", "--jobs", "2", "--model", model, "--tasks-dir", str(TASKS)]
+    argv = ["eval", "--jobs", "2", "--model", model, "--tasks-dir", str(TASKS), *more]
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", *argv, "--out", str(out), "--workdir", str(workdir)],
         env=env,
@@ -223,7 +223,10 @@ def test_a_run_that_stops_is_unresolved_with_where_and_why(
     assert not result.resolved
     assert result.stopped_in == "failed"
     assert result.reason.startswith("failed in implementing: ")
-    assert result.model_calls == 2
+    # The ledger's count: the write was answered and billed, the call past the script refused.
+    assert result.model_calls == 1
+    assert result.tokens.input > 0 and result.tokens.output > 0 and result.cost_usd > 0
+    assert set(result.phases) == {"setup_s", "teardown_s"}  # it never got to the judge
 
 
 def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
@@ -238,3 +241,44 @@ def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert "runs the real model: set ANTHROPIC_API_KEY" in done.stderr
+
+
+def test_repeat_runs_each_task_k_times_with_the_config_under_evaluation(tmp_path: Path) -> None:
+    config = tmp_path / "aios.yml"
+    config.write_text("agents:\n  models:\n    backend: claude-haiku-5-5\n")
+    code, results, table, workdir = run_eval(
+        "scripted", tmp_path, "--tasks", "slug-bugfix", "--repeat", "2", "--config", str(config)
+    )
+    assert code == 0, table
+    assert results["repeat"] == 2 and results["summary"]["runs"] == 2
+    assert [(t["name"], t["run"], t["resolved"]) for t in results["tasks"]] == [
+        ("slug-bugfix", 1, True),
+        ("slug-bugfix", 2, True),
+    ]
+    assert results["by_task"][0]["resolved"] == 2
+    assert results["summary"]["resolved_rate_spread"]["stdev"] == 0.0
+    assert "resolved rate per repeat: 100% to 100%" in table
+    for run in ("slug-bugfix-1", "slug-bugfix-2"):
+        requests = json.loads((workdir / run / "model-requests.json").read_text())
+        models = {
+            role: {r["model"] for r in requests if f"the {role} agent" in r["system"][0]["text"]}
+            for role in ("Backend", "QA")
+        }
+        # The config's route for the backend role; QA keeps the default route.
+        assert models == {"Backend": {"claude-haiku-5-5"}, "QA": {"claude-sonnet-5-5"}}
+
+
+def test_a_config_aios_would_refuse_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "aios.yml"
+    config.write_text("agents:\n  modles:\n    backend: claude-haiku-5-5\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"aios: --config {config}: not a valid .github/aios.yml: line 2: agents.modles:" in (
+        done.stderr
+    )

@@ -33,7 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="scripted (the tasks' solutions), scripted-wrong (their wrong solutions), or a "
         "model route for the real model, e.g. claude-sonnet-4-5 (needs ANTHROPIC_API_KEY)",
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a .github/aios.yml to evaluate (routes per role, budgets…): committed to every "
+        "task's repository; without a scripted --model the real model runs with its routes",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="tasks run at once (default 1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each task K times and report the spread (models are not deterministic)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON to this file")
     parser.add_argument(
         "--tasks-dir", type=Path, default=DEFAULT_TASKS_DIR, help="where the tasks are"
@@ -44,16 +56,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep each task's directory (server log, model requests, remotes) here",
     )
     parser.set_defaults(run=run_eval)
+    commands = parser.add_subparsers(dest="eval_command", metavar="compare")
+    compare = commands.add_parser(
+        "compare",
+        help="what changed between two `aios eval --out` results, per task and overall",
+        description="Compare two result files: each task's resolved rate, cost and model calls "
+        "in A and B, and the overall figures with the differences (B minus A).",
+    )
+    compare.add_argument("a", type=Path, metavar="A.json")
+    compare.add_argument("b", type=Path, metavar="B.json")
+    compare.set_defaults(run=run_compare)
 
 
 def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
     """Exit 0 when every task is resolved, 1 when some are not, 2 for a usage error."""
+    # Local: the configuration schema loads for an eval only.
+    from bot.evals.config import EvalConfigError, read_config
+
     # Local: the local GitHub and its OpenAPI description load for an eval only, not on
     # every `aios serve` or worker start.
     from bot.evals.suite import run_suite
 
-    if args.jobs < 1:
-        print("aios: --jobs must be 1 or more", file=sys.stderr)
+    for flag in ("jobs", "repeat"):
+        if getattr(args, flag) < 1:
+            print(f"aios: --{flag} must be 1 or more", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        config = read_config(args.config) if args.config is not None else None
+    except EvalConfigError as exc:
+        print(f"aios: --config {exc}", file=sys.stderr)
         return EXIT_USAGE
     secrets = {} if args.model in SCRIPTS else _model_secrets()
     if args.model not in SCRIPTS and not secrets:
@@ -72,7 +103,22 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
         jobs=args.jobs,
         out=args.out,
         workdir=args.workdir,
+        repeat=args.repeat,
+        config=config,
     )
+
+
+def run_compare(args: argparse.Namespace, _settings: Settings) -> int:
+    """Print the comparison of two result files; exit 2 when either cannot be read."""
+    # Local: like run_eval, only `aios eval compare` needs it.
+    from bot.evals.compare import ResultsError, compare
+
+    try:
+        sys.stdout.write(compare(args.a, args.b))
+    except ResultsError as exc:
+        print(f"aios: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
 
 
 def _model_secrets() -> dict[str, str]:

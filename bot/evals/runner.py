@@ -11,8 +11,11 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bot.agents.ledger import Totals
 from bot.evals.checkout import Outcome, add_files, checkout, run_command
+from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER, Maintainer, Stopped
 from bot.evals.result import TaskResult, Tokens
 from bot.evals.serve import Serve, spawn, stop
@@ -46,17 +49,19 @@ class Setup:
     """"scripted", "scripted-wrong", or a model route for the real model."""
     model_secrets: dict[str, str] = field(default_factory=dict)
     """The real model's keys (empty for the scripted model)."""
+    config: dict[str, Any] | None = None
+    """`--config`: the `.github/aios.yml` settings committed to every task's repository."""
 
     @property
     def scripted(self) -> bool:
         return self.model in SCRIPTS
 
 
-def run_task(task: Task, setup: Setup, workdir: Path) -> TaskResult:
-    """Run `task` in the new directory `workdir`; never raises (a crash is an unresolved
-    result whose reason says what broke)."""
+def run_task(task: Task, setup: Setup, workdir: Path, run: int = 1) -> TaskResult:
+    """Run `task` (its `run`th time) in the new directory `workdir`; never raises (a crash is
+    an unresolved result whose reason says what broke)."""
     started = time.monotonic()
-    result = TaskResult(task.name)
+    result = TaskResult(task.name, run)
     workdir.mkdir(parents=True)
     repo = f"{OWNER}/{task.name}"
     fake = FakeGitHub(setup.checker, app=dataclasses.replace(setup.app))
@@ -68,19 +73,24 @@ def run_task(task: Task, setup: Setup, workdir: Path) -> TaskResult:
     number = 0
     with ExitStack() as stack:
         try:
-            fake.create_git_repo(repo, workdir / "remotes", task.files())
+            fake.create_git_repo(repo, workdir / "remotes", with_config(task.files(), setup.config))
             fake.start()
             stack.callback(fake.stop)
             settings, secrets = _server_environment(fake, setup, stack, model)
             serve = spawn(workdir, settings, secrets)
             stack.callback(stop, serve)
             fake.webhook_url = f"{serve.url}/webhook"
+            result.phases["setup_s"] = _since(started)
             number = fake.add_issue(repo, task.title, task.body, user=MAINTAINER).number
             for label in task.labels:
                 fake.label_issue_as(MAINTAINER, repo, number, label)
             maintainer = Maintainer(fake, serve, task, repo, workdir)
             maintainer.drive(number, started + task.timeout_s)
+            result.phases["pipeline_s"] = _since(started) - result.phases["setup_s"]
             verdict = judge(task, fake, workdir / "judge")
+            result.phases["judge_s"] = round(
+                _since(started) - result.phases["setup_s"] - result.phases["pipeline_s"], 2
+            )
             result.resolved = verdict.passed
             if not verdict.passed:
                 result.reason = f"merged, but the hidden tests fail: {failures(verdict.output)}"
@@ -89,12 +99,22 @@ def run_task(task: Task, setup: Setup, workdir: Path) -> TaskResult:
         except Exception as exc:  # one task's crash must not end the others' run
             result.reason = f"the harness broke: {type(exc).__name__}: {exc}"
         finally:
-            item = serve.item(repo, number) if serve is not None and number else None
-            _record(result, item, maintainer, model, fake)
+            if serve is not None and number:
+                _record(result, serve.item(repo, number), serve.usage(repo, number))
+            if maintainer is not None:
+                result.questions = maintainer.questions
+                result.human_interventions = maintainer.human_interventions
+            result.api_violations = len(fake.violations)
             if model is not None:
                 _keep_requests(model, workdir / REQUESTS_FILE)
-    result.wall_s = round(time.monotonic() - started, 2)
+    result.wall_s = _since(started)
+    accounted = sum(result.phases.values())
+    result.phases["teardown_s"] = round(result.wall_s - accounted, 2)
     return result
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 2)
 
 
 def _server_environment(
@@ -121,34 +141,23 @@ def judge(task: Task, fake: FakeGitHub, into: Path) -> Outcome:
     return run_command(task.judge, tree)
 
 
-def _record(
-    result: TaskResult,
-    item: WorkItem | None,
-    maintainer: Maintainer | None,
-    model: ScriptedModel | None,
-    fake: FakeGitHub,
-) -> None:
+def _record(result: TaskResult, item: WorkItem | None, usage: Totals) -> None:
     if item is not None:
         result.stopped_in = item.state.value
         result.review_rounds = item.review_rounds + item.fix_rounds  # QA's and maintainers'
         result.ci_fix_attempts = item.ci_fix_attempts
-        result.cost_usd = round(item.cost_usd, 6)
-        result.tokens.total = item.tokens
-    if maintainer is not None:
-        result.questions = maintainer.questions
-        result.human_interventions = maintainer.human_interventions
-    if model is not None:
-        result.model_calls = len(model.requests)
-        usage = [r.usage for r in model.requests]
-        result.tokens = Tokens(
-            total=result.tokens.total,
-            input=sum(
-                u.get("input_tokens", 0) + u.get("cache_creation_input_tokens", 0) for u in usage
-            ),
-            cached=sum(u.get("cache_read_input_tokens", 0) for u in usage),
-            output=sum(u.get("output_tokens", 0) for u in usage),
-        )
-    result.api_violations = len(fake.violations)
+    used = usage.usage
+    result.model_calls = usage.calls
+    result.cost_usd = round(usage.cost_usd, 6)
+    result.tokens = Tokens(
+        input=used.input_tokens + used.cache_write_tokens,
+        cached=used.cache_read_tokens,
+        output=used.output_tokens,
+        total=used.input_tokens
+        + used.cache_write_tokens
+        + used.cache_read_tokens
+        + used.output_tokens,
+    )
 
 
 def _keep_requests(model: ScriptedModel, path: Path) -> None:

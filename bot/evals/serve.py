@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import http.client
 import json
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+import redis.asyncio
 
+from bot.agents.ledger import RedisLedger, Totals
 from bot.app import embedded_redis
 from bot.app.embedded_redis import free_port
 from bot.settings import SECRET_VARIABLES, SECRETS_FD_VARIABLE
@@ -90,6 +93,22 @@ class Serve:
         finally:
             client.close()
         return None if raw is None else WorkItem.from_dict(json.loads(raw))
+
+    def usage(self, repo: str, number: int) -> Totals:
+        """The work item's model calls, tokens by kind and cost, from the server's ledger: the
+        same counts `/aios cost` and the budgets use, whichever model answered."""
+        url = embedded_redis.discover(self.data_dir / "redis")
+        return Totals() if url is None else asyncio.run(_item_usage(url, item_key(repo, number)))
+
+
+async def _item_usage(url: str, work_item: str) -> Totals:
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        return await RedisLedger(client).work_item(work_item)
+    except redis.RedisError:
+        return Totals()
+    finally:
+        await client.aclose()
 
 
 def passable(path: Path) -> None:
