@@ -240,7 +240,20 @@ def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> No
         timeout=60,
     )
     assert done.returncode == 2
-    assert "runs the real model: set ANTHROPIC_API_KEY" in done.stderr
+    assert "--model claude-sonnet-4-5 runs the real model: set ANTHROPIC_API_KEY" in done.stderr
+    # A configuration without --model is run by the real model too, on its routes.
+    config = tmp_path / "aios.yml"
+    config.write_text("agents:\n  models:\n    backend: claude-haiku-5-5\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "--config", str(config)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"--config {config} runs the real model: set ANTHROPIC_API_KEY" in done.stderr
 
 
 def test_repeat_runs_each_task_k_times_with_the_config_under_evaluation(tmp_path: Path) -> None:

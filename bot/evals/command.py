@@ -14,6 +14,8 @@ parsing `aios` arguments loads no task machinery."""
 
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 """The task set of a source checkout; an installed package names one with --tasks-dir."""
+DEFAULT_ROUTE = "default"
+"""`--config` without `--model`: the real model on AIOS's default routes and the file's."""
 MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
 EXIT_USAGE = 2
 
@@ -29,15 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
     parser.add_argument(
         "--model",
-        default="scripted",
-        help="scripted (the tasks' solutions), scripted-wrong (their wrong solutions), or a "
-        "model route for the real model, e.g. claude-sonnet-4-5 (needs ANTHROPIC_API_KEY)",
+        help="scripted (the tasks' solutions, the default), scripted-wrong (their wrong "
+        "solutions), or a model route for the real model, e.g. claude-sonnet-5-5 (needs "
+        "ANTHROPIC_API_KEY)",
     )
     parser.add_argument(
         "--config",
         type=Path,
-        help="a .github/aios.yml to evaluate (routes per role, budgets…): committed to every "
-        "task's repository; without a scripted --model the real model runs with its routes",
+        help="a .github/aios.yml to evaluate (routes per role, budgets…), committed to every "
+        "task's repository; without --model the real model runs with AIOS's default routes "
+        "and the file's",
     )
     parser.add_argument("--jobs", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument(
@@ -86,10 +89,12 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
     except EvalConfigError as exc:
         print(f"aios: --config {exc}", file=sys.stderr)
         return EXIT_USAGE
-    secrets = {} if args.model in SCRIPTS else _model_secrets()
-    if args.model not in SCRIPTS and not secrets:
+    model = args.model or ("scripted" if config is None else DEFAULT_ROUTE)
+    secrets = {} if model in SCRIPTS else _model_secrets()
+    if model not in SCRIPTS and not secrets:
+        runs = f"--model {model}" if args.model else f"--config {args.config}"
         print(
-            f"aios: --model {args.model} runs the real model: set ANTHROPIC_API_KEY "
+            f"aios: {runs} runs the real model: set ANTHROPIC_API_KEY "
             f"(or use --model {' or '.join(SCRIPTS)})",
             file=sys.stderr,
         )
@@ -98,7 +103,7 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
     return run_suite(
         args.tasks_dir,
         names,
-        args.model,
+        model,
         secrets,
         jobs=args.jobs,
         out=args.out,

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.agents.ledger import Totals
 from bot.evals.checkout import Outcome, add_files, checkout, run_command
+from bot.evals.command import DEFAULT_ROUTE
 from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER, Maintainer, Stopped
 from bot.evals.result import TaskResult, Tokens
@@ -46,7 +47,8 @@ class Setup:
     checker: OpenAPIChecker
     app: AppIdentity
     model: str
-    """"scripted", "scripted-wrong", or a model route for the real model."""
+    """"scripted", "scripted-wrong", a model route for the real model, or "default" (the real
+    model on AIOS's default routes, with `--config`'s)."""
     model_secrets: dict[str, str] = field(default_factory=dict)
     """The real model's keys (empty for the scripted model)."""
     config: dict[str, Any] | None = None
@@ -125,7 +127,8 @@ def _server_environment(
     github = fake.env()
     secrets = {name: github.pop(name) for name in GITHUB_SECRETS}
     if model is None:
-        return {**github, "AIOS_MODEL": setup.model}, {**secrets, **setup.model_secrets}
+        route = {} if setup.model == DEFAULT_ROUTE else {"AIOS_MODEL": setup.model}
+        return {**github, **route}, {**secrets, **setup.model_secrets}
     llm = stack.enter_context(LoopbackLLM(model))
     settings = {**github, "ANTHROPIC_BASE_URL": llm.url, "AIOS_LLM_PROVIDER": "anthropic"}
     return settings, {**secrets, "ANTHROPIC_API_KEY": LOOPBACK_KEY}
