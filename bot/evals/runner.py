@@ -156,8 +156,9 @@ def _keep_requests(model: ScriptedModel, path: Path) -> None:
 
 
 def failures(output: str, chars: int = 600) -> str:
-    """unittest's and pytest's failing test names and closing line, else the output's tail."""
+    """unittest's, pytest's and `node --test`'s failing test names and closing line, else the
+    output's tail."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    named = [line for line in lines if line.startswith(("FAIL:", "ERROR:", "FAILED "))]
+    named = [line for line in lines if line.startswith(("FAIL:", "ERROR:", "FAILED ", "not ok "))]
     text = "; ".join([*named, lines[-1]]) if named else " ".join(" ".join(lines).split())
     return text if len(text) <= chars else "…" + text[-chars:]
