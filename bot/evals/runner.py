@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.evals.checkout import Outcome, add_files, checkout, run_command
 from bot.evals.maintainer import MAINTAINER, Maintainer, Stopped
+from bot.evals.packages import task_packages
 from bot.evals.result import TaskResult, Tokens
 from bot.evals.serve import Serve, spawn, stop
 from bot.evals.task import SCRIPTS, Task
@@ -71,16 +72,17 @@ def run_task(task: Task, setup: Setup, workdir: Path) -> TaskResult:
             fake.create_git_repo(repo, workdir / "remotes", task.files())
             fake.start()
             stack.callback(fake.stop)
+            packages = stack.enter_context(task_packages(task.path, workdir / "wheels"))
             settings, secrets = _server_environment(fake, setup, stack, model)
-            serve = spawn(workdir, settings, secrets)
+            serve = spawn(workdir, {**settings, **packages.serve}, secrets)
             stack.callback(stop, serve)
             fake.webhook_url = f"{serve.url}/webhook"
             number = fake.add_issue(repo, task.title, task.body, user=MAINTAINER).number
             for label in task.labels:
                 fake.label_issue_as(MAINTAINER, repo, number, label)
-            maintainer = Maintainer(fake, serve, task, repo, workdir)
+            maintainer = Maintainer(fake, serve, task, repo, workdir, ci_env=packages.commands)
             maintainer.drive(number, started + task.timeout_s)
-            verdict = judge(task, fake, workdir / "judge")
+            verdict = judge(task, fake, workdir / "judge", packages.commands)
             result.resolved = verdict.passed
             if not verdict.passed:
                 result.reason = f"merged, but the hidden tests fail: {failures(verdict.output)}"
@@ -111,14 +113,14 @@ def _server_environment(
     return settings, {**secrets, "ANTHROPIC_API_KEY": LOOPBACK_KEY}
 
 
-def judge(task: Task, fake: FakeGitHub, into: Path) -> Outcome:
+def judge(task: Task, fake: FakeGitHub, into: Path, env: dict[str, str] | None = None) -> Outcome:
     """The hidden tests on a checkout of the default branch: the first and only time they
     are anywhere near the project's files."""
     repo = fake.repo(f"{OWNER}/{task.name}")
     assert repo.git_dir is not None
     tree = checkout(repo.git_dir, repo.default_branch, into)
     add_files(task.hidden_dir, tree)
-    return run_command(task.judge, tree)
+    return run_command(task.judge, tree, env=env)
 
 
 def _record(
