@@ -21,7 +21,7 @@ from bot.testbed.turns import finish, qa_pass
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "evals" / "tasks"
-NAMES = ["greet-languages", "price-currency", "slug-bugfix"]
+NAMES = ["deps-install", "greet-languages", "price-currency", "slug-bugfix", "todo-fullstack"]
 RUN_TIMEOUT_S = 400
 HIDDEN_MARK = "HIDDEN-ACCEPTANCE"
 """The first line of every hidden test file: words no project file or prompt holds."""
@@ -34,7 +34,7 @@ def copy_task(tmp_path: Path, name: str = "slug-bugfix") -> Path:
 def test_the_shipped_tasks_load_with_their_scripts() -> None:
     tasks = load_tasks(TASKS)
     assert [t.name for t in tasks] == NAMES
-    greet = tasks[0]
+    greet = tasks[1]
     assert greet.labels == ("aios",) and len(greet.answers) == 1
     assert greet.ci == ("python3", "-m", "unittest")
     assert all(HIDDEN_MARK not in text for t in tasks for text in t.files().values())
@@ -82,6 +82,16 @@ def test_a_script_turns_into_the_scripted_model_s_turns(tmp_path: Path) -> None:
             lambda t: (t / "solution.yml").write_text("- say: hm\n"),
             "solution.yml",
             "turn 1: calls must be a non-empty list",
+        ),
+        (
+            lambda t: (t / "packages" / "tally" / "tally.py").parent.mkdir(parents=True),
+            "packages/tally",
+            "a package is a folder named <name>-<version> (tally-1.0)",
+        ),
+        (
+            lambda t: (t / "packages" / "tally-1.0" / "README").parent.mkdir(parents=True),
+            "packages/tally-1.0",
+            "holds no .py file for the wheel",
         ),
     ],
 )
@@ -163,8 +173,8 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
     assert code == 0, table
     assert results["summary"] == {
         **results["summary"],
-        "tasks": 3,
-        "resolved": 3,
+        "tasks": 5,
+        "resolved": 5,
         "resolved_rate": 1.0,
         "human_interventions": 2,  # greet's answer and price's review comment
     }
@@ -182,7 +192,9 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
     assert tasks["price-currency"]["review_rounds"] == 1
     slug = tasks["slug-bugfix"]
     assert (slug["ci_fix_attempts"], slug["human_interventions"]) == (1, 0)  # CI failed once
-    assert "resolved 3/3 (100%)" in table
+    assert tasks["todo-fullstack"]["model_calls"] == 7  # CTO twice, backend, frontend, QA
+    assert tasks["deps-install"]["model_calls"] == 3  # its finish passed the environment's tests
+    assert "resolved 5/5 (100%)" in table
 
     # The hidden tests never reached the agents: not in a prompt, a workspace, a commit.
     sent = "\n".join(
@@ -207,8 +219,9 @@ def test_scripted_wrong_resolves_none_the_hidden_tests_say_why(tmp_path: Path) -
     assert results["summary"]["resolved"] == 0 and results["summary"]["resolved_rate"] == 0.0
     for task in results["tasks"]:
         assert task["resolved"] is False and task["stopped_in"] == "merged"
-        assert task["reason"].startswith("merged, but the hidden tests fail: FAIL: ")
-    assert "resolved 0/3 (0%)" in table
+        named = "FAIL: " if task["name"] != "todo-fullstack" else "not ok "  # node's TAP
+        assert task["reason"].startswith(f"merged, but the hidden tests fail: {named}")
+    assert "resolved 0/5 (0%)" in table
 
 
 def test_a_run_that_stops_is_unresolved_with_where_and_why(

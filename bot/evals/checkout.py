@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +49,19 @@ def add_files(source: Path, tree: Path) -> None:
             shutil.copyfile(path, target)
 
 
-def run_command(argv: Sequence[str], cwd: Path, timeout_s: float = COMMAND_TIMEOUT_S) -> Outcome:
-    """Run `argv` in `cwd` (no shell); passed when it exits 0 within `timeout_s`."""
+def run_command(
+    argv: Sequence[str],
+    cwd: Path,
+    timeout_s: float = COMMAND_TIMEOUT_S,
+    env: Mapping[str, str] | None = None,
+) -> Outcome:
+    """Run `argv` in `cwd` (no shell), with `env` over this process's environment; passed
+    when it exits 0 within `timeout_s`."""
     try:
         done = subprocess.run(
             list(argv),
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

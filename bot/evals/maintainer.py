@@ -44,6 +44,8 @@ class Maintainer:
     repo: str
     scratch: Path
     """Where the CI checkouts go (one per head commit)."""
+    ci_env: dict[str, str] = field(default_factory=dict)
+    """Environment for the CI command (the task's package index)."""
     answers_given: int = 0
     questions: int = 0
     reviews_left: int = 0
@@ -147,7 +149,7 @@ class Maintainer:
         bare = self.fake.repo(self.repo).git_dir
         assert bare is not None
         tree = checkout(bare, sha, self.scratch / f"ci-{sha[:12]}")
-        ran = run_command(self.task.ci, tree)
+        ran = run_command(self.task.ci, tree, env=self.ci_env)
         # Paths as in the repository: the host's scratch directory is none of the agents' business.
         outcome = Outcome(ran.passed, ran.output.replace(f"{tree}/", ""))
         self.fake.ci_result(

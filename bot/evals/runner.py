@@ -18,6 +18,7 @@ from bot.evals.checkout import Outcome, add_files, checkout, run_command
 from bot.evals.command import DEFAULT_ROUTE
 from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER, Maintainer, Stopped
+from bot.evals.packages import task_packages
 from bot.evals.result import TaskResult, Tokens
 from bot.evals.serve import Serve, spawn, stop
 from bot.evals.task import SCRIPTS, Task
@@ -78,18 +79,19 @@ def run_task(task: Task, setup: Setup, workdir: Path, run: int = 1) -> TaskResul
             fake.create_git_repo(repo, workdir / "remotes", with_config(task.files(), setup.config))
             fake.start()
             stack.callback(fake.stop)
+            packages = stack.enter_context(task_packages(task.path, workdir / "wheels"))
             settings, secrets = _server_environment(fake, setup, stack, model)
-            serve = spawn(workdir, settings, secrets)
+            serve = spawn(workdir, {**settings, **packages.serve}, secrets)
             stack.callback(stop, serve)
             fake.webhook_url = f"{serve.url}/webhook"
             result.phases["setup_s"] = _since(started)
             number = fake.add_issue(repo, task.title, task.body, user=MAINTAINER).number
             for label in task.labels:
                 fake.label_issue_as(MAINTAINER, repo, number, label)
-            maintainer = Maintainer(fake, serve, task, repo, workdir)
+            maintainer = Maintainer(fake, serve, task, repo, workdir, ci_env=packages.commands)
             maintainer.drive(number, started + task.timeout_s)
             result.phases["pipeline_s"] = _since(started) - result.phases["setup_s"]
-            verdict = judge(task, fake, workdir / "judge")
+            verdict = judge(task, fake, workdir / "judge", packages.commands)
             result.phases["judge_s"] = round(
                 _since(started) - result.phases["setup_s"] - result.phases["pipeline_s"], 2
             )
@@ -134,14 +136,14 @@ def _server_environment(
     return settings, {**secrets, "ANTHROPIC_API_KEY": LOOPBACK_KEY}
 
 
-def judge(task: Task, fake: FakeGitHub, into: Path) -> Outcome:
+def judge(task: Task, fake: FakeGitHub, into: Path, env: dict[str, str] | None = None) -> Outcome:
     """The hidden tests on a checkout of the default branch: the first and only time they
     are anywhere near the project's files."""
     repo = fake.repo(f"{OWNER}/{task.name}")
     assert repo.git_dir is not None
     tree = checkout(repo.git_dir, repo.default_branch, into)
     add_files(task.hidden_dir, tree)
-    return run_command(task.judge, tree)
+    return run_command(task.judge, tree, env=env)
 
 
 def _record(result: TaskResult, item: WorkItem | None, usage: Totals) -> None:
@@ -168,8 +170,9 @@ def _keep_requests(model: ScriptedModel, path: Path) -> None:
 
 
 def failures(output: str, chars: int = 600) -> str:
-    """unittest's and pytest's failing test names and closing line, else the output's tail."""
+    """unittest's, pytest's and `node --test`'s failing test names and closing line, else the
+    output's tail."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    named = [line for line in lines if line.startswith(("FAIL:", "ERROR:", "FAILED "))]
+    named = [line for line in lines if line.startswith(("FAIL:", "ERROR:", "FAILED ", "not ok "))]
     text = "; ".join([*named, lines[-1]]) if named else " ".join(" ".join(lines).split())
     return text if len(text) <= chars else "…" + text[-chars:]

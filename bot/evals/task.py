@@ -5,6 +5,7 @@ repo/          the project's files (a bare repository is made from them at run t
 hidden/        acceptance tests, copied in only when judging
 solution.yml   the scripted model's turns for `--model scripted`
 wrong.yml      a deliberately wrong solution, for `--model scripted-wrong`
+packages/      optional: <name>-<version>/ folders served as wheels from the run's own index
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from bot.evals.packages import problems as package_problems
 from bot.evals.script import ScriptError, load_script
 from bot.testbed.turns import Turn
 
@@ -90,6 +92,8 @@ def load_task(path: Path) -> Task:
     for folder in ("repo", "hidden"):
         if not (path / folder).is_dir() or not any(p.is_file() for p in (path / folder).rglob("*")):
             raise TaskError(f"{path / folder}: missing or empty (it must hold the files)")
+    if package_problems(path):
+        raise TaskError("; ".join(package_problems(path)))
     for script in SCRIPTS.values():
         try:
             load_script(path / script)
