@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 """The task set of a source checkout; an installed package names one with --tasks-dir."""
 MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
 EXIT_USAGE = 2
+REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tasks-dir", type=Path, default=DEFAULT_TASKS_DIR, help="where the tasks are"
     )
     parser.add_argument(
+        "--replay",
+        metavar="OWNER/NAME",
+        help="replay that repository's recently closed issues a merged PR fixed, judged by the "
+        "PR's tests (reads through the App's installation; writes nothing there)",
+    )
+    parser.add_argument(
+        "--last", type=int, default=20, help="with --replay: how many issues (default 20)"
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="keep each task's directory (server log, model requests, remotes) here",
@@ -46,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_eval)
 
 
-def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every task is resolved, 1 when some are not, 2 for a usage error."""
     # Local: the local GitHub and its OpenAPI description load for an eval only, not on
     # every `aios serve` or worker start.
@@ -63,10 +74,45 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.replay is not None:
+        return _replay(args, settings, secrets)
     names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
     return run_suite(
         args.tasks_dir,
         names,
+        args.model,
+        secrets,
+        jobs=args.jobs,
+        out=args.out,
+        workdir=args.workdir,
+    )
+
+
+def _replay(args: argparse.Namespace, settings: Settings, secrets: dict[str, str]) -> int:
+    # Local: as for run_suite above.
+    from bot.evals.replay_run import run_replay
+
+    problem = None
+    if args.tasks:
+        problem = "--replay builds its own tasks from the history: drop --tasks"
+    elif args.last < 1:
+        problem = "--last must be 1 or more"
+    elif not REPO.fullmatch(args.replay):
+        problem = f"--replay takes a repository as OWNER/NAME, not {args.replay!r}"
+    elif args.model in SCRIPTS:
+        problem = "replayed issues have no scripted solutions: give --model a model route"
+    elif not settings.has_app_credentials:
+        problem = (
+            "--replay reads the repository as the App: set APP_ID and PRIVATE_KEY (or "
+            "PRIVATE_KEY_PATH) as for `aios serve`, with the App installed on " + args.replay
+        )
+    if problem is not None:
+        print(f"aios: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_replay(
+        settings,
+        args.replay,
+        args.last,
         args.model,
         secrets,
         jobs=args.jobs,

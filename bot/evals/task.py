@@ -5,6 +5,9 @@ repo/          the project's files (a bare repository is made from them at run t
 hidden/        acceptance tests, copied in only when judging
 solution.yml   the scripted model's turns for `--model scripted`
 wrong.yml      a deliberately wrong solution, for `--model scripted-wrong`
+
+A replayed issue (`aios eval --replay`) has no scripts, and `source` in its task.yml names
+the issue and the pull request that fixed it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import yaml
 from bot.evals.script import ScriptError, load_script
 from bot.testbed.turns import Turn
 
-FIELDS = {"title", "body", "labels", "answers", "ci", "judge", "review", "timeout_s"}
+FIELDS = {"title", "body", "labels", "answers", "ci", "judge", "review", "timeout_s", "source"}
 REQUIRED = ("title", "labels", "ci", "judge")
 LABEL = re.compile(r"^aios(:[a-z][a-z0-9-]*)?$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -47,6 +50,9 @@ class Task:
     """The command (argv) that runs the hidden tests on the merged default branch."""
     review: str | None
     timeout_s: float
+    source: str | None = None
+    """Where a replayed issue comes from (`owner/name#12, fixed by #15 (sha)`); None for a
+    task written by hand. Its CTO's questions have no recorded answers."""
 
     @property
     def repo_dir(self) -> Path:
@@ -65,8 +71,15 @@ class Task:
         }
 
     def script(self, model: str) -> list[Turn]:
-        """The turns of `model` ("scripted" or "scripted-wrong")."""
-        return load_script(self.path / SCRIPTS[model])
+        """The turns of `model` ("scripted" or "scripted-wrong").
+
+        Raises:
+            TaskError: the task has no such script (a replayed issue has none).
+        """
+        path = self.path / SCRIPTS[model]
+        if not path.is_file():
+            raise TaskError(f"{path}: missing, so `--model {model}` cannot run this task")
+        return load_script(path)
 
 
 def load_task(path: Path) -> Task:
@@ -91,6 +104,8 @@ def load_task(path: Path) -> Task:
         if not (path / folder).is_dir() or not any(p.is_file() for p in (path / folder).rglob("*")):
             raise TaskError(f"{path / folder}: missing or empty (it must hold the files)")
     for script in SCRIPTS.values():
+        if not (path / script).exists():
+            continue  # checked when a scripted model is asked for (`load_tasks(model=)`)
         try:
             load_script(path / script)
         except ScriptError as exc:
@@ -106,6 +121,7 @@ def load_task(path: Path) -> Task:
         judge=tuple(shlex.split(spec["judge"])),
         review=spec.get("review"),
         timeout_s=float(spec.get("timeout_s", DEFAULT_TIMEOUT_S)),
+        source=spec.get("source"),
     )
 
 
@@ -117,7 +133,7 @@ def _check_spec(spec: dict[str, Any]) -> list[str]:
     for name in ("title", "ci", "judge"):
         if name in spec and (not isinstance(spec[name], str) or not spec[name].strip()):
             problems.append(f"{name} must be non-empty text")
-    for name in ("body", "review"):
+    for name in ("body", "review", "source"):
         if spec.get(name) is not None and not isinstance(spec[name], str):
             problems.append(f"{name} must be text")
     labels = spec.get("labels")
@@ -138,11 +154,15 @@ def _check_spec(spec: dict[str, Any]) -> list[str]:
     return problems
 
 
-def load_tasks(tasks_dir: Path, names: list[str] | None = None) -> list[Task]:
+def load_tasks(
+    tasks_dir: Path, names: list[str] | None = None, *, model: str | None = None
+) -> list[Task]:
     """The tasks under `tasks_dir` (all, sorted, or `names` in the order given).
 
+    With a scripted `model`, every task must have its script.
+
     Raises:
-        TaskError: for an unknown name or a task that does not load.
+        TaskError: for an unknown name, a task that does not load or lacks the script.
     """
     if not tasks_dir.is_dir():
         raise TaskError(f"{tasks_dir}: no such tasks directory (give --tasks-dir)")
@@ -153,4 +173,8 @@ def load_tasks(tasks_dir: Path, names: list[str] | None = None) -> list[Task]:
         raise TaskError(
             f"{tasks_dir}: no task named {', '.join(unknown)} (known: {', '.join(known)})"
         )
-    return [load_task(tasks_dir / name) for name in chosen]
+    tasks = [load_task(tasks_dir / name) for name in chosen]
+    if model is not None and model in SCRIPTS:
+        for task in tasks:
+            task.script(model)
+    return tasks
