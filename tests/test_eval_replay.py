@@ -13,6 +13,8 @@ import pytest
 
 from bot.evals.history import changed_tests, choose, closing_issues, is_test_path, linked
 from bot.evals.replay import project_test_command
+from bot.evals.runner import Setup, run_task
+from bot.evals.task import TaskError, load_task, load_tasks
 from bot.testbed.github import FakeGitHub
 from bot.testbed.github.openapi import OpenAPIChecker
 from bot.testbed.github.routes.pulls import close_referenced_issues
@@ -308,3 +310,36 @@ def test_a_replayed_history_is_judged_by_the_prs_own_tests(
     assert not [name for name in hidden_names if name in sent]
 
     assert writes == [("POST", "/app/installations/7/access_tokens")]  # nothing else
+
+
+def test_a_replayed_issue_whose_cto_asks_stops_unanswered(
+    tmp_path: Path, openapi_checker: OpenAPIChecker, github_app_identity: AppIdentity
+) -> None:
+    task = tmp_path / "calc-4"
+    for relative, text in {
+        "task.yml": "title: Make calc faster\nlabels: [aios]\nci: python3 -m unittest\n"
+        "judge: python3 -m unittest\nsource: 'acme/calc#4, fixed by #9 (abc)'\n",
+        "repo/calc.py": BASE["calc.py"],
+        "hidden/test_speed.py": "import unittest\n",
+        # The only way to reach the CTO in-process: a script; a replayed task has none.
+        "solution.yml": '- finish: {questions: ["Faster at what?"]}\n',
+    }.items():
+        (task / relative).parent.mkdir(parents=True, exist_ok=True)
+        (task / relative).write_text(text)
+    setup = Setup(openapi_checker, github_app_identity, "scripted")
+    result = run_task(load_task(task), setup, tmp_path / "run")
+    assert not result.resolved and result.questions == 1
+    assert result.reason == "the CTO asked questions the history cannot answer: Faster at what?"
+    assert result.human_interventions == 0
+
+
+def test_a_task_without_scripts_refuses_the_scripted_models(tmp_path: Path) -> None:
+    task = tmp_path / "calc-5"
+    (task / "repo").mkdir(parents=True)
+    (task / "hidden").mkdir()
+    (task / "task.yml").write_text("title: t\nlabels: [aios]\nci: a\njudge: b\n")
+    (task / "repo" / "calc.py").write_text("X = 1\n")
+    (task / "hidden" / "test_x.py").write_text("import unittest\n")
+    assert [t.name for t in load_tasks(tmp_path, model="claude-sonnet-4-5")] == ["calc-5"]
+    with pytest.raises(TaskError, match=r"solution.yml: missing, so `--model scripted` cannot"):
+        load_tasks(tmp_path, model="scripted")
