@@ -75,7 +75,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_USAGE
     if args.replay is not None:
-        return _replay(args, settings, secrets)
+        return _replay(args, settings, args.model, secrets)
     names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
     return run_suite(
         args.tasks_dir,
@@ -88,7 +88,10 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
-def _replay(args: argparse.Namespace, settings: Settings, secrets: dict[str, str]) -> int:
+def _replay(
+    args: argparse.Namespace, settings: Settings, model: str, secrets: dict[str, str]
+) -> int:
+    """`--replay`: its usage errors (exit 2), then the replayed history's run."""
     # Local: as for run_suite above.
     from bot.evals.replay_run import run_replay
 
@@ -99,7 +102,7 @@ def _replay(args: argparse.Namespace, settings: Settings, secrets: dict[str, str
         problem = "--last must be 1 or more"
     elif not REPO.fullmatch(args.replay):
         problem = f"--replay takes a repository as OWNER/NAME, not {args.replay!r}"
-    elif args.model in SCRIPTS:
+    elif model in SCRIPTS:
         problem = "replayed issues have no scripted solutions: give --model a model route"
     elif not settings.has_app_credentials:
         problem = (
@@ -113,7 +116,7 @@ def _replay(args: argparse.Namespace, settings: Settings, secrets: dict[str, str
         settings,
         args.replay,
         args.last,
-        args.model,
+        model,
         secrets,
         jobs=args.jobs,
         out=args.out,
