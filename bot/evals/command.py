@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, held_secrets
 
@@ -18,6 +20,7 @@ DEFAULT_ROUTE = "default"
 """`--config` without `--model`: the real model on AIOS's default routes and the file's."""
 MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
 EXIT_USAGE = 2
+REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tasks-dir", type=Path, default=DEFAULT_TASKS_DIR, help="where the tasks are"
     )
     parser.add_argument(
+        "--replay",
+        metavar="OWNER/NAME",
+        help="replay that repository's recently closed issues a merged PR fixed, judged by the "
+        "PR's tests (reads through the App's installation; writes nothing there)",
+    )
+    parser.add_argument(
+        "--last", type=int, default=20, help="with --replay: how many issues (default 20)"
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="keep each task's directory (server log, model requests, remotes) here",
@@ -71,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.set_defaults(run=run_compare)
 
 
-def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
+def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every task is resolved, 1 when some are not, 2 for a usage error."""
     # Local: the configuration schema loads for an eval only.
     from bot.evals.config import EvalConfigError, read_config
@@ -99,6 +111,8 @@ def run_eval(args: argparse.Namespace, _settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.replay is not None:
+        return _replay(args, settings, model, secrets, config)
     names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
     return run_suite(
         args.tasks_dir,
@@ -124,6 +138,48 @@ def run_compare(args: argparse.Namespace, _settings: Settings) -> int:
         print(f"aios: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _replay(
+    args: argparse.Namespace,
+    settings: Settings,
+    model: str,
+    secrets: dict[str, str],
+    config: dict[str, Any] | None,
+) -> int:
+    """`--replay`: its usage errors (exit 2), then the replayed history's run."""
+    # Local: as for run_suite above.
+    from bot.evals.replay_run import run_replay
+
+    problem = None
+    if args.tasks:
+        problem = "--replay builds its own tasks from the history: drop --tasks"
+    elif args.last < 1:
+        problem = "--last must be 1 or more"
+    elif not REPO.fullmatch(args.replay):
+        problem = f"--replay takes a repository as OWNER/NAME, not {args.replay!r}"
+    elif model in SCRIPTS:
+        problem = "replayed issues have no scripted solutions: give --model a model route"
+    elif not settings.has_app_credentials:
+        problem = (
+            "--replay reads the repository as the App: set APP_ID and PRIVATE_KEY (or "
+            "PRIVATE_KEY_PATH) as for `aios serve`, with the App installed on " + args.replay
+        )
+    if problem is not None:
+        print(f"aios: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_replay(
+        settings,
+        args.replay,
+        args.last,
+        model,
+        secrets,
+        jobs=args.jobs,
+        out=args.out,
+        workdir=args.workdir,
+        repeat=args.repeat,
+        config=config,
+    )
 
 
 def _model_secrets() -> dict[str, str]:

@@ -37,7 +37,7 @@ def run_suite(
     requests, remotes); without it they go in a temporary directory, removed at the end.
     """
     try:
-        tasks = load_tasks(tasks_dir, names)
+        tasks = load_tasks(tasks_dir, names, model=model)
     except TaskError as exc:
         print(f"aios: {exc}", file=sys.stderr)
         return EXIT_USAGE

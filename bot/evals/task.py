@@ -6,6 +6,9 @@ hidden/        acceptance tests, copied in only when judging
 solution.yml   the scripted model's turns for `--model scripted`
 wrong.yml      a deliberately wrong solution, for `--model scripted-wrong`
 packages/      optional: <name>-<version>/ folders served as wheels from the run's own index
+
+A replayed issue (`aios eval --replay`) has no scripts, and `source` in its task.yml names
+the issue and the pull request that fixed it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from bot.evals.packages import problems as package_problems
 from bot.evals.script import ScriptError, load_script
 from bot.testbed.turns import Turn
 
-FIELDS = {"title", "body", "labels", "answers", "ci", "judge", "review", "timeout_s"}
+FIELDS = {"title", "body", "labels", "answers", "ci", "judge", "review", "timeout_s", "source"}
 REQUIRED = ("title", "labels", "ci", "judge")
 LABEL = re.compile(r"^aios(:[a-z][a-z0-9-]*)?$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -49,6 +52,9 @@ class Task:
     """The command (argv) that runs the hidden tests on the merged default branch."""
     review: str | None
     timeout_s: float
+    source: str | None = None
+    """Where a replayed issue comes from (`owner/name#12, fixed by #15 (sha)`); None for a
+    task written by hand. Its CTO's questions have no recorded answers."""
 
     @property
     def repo_dir(self) -> Path:
@@ -67,8 +73,15 @@ class Task:
         }
 
     def script(self, model: str) -> list[Turn]:
-        """The turns of `model` ("scripted" or "scripted-wrong")."""
-        return load_script(self.path / SCRIPTS[model])
+        """The turns of `model` ("scripted" or "scripted-wrong").
+
+        Raises:
+            TaskError: the task has no such script (a replayed issue has none).
+        """
+        path = self.path / SCRIPTS[model]
+        if not path.is_file():
+            raise TaskError(f"{path}: missing, so `--model {model}` cannot run this task")
+        return load_script(path)
 
 
 def load_task(path: Path) -> Task:
@@ -95,6 +108,8 @@ def load_task(path: Path) -> Task:
     if package_problems(path):
         raise TaskError("; ".join(package_problems(path)))
     for script in SCRIPTS.values():
+        if not (path / script).exists():
+            continue  # checked when a scripted model is asked for (`load_tasks(model=)`)
         try:
             load_script(path / script)
         except ScriptError as exc:
@@ -110,6 +125,7 @@ def load_task(path: Path) -> Task:
         judge=tuple(shlex.split(spec["judge"])),
         review=spec.get("review"),
         timeout_s=float(spec.get("timeout_s", DEFAULT_TIMEOUT_S)),
+        source=spec.get("source"),
     )
 
 
@@ -121,7 +137,7 @@ def _check_spec(spec: dict[str, Any]) -> list[str]:
     for name in ("title", "ci", "judge"):
         if name in spec and (not isinstance(spec[name], str) or not spec[name].strip()):
             problems.append(f"{name} must be non-empty text")
-    for name in ("body", "review"):
+    for name in ("body", "review", "source"):
         if spec.get(name) is not None and not isinstance(spec[name], str):
             problems.append(f"{name} must be text")
     labels = spec.get("labels")
@@ -142,11 +158,15 @@ def _check_spec(spec: dict[str, Any]) -> list[str]:
     return problems
 
 
-def load_tasks(tasks_dir: Path, names: list[str] | None = None) -> list[Task]:
+def load_tasks(
+    tasks_dir: Path, names: list[str] | None = None, *, model: str | None = None
+) -> list[Task]:
     """The tasks under `tasks_dir` (all, sorted, or `names` in the order given).
 
+    With a scripted `model`, every task must have its script.
+
     Raises:
-        TaskError: for an unknown name or a task that does not load.
+        TaskError: for an unknown name, a task that does not load or lacks the script.
     """
     if not tasks_dir.is_dir():
         raise TaskError(f"{tasks_dir}: no such tasks directory (give --tasks-dir)")
@@ -157,4 +177,8 @@ def load_tasks(tasks_dir: Path, names: list[str] | None = None) -> list[Task]:
         raise TaskError(
             f"{tasks_dir}: no task named {', '.join(unknown)} (known: {', '.join(known)})"
         )
-    return [load_task(tasks_dir / name) for name in chosen]
+    tasks = [load_task(tasks_dir / name) for name in chosen]
+    if model is not None and model in SCRIPTS:
+        for task in tasks:
+            task.script(model)
+    return tasks
