@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,20 @@ from bot.testbed.turns import finish, qa_pass
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "evals" / "tasks"
-NAMES = ["deps-install", "greet-languages", "price-currency", "slug-bugfix", "todo-fullstack"]
+NAMES = [
+    "deps-install",
+    "duration-parse",
+    "greet-languages",
+    "inventory-refactor",
+    "js-query-string",
+    "js-wordcount",
+    "lint-ci-fix",
+    "median-weakened-test",
+    "price-currency",
+    "slug-bugfix",
+    "stats-add-tests",
+    "todo-fullstack",
+]
 RUN_TIMEOUT_S = 400
 HIDDEN_MARK = "HIDDEN-ACCEPTANCE"
 """The first line of every hidden test file: words no project file or prompt holds."""
@@ -34,10 +48,25 @@ def copy_task(tmp_path: Path, name: str = "slug-bugfix") -> Path:
 def test_the_shipped_tasks_load_with_their_scripts() -> None:
     tasks = load_tasks(TASKS)
     assert [t.name for t in tasks] == NAMES
-    greet = tasks[1]
+    greet = tasks[NAMES.index("greet-languages")]
     assert greet.labels == ("aios",) and len(greet.answers) == 1
     assert greet.ci == ("python3", "-m", "unittest")
     assert all(HIDDEN_MARK not in text for t in tasks for text in t.files().values())
+
+
+def test_no_issue_names_a_hidden_test_and_no_hidden_file_is_in_the_project() -> None:
+    found: dict[str, list[str]] = {}
+    for task in load_tasks(TASKS):
+        issue = "\n".join([task.title, task.body, *task.answers, task.review or ""])
+        hidden = [p for p in task.hidden_dir.rglob("*") if p.is_file()]
+        assert not {p.name for p in hidden} & {Path(f).name for f in task.files()}, task.name
+        # Python's `def test_x` and node:test's `test("x", ...)`.
+        pairs = [re.findall(r"def (test_\w+)|test\(\"([^\"]+)\"", p.read_text()) for p in hidden]
+        found[task.name] = [
+            name for found_in in pairs for pair in found_in for name in pair if name
+        ]
+        assert [name for name in found[task.name] if name in issue] == [], task.name
+    assert found["slug-bugfix"] and found["js-wordcount"]  # both spellings are recognised
 
 
 def test_a_script_turns_into_the_scripted_model_s_turns(tmp_path: Path) -> None:
@@ -173,10 +202,10 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
     assert code == 0, table
     assert results["summary"] == {
         **results["summary"],
-        "tasks": 5,
-        "resolved": 5,
+        "tasks": len(NAMES),
+        "resolved": len(NAMES),
         "resolved_rate": 1.0,
-        "human_interventions": 2,  # greet's answer and price's review comment
+        "human_interventions": 3,  # greet's answer, price's and duration's review comments
     }
     assert results["summary"]["cost_usd"] > 0
     tasks = {t["name"]: t for t in results["tasks"]}
@@ -190,11 +219,13 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
         tasks["greet-languages"]["human_interventions"],
     ) == (2, 1)
     assert tasks["price-currency"]["review_rounds"] == 1
+    assert tasks["duration-parse"]["review_rounds"] == 1
+    assert tasks["lint-ci-fix"]["ci_fix_attempts"] == 1  # the docstring checker failed CI once
     slug = tasks["slug-bugfix"]
     assert (slug["ci_fix_attempts"], slug["human_interventions"]) == (1, 0)  # CI failed once
     assert tasks["todo-fullstack"]["model_calls"] == 7  # CTO twice, backend, frontend, QA
     assert tasks["deps-install"]["model_calls"] == 3  # its finish passed the environment's tests
-    assert "resolved 5/5 (100%)" in table
+    assert f"resolved {len(NAMES)}/{len(NAMES)} (100%)" in table
 
     # The hidden tests never reached the agents: not in a prompt, a workspace, a commit.
     sent = "\n".join(
@@ -221,7 +252,7 @@ def test_scripted_wrong_resolves_none_the_hidden_tests_say_why(tmp_path: Path) -
         assert task["resolved"] is False and task["stopped_in"] == "merged"
         named = "FAIL: " if task["name"] != "todo-fullstack" else "not ok "  # node's TAP
         assert task["reason"].startswith(f"merged, but the hidden tests fail: {named}")
-    assert "resolved 0/5 (0%)" in table
+    assert f"resolved 0/{len(NAMES)} (0%)" in table
 
 
 def test_a_run_that_stops_is_unresolved_with_where_and_why(
