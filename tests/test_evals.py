@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.evals.runner import Setup, run_task
+from bot.evals.runner import Setup, failures, run_task
 from bot.evals.script import load_script
 from bot.evals.task import TaskError, load_task, load_tasks
 from bot.testbed.github.openapi import OpenAPIChecker
@@ -339,3 +339,30 @@ def test_a_config_aios_would_refuse_is_a_usage_error(tmp_path: Path) -> None:
     assert f"aios: --config {config}: not a valid .github/aios.yml: line 2: agents.modles:" in (
         done.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        (
+            "..F\nFAIL: test_a (test_x.T)\nTraceback…\nRan 3 tests\nFAILED (failures=1)\n",
+            "FAIL: test_a (test_x.T); FAILED (failures=1)",
+        ),
+        (
+            "FAILED test_x.py::test_b - assert 1 == 2\n1 failed, 2 passed in 0.1s\n",
+            "FAILED test_x.py::test_b - assert 1 == 2; 1 failed, 2 passed in 0.1s",
+        ),
+        ("TAP version 13\nnot ok 1 - counts tabs\n# fail 1\n", "not ok 1 - counts tabs; # fail 1"),
+        ("Traceback\nImportError: no module x\n", "Traceback ImportError: no module x"),
+        ("", "(no output)"),
+    ],
+)
+def test_an_unresolved_reason_names_the_failing_tests_once(output: str, reason: str) -> None:
+    assert failures(output) == reason
+
+
+def test_a_long_reason_keeps_its_first_failures() -> None:
+    output = "".join(f"FAIL: test_{n} (t.T)\n" for n in range(100)) + "FAILED (failures=100)\n"
+    reason = failures(output)
+    assert reason.startswith("FAIL: test_0 (t.T); FAIL: test_1") and reason.endswith("…")
+    assert len(reason) == 600

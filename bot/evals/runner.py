@@ -170,9 +170,20 @@ def _keep_requests(model: ScriptedModel, path: Path) -> None:
 
 
 def failures(output: str, chars: int = 600) -> str:
-    """unittest's, pytest's and `node --test`'s failing test names and closing line, else the
-    output's tail."""
+    """unittest's, pytest's and `node --test`'s failing test names and closing line (the
+    names first, as many as fit), else the output's tail."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    named = [line for line in lines if line.startswith(("FAIL:", "ERROR:", "FAILED ", "not ok "))]
-    text = "; ".join([*named, lines[-1]]) if named else " ".join(" ".join(lines).split())
-    return text if len(text) <= chars else "…" + text[-chars:]
+    if not lines:
+        return "(no output)"
+    named = [
+        line
+        for line in lines
+        if line.startswith(("FAIL:", "ERROR:", "not ok "))
+        # pytest's `FAILED test_x.py::name`, not unittest's closing `FAILED (failures=1)`
+        or (line.startswith("FAILED ") and not line.startswith("FAILED ("))
+    ]
+    if not named:
+        tail = " ".join(" ".join(lines).split())
+        return tail if len(tail) <= chars else "…" + tail[-chars:]
+    text = "; ".join([*named, lines[-1]])
+    return text if len(text) <= chars else text[: chars - 1] + "…"
