@@ -5,11 +5,11 @@ set (or `--tasks`) with the scripted model once per `--jobs` value, as a user ru
 `aios eval`), and prints:
 
 - per task, from the `--jobs 1` run (nothing else on the machine): where its wall time went:
-  setup (local GitHub, bare repository, `aios serve` and its workers ready), pipeline (label to
-  merge: the agents' jobs, the scripted maintainer, CI), judge (checkout and hidden tests),
-  teardown (stopping serve, workers, Redis), and what a run pays once before its first task.
-  The harness's overhead is everything but the
-  pipeline; the pipeline itself is the baseline it is measured against.
+  setup (its issue opened and labeled), pipeline (label to merge: the agents' jobs, the
+  scripted maintainer, CI), judge (checkout and hidden tests); and what the run pays once: the
+  local GitHub with every task's bare repository, `aios serve` and its workers started, and
+  stopped at the end. The harness's overhead is everything but the pipelines; the pipeline
+  itself is the baseline it is measured against.
 - per `--jobs` value: the run's wall time, and its speed-up over `--jobs 1` measured in the
   same run of this script (the baseline).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("setup_s", "pipeline_s", "judge_s", "teardown_s")
+PHASES = ("setup_s", "pipeline_s", "judge_s")
 
 
 def run(jobs: int, tasks: str | None, scratch: Path) -> tuple[float, dict[str, Any]]:
@@ -59,11 +59,11 @@ def main() -> int:
 
     _, serial = runs[1]
     print("per task, --jobs 1 (seconds):")
-    print(f"  {'task':<24} {'setup':>6} {'pipeline':>9} {'judge':>6} {'teardown':>9} {'wall':>6}")
+    print(f"  {'task':<24} {'setup':>6} {'pipeline':>9} {'judge':>6} {'wall':>6}")
     for task in serial["tasks"]:
         phases = task["phases"]
         cells = " ".join(
-            f"{phases.get(p, 0):>{w}.1f}" for p, w in zip(PHASES, (6, 9, 6, 9), strict=True)
+            f"{phases.get(p, 0):>{w}.1f}" for p, w in zip(PHASES, (6, 9, 6), strict=True)
         )
         print(f"  {task['name']:<24} {cells} {task['wall_s']:>6.1f}")
     overheads = [
@@ -72,12 +72,15 @@ def main() -> int:
     pipelines = [t["phases"].get("pipeline_s", 0) for t in serial["tasks"]]
     print(
         f"harness overhead per task: median {statistics.median(overheads):.1f} s "
-        f"(setup + judge + teardown) against a median pipeline of "
+        f"(setup + judge) against a median pipeline of "
         f"{statistics.median(pipelines):.1f} s (the baseline: AIOS's own work)"
     )
     baseline, _ = runs[1]
     start = baseline - sum(t["wall_s"] for t in serial["tasks"])
-    print(f"once per run: {start:.1f} s (loading the OpenAPI description, making the App's key)")
+    print(
+        f"once per run: {start:.1f} s (the OpenAPI description and the App's key loaded, the "
+        "local GitHub and its repositories, `aios serve` started and stopped)"
+    )
     print(f"\nwhole set ({serial['summary']['tasks']} tasks), scripted model:")
     for jobs, (wall, _) in runs.items():
         print(f"  --jobs {jobs}: {wall:6.1f} s  ({baseline / wall:.2f}x the --jobs 1 baseline)")

@@ -13,7 +13,8 @@ import pytest
 
 from bot.evals.history import changed_tests, choose, closing_issues, is_test_path, linked
 from bot.evals.replay import project_test_command
-from bot.evals.runner import Setup, run_task
+from bot.evals.stage import Setup
+from bot.evals.suite import run_all
 from bot.evals.task import TaskError, load_task, load_tasks
 from bot.testbed.github import FakeGitHub
 from bot.testbed.github.openapi import OpenAPIChecker
@@ -328,7 +329,7 @@ def test_a_replayed_issue_whose_cto_asks_stops_unanswered(
         (task / relative).parent.mkdir(parents=True, exist_ok=True)
         (task / relative).write_text(text)
     setup = Setup(openapi_checker, github_app_identity, "scripted")
-    result = run_task(load_task(task), setup, tmp_path / "run")
+    (result,) = run_all([load_task(task)], setup, tmp_path / "run", jobs=1)
     assert not result.resolved and result.questions == 1
     assert result.reason == "the CTO asked questions the history cannot answer: Faster at what?"
     assert result.human_interventions == 0

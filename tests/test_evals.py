@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
-from bot.evals.runner import Setup, failures, run_task
+from bot.evals.runner import failures
 from bot.evals.script import load_script
+from bot.evals.stage import ScriptRouter, Setup
+from bot.evals.suite import run_all
 from bot.evals.task import TaskError, load_task, load_tasks
 from bot.testbed.github.openapi import OpenAPIChecker
 from bot.testbed.github.state import AppIdentity
+from bot.testbed.llm import ScriptedModel
 from bot.testbed.turns import finish, qa_pass
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +186,9 @@ def files_with(mark: str, directory: Path) -> list[Path]:
         and "judge" not in p.relative_to(directory).parts[:2]
         and mark.encode() in p.read_bytes()
     ]
-    for bare in directory.glob("*/remotes/*/*.git"):
+    bares = sorted(directory.glob("remotes/*/*.git"))
+    assert bares, f"no bare remote under {directory}"
+    for bare in bares:
         objects = subprocess.run(
             ["git", "-C", str(bare), "cat-file", "--batch-all-objects", "--batch"],
             capture_output=True,
@@ -263,14 +268,14 @@ def test_a_run_that_stops_is_unresolved_with_where_and_why(
         "- say: Writing.\n  calls: [{tool: write_file, path: slug.py, content: 'X = 1'}]\n"
     )
     setup = Setup(openapi_checker, github_app_identity, "scripted")
-    result = run_task(load_task(task), setup, tmp_path / "run")
+    (result,) = run_all([load_task(task)], setup, tmp_path / "run", jobs=1)
     assert not result.resolved
     assert result.stopped_in == "failed"
     assert result.reason.startswith("failed in implementing: ")
     # The ledger's count: the write was answered and billed, the call past the script refused.
     assert result.model_calls == 1
     assert result.tokens.input > 0 and result.tokens.output > 0 and result.cost_usd > 0
-    assert set(result.phases) == {"setup_s", "teardown_s"}  # it never got to the judge
+    assert set(result.phases) == {"setup_s"}  # it never got past the pipeline to the judge
 
 
 def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
@@ -366,3 +371,26 @@ def test_a_long_reason_keeps_its_first_failures() -> None:
     reason = failures(output)
     assert reason.startswith("FAIL: test_0 (t.T); FAIL: test_1") and reason.endswith("…")
     assert len(reason) == 600
+
+
+def test_one_loopback_model_answers_each_run_from_its_own_script() -> None:
+    router = ScriptRouter()
+    router.add("eval-org/slug-bugfix-2", ScriptedModel([finish("second run")]))
+    router.add("eval-org/slug-bugfix", ScriptedModel([finish("first run")]))
+    headers = {"x-api-key": "k"}
+
+    def ask(text: str) -> tuple[int, dict[str, Any]]:
+        body = {
+            "model": "claude-sonnet-5-5",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": text}],
+        }
+        status, answer, _ = router.handle("/v1/messages", headers, json.dumps(body).encode())
+        return status, answer
+
+    status, answer = ask("Work on eval-org/slug-bugfix, issue #1.")
+    assert status == 200 and "first run" in json.dumps(answer)
+    status, answer = ask("Work on eval-org/slug-bugfix-2, issue #1.")
+    assert status == 200 and "second run" in json.dumps(answer)
+    status, answer = ask("Work on some-org/elsewhere.")
+    assert status == 400 and "no eval task's repository" in json.dumps(answer)

@@ -12,7 +12,7 @@ a setup reaches (`AIOS_EGRESS_ALLOW`, `AIOS_EGRESS_CEILING`); the CI and judge c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +54,7 @@ def problems(task_dir: Path) -> list[str]:
 
 
 def build_wheels(task_dir: Path, into: Path) -> list[Path]:
-    """One wheel per package of `task_dir` in the new directory `into`."""
+    """One wheel per package of `task_dir` in the directory `into`."""
     wheels = []
     for folder in sorted((task_dir / PACKAGES).iterdir()):
         match = PACKAGE_DIR.fullmatch(folder.name)
@@ -69,12 +69,15 @@ def build_wheels(task_dir: Path, into: Path) -> list[Path]:
 
 
 @contextmanager
-def task_packages(task_dir: Path, wheels: Path) -> Iterator[TaskPackages]:
-    """Serve `task_dir`'s packages (built into `wheels`) while the run lasts."""
-    if not (task_dir / PACKAGES).is_dir():
+def task_packages(task_dirs: Sequence[Path], wheels: Path) -> Iterator[TaskPackages]:
+    """Serve the packages of every task in `task_dirs` (built into `wheels`) while the run
+    lasts: one index for the run's one `aios serve`."""
+    with_packages = [d for d in task_dirs if (d / PACKAGES).is_dir()]
+    if not with_packages:
         yield TaskPackages()
         return
-    build_wheels(task_dir, wheels)
+    for task_dir in with_packages:
+        build_wheels(task_dir, wheels)
     with PackageIndex(wheels) as index:
         yield TaskPackages(
             serve={

@@ -1,119 +1,71 @@
-"""One eval task end to end: its own local GitHub, model, bare repo and `aios serve`, then judged.
+"""One run of an eval task on the run's shared stage: its issue driven to a merge, then judged.
 
-Each task gets its own ports and directories, so tasks run side by side (`--jobs`).
+Runs go side by side (`--jobs`): each has its own repository, issue, scripted model and
+directory (CI checkouts, the judge's checkout, the model's requests).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.agents.ledger import Totals
 from bot.evals.checkout import Outcome, add_files, checkout, run_command
-from bot.evals.command import DEFAULT_ROUTE
-from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER, Maintainer, Stopped
-from bot.evals.packages import task_packages
 from bot.evals.result import TaskResult, Tokens
-from bot.evals.serve import Serve, spawn, stop
-from bot.evals.task import SCRIPTS, Task
+from bot.evals.stage import SCRIPT_END, Run, Setup, Stage
+from bot.evals.task import Task
 from bot.testbed.github import FakeGitHub
-from bot.testbed.github.openapi import OpenAPIChecker
-from bot.testbed.github.state import AppIdentity
 from bot.testbed.llm import ScriptedModel
-from bot.testbed.llm_server import LoopbackLLM
-from bot.testbed.turns import Fail
 from bot.workitem.item import WorkItem
 
-OWNER = "eval-org"
-INSTALLATION_ID = 1
-LOOPBACK_KEY = "sk-ant-eval-loopback-not-a-real-key"
-GITHUB_SECRETS = ("PRIVATE_KEY", "WEBHOOK_SECRET")
-SCRIPT_END = Fail(400, "invalid_request_error", "the task's script has no more turns")
-"""Answers the first call past the script: refused, never retried, so the job fails at once
-(the loopback's own answer when it runs out, a 500, is retried for minutes)."""
 REQUESTS_FILE = "model-requests.json"
-"""What the scripted model received, kept in the task's directory for inspection."""
+"""What the scripted model received, kept in the run's directory for inspection."""
 
 
-@dataclass(frozen=True)
-class Setup:
-    """What every task of one run shares: loaded or generated once, as both are slow."""
-
-    checker: OpenAPIChecker
-    app: AppIdentity
-    model: str
-    """"scripted", "scripted-wrong", a model route for the real model, or "default" (the real
-    model on AIOS's default routes, with `--config`'s)."""
-    model_secrets: dict[str, str] = field(default_factory=dict)
-    """The real model's keys (empty for the scripted model)."""
-    config: dict[str, Any] | None = None
-    """`--config`: the `.github/aios.yml` settings committed to every task's repository."""
-
-    @property
-    def scripted(self) -> bool:
-        return self.model in SCRIPTS
-
-
-def run_task(task: Task, setup: Setup, workdir: Path, run: int = 1) -> TaskResult:
-    """Run `task` (its `run`th time) in the new directory `workdir`; never raises (a crash is
-    an unresolved result whose reason says what broke)."""
+def run_task(run: Run, setup: Setup, stage: Stage, workdir: Path) -> TaskResult:
+    """Run `run` on `stage` in the new directory `workdir`; never raises (a crash is an
+    unresolved result whose reason says what broke)."""
     started = time.monotonic()
-    result = TaskResult(task.name, run)
+    task, repo = run.task, run.repo
+    result = TaskResult(task.name, run.number)
     workdir.mkdir(parents=True)
-    repo = f"{OWNER}/{task.name}"
-    fake = FakeGitHub(setup.checker, app=dataclasses.replace(setup.app))
-    fake.add_installation(INSTALLATION_ID, OWNER, [repo])
-    fake.set_permission(repo, MAINTAINER, "write")
-    model = ScriptedModel([*task.script(setup.model), SCRIPT_END]) if setup.scripted else None
-    serve: Serve | None = None
+    model = None
+    if stage.scripts is not None:
+        model = ScriptedModel([*task.script(setup.model), SCRIPT_END])
+        stage.scripts.add(repo, model)
     maintainer: Maintainer | None = None
     number = 0
-    with ExitStack() as stack:
-        try:
-            fake.create_git_repo(repo, workdir / "remotes", with_config(task.files(), setup.config))
-            fake.start()
-            stack.callback(fake.stop)
-            packages = stack.enter_context(task_packages(task.path, workdir / "wheels"))
-            settings, secrets = _server_environment(fake, setup, stack, model)
-            serve = spawn(workdir, {**settings, **packages.serve}, secrets)
-            stack.callback(stop, serve)
-            fake.webhook_url = f"{serve.url}/webhook"
-            result.phases["setup_s"] = _since(started)
-            number = fake.add_issue(repo, task.title, task.body, user=MAINTAINER).number
-            for label in task.labels:
-                fake.label_issue_as(MAINTAINER, repo, number, label)
-            maintainer = Maintainer(fake, serve, task, repo, workdir, ci_env=packages.commands)
-            maintainer.drive(number, started + task.timeout_s)
-            result.phases["pipeline_s"] = _since(started) - result.phases["setup_s"]
-            verdict = judge(task, fake, workdir / "judge", packages.commands)
-            result.phases["judge_s"] = round(
-                _since(started) - result.phases["setup_s"] - result.phases["pipeline_s"], 2
-            )
-            result.resolved = verdict.passed
-            if not verdict.passed:
-                result.reason = f"merged, but the hidden tests fail: {failures(verdict.output)}"
-        except Stopped as stopped:
-            result.reason = stopped.reason
-        except Exception as exc:  # one task's crash must not end the others' run
-            result.reason = f"the harness broke: {type(exc).__name__}: {exc}"
-        finally:
-            if serve is not None and number:
-                _record(result, serve.item(repo, number), serve.usage(repo, number))
-            if maintainer is not None:
-                result.questions = maintainer.questions
-                result.human_interventions = maintainer.human_interventions
-            result.api_violations = len(fake.violations)
-            if model is not None:
-                _keep_requests(model, workdir / REQUESTS_FILE)
+    try:
+        number = stage.fake.add_issue(repo, task.title, task.body, user=MAINTAINER).number
+        for label in task.labels:
+            stage.fake.label_issue_as(MAINTAINER, repo, number, label)
+        result.phases["setup_s"] = _since(started)
+        env = stage.packages.commands
+        maintainer = Maintainer(stage.fake, stage.serve, task, repo, workdir, ci_env=env)
+        maintainer.drive(number, started + task.timeout_s)
+        result.phases["pipeline_s"] = round(_since(started) - result.phases["setup_s"], 2)
+        verdict = judge(task, stage.fake, repo, workdir / "judge", env)
+        result.phases["judge_s"] = round(_since(started) - sum(result.phases.values()), 2)
+        result.resolved = verdict.passed
+        if not verdict.passed:
+            result.reason = f"merged, but the hidden tests fail: {failures(verdict.output)}"
+    except Stopped as stopped:
+        result.reason = stopped.reason
+    except Exception as exc:  # one task's crash must not end the others' run
+        result.reason = f"the harness broke: {type(exc).__name__}: {exc}"
+    finally:
+        if number:
+            _record(result, stage.serve.item(repo, number), stage.serve.usage(repo, number))
+        if maintainer is not None:
+            result.questions = maintainer.questions
+            result.human_interventions = maintainer.human_interventions
+        # Every request names its repository: this run's are the ones under it.
+        result.api_violations = sum(1 for v in stage.fake.violations if f"/{repo}/" in v)
+        if model is not None:
+            _keep_requests(model, workdir / REQUESTS_FILE)
     result.wall_s = _since(started)
-    accounted = sum(result.phases.values())
-    result.phases["teardown_s"] = round(result.wall_s - accounted, 2)
     return result
 
 
@@ -121,25 +73,12 @@ def _since(started: float) -> float:
     return round(time.monotonic() - started, 2)
 
 
-def _server_environment(
-    fake: FakeGitHub, setup: Setup, stack: ExitStack, model: ScriptedModel | None
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(settings, secrets) for the task's `aios serve`: the local GitHub, and the loopback
-    model or the real one."""
-    github = fake.env()
-    secrets = {name: github.pop(name) for name in GITHUB_SECRETS}
-    if model is None:
-        route = {} if setup.model == DEFAULT_ROUTE else {"AIOS_MODEL": setup.model}
-        return {**github, **route}, {**secrets, **setup.model_secrets}
-    llm = stack.enter_context(LoopbackLLM(model))
-    settings = {**github, "ANTHROPIC_BASE_URL": llm.url, "AIOS_LLM_PROVIDER": "anthropic"}
-    return settings, {**secrets, "ANTHROPIC_API_KEY": LOOPBACK_KEY}
-
-
-def judge(task: Task, fake: FakeGitHub, into: Path, env: dict[str, str] | None = None) -> Outcome:
+def judge(
+    task: Task, fake: FakeGitHub, full_name: str, into: Path, env: dict[str, str] | None = None
+) -> Outcome:
     """The hidden tests on a checkout of the default branch: the first and only time they
     are anywhere near the project's files."""
-    repo = fake.repo(f"{OWNER}/{task.name}")
+    repo = fake.repo(full_name)
     assert repo.git_dir is not None
     tree = checkout(repo.git_dir, repo.default_branch, into)
     add_files(task.hidden_dir, tree)

@@ -172,7 +172,7 @@ def spawn(
 def stop(serve: Serve) -> None:
     """Stop serve: its workers and Redis in order. A second SIGTERM, as a second Ctrl-C,
     ends a running agent at once (the run is over: no step is worth finishing)."""
-    for signal_, grace_s in ((serve.process.terminate, 2.0), (serve.process.terminate, 15.0)):
+    for signal_, grace_s in ((serve.process.terminate, 0.5), (serve.process.terminate, 15.0)):
         if serve.process.poll() is not None:
             return
         signal_()

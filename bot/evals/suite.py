@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from bot.evals.result import TaskResult, as_json, as_table
-from bot.evals.runner import Setup, run_task
-from bot.evals.task import TaskError, load_tasks
+from bot.evals.runner import run_task
+from bot.evals.serve import ServeError
+from bot.evals.stage import Run, Setup, staged
+from bot.evals.task import Task, TaskError, load_tasks
 from bot.testbed.github.auth import generate_app
 from bot.testbed.github.openapi import OpenAPIChecker
 
@@ -42,17 +45,12 @@ def run_suite(
         print(f"aios: {exc}", file=sys.stderr)
         return EXIT_USAGE
     setup = Setup(OpenAPIChecker.load(), generate_app(slug="aios"), model, model_secrets, config)
-    names_order = {task.name: index for index, task in enumerate(tasks)}
     root = workdir or Path(tempfile.mkdtemp(prefix="aios-eval-"))
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [
-                pool.submit(run_task, task, setup, root / _run_dir(task.name, run, repeat), run)
-                for run in range(1, repeat + 1)
-                for task in tasks
-            ]
-            results: list[TaskResult] = [future.result() for future in futures]
-        results.sort(key=lambda r: (names_order[r.name], r.run))
+        results = run_all(tasks, setup, root, jobs=jobs, repeat=repeat)
+    except ServeError as exc:
+        print(f"aios: {exc}", file=sys.stderr)
+        return EXIT_UNRESOLVED
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -62,5 +60,22 @@ def run_suite(
     return 0 if all(r.resolved for r in results) else EXIT_UNRESOLVED
 
 
-def _run_dir(name: str, run: int, repeat: int) -> str:
-    return name if repeat == 1 else f"{name}-{run}"
+def run_all(
+    tasks: Sequence[Task], setup: Setup, root: Path, *, jobs: int, repeat: int = 1
+) -> list[TaskResult]:
+    """Every task `repeat` times, `jobs` at once, on one stage under `root`; the results in
+    the tasks' order, each task's runs in order.
+
+    Raises:
+        ServeError: the run's `aios serve` did not start.
+    """
+    runs = [Run(task, number, repeat) for number in range(1, repeat + 1) for task in tasks]
+    root.mkdir(parents=True, exist_ok=True)
+    with (
+        staged(setup, runs, root, workers=jobs) as stage,
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        futures = [pool.submit(run_task, run, setup, stage, root / run.name) for run in runs]
+        results = [future.result() for future in futures]
+    order = {task.name: index for index, task in enumerate(tasks)}
+    return sorted(results, key=lambda r: (order[r.name], r.run))
