@@ -278,29 +278,27 @@ def test_a_run_that_stops_is_unresolved_with_where_and_why(
     assert set(result.phases) == {"setup_s"}  # it never got past the pipeline to the judge
 
 
-def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
+def aios_eval(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`aios eval ARGV` with no model key in its environment: for its usage errors."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", "--model", "claude-sonnet-4-5"],
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", *argv],
         env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
+    done = aios_eval(tmp_path, "--model", "claude-sonnet-4-5")
     assert done.returncode == 2
     assert "--model claude-sonnet-4-5 runs the real model: set ANTHROPIC_API_KEY" in done.stderr
     # A configuration without --model is run by the real model too, on its routes.
     config = tmp_path / "aios.yml"
     config.write_text("agents:\n  models:\n    backend: claude-haiku-5-5\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", "--config", str(config)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = aios_eval(tmp_path, "--config", str(config))
     assert done.returncode == 2
     assert f"--config {config} runs the real model: set ANTHROPIC_API_KEY" in done.stderr
 
@@ -333,13 +331,7 @@ def test_repeat_runs_each_task_k_times_with_the_config_under_evaluation(tmp_path
 def test_a_config_aios_would_refuse_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "aios.yml"
     config.write_text("agents:\n  modles:\n    backend: claude-haiku-5-5\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", "--config", str(config)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = aios_eval(tmp_path, "--config", str(config))
     assert done.returncode == 2
     assert f"aios: --config {config}: not a valid .github/aios.yml: line 2: agents.modles:" in (
         done.stderr
