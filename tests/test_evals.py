@@ -213,6 +213,10 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
         "human_interventions": 3,  # greet's answer, price's and duration's review comments
     }
     assert results["summary"]["cost_usd"] > 0
+    # Tokens by kind, from the server's ledger: the scripted model caches the prompt's prefix.
+    tokens = results["summary"]["tokens"]
+    assert min(tokens["input"], tokens["cached"], tokens["output"]) > 0
+    assert tokens["total"] == tokens["input"] + tokens["cached"] + tokens["output"]
     tasks = {t["name"]: t for t in results["tasks"]}
     assert list(tasks) == NAMES
     for task in tasks.values():
