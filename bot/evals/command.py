@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.evals.models import DEFAULT_ROUTE, SCRIPTED
 from bot.settings import Settings, held_secrets
-
-SCRIPTS = ("scripted", "scripted-wrong")
-"""The scripted models (`bot.evals.task.SCRIPTS` names their files); kept here so that
-parsing `aios` arguments loads no task machinery."""
 
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 """The task set of a source checkout; an installed package names one with --tasks-dir."""
-DEFAULT_ROUTE = "default"
-"""`--config` without `--model`: the real model on AIOS's default routes and the file's."""
 MODEL_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY")
 EXIT_USAGE = 2
 REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -102,12 +97,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"aios: --config {exc}", file=sys.stderr)
         return EXIT_USAGE
     model = args.model or ("scripted" if config is None else DEFAULT_ROUTE)
-    secrets = {} if model in SCRIPTS else _model_secrets()
-    if model not in SCRIPTS and not secrets:
+    secrets = {} if model in SCRIPTED else _model_secrets()
+    if model not in SCRIPTED and not secrets:
         runs = f"--model {model}" if args.model else f"--config {args.config}"
         print(
             f"aios: {runs} runs the real model: set ANTHROPIC_API_KEY "
-            f"(or use --model {' or '.join(SCRIPTS)})",
+            f"(or use --model {' or '.join(SCRIPTED)})",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -158,7 +153,7 @@ def _replay(
         problem = "--last must be 1 or more"
     elif not REPO.fullmatch(args.replay):
         problem = f"--replay takes a repository as OWNER/NAME, not {args.replay!r}"
-    elif model in SCRIPTS:
+    elif model in SCRIPTED:
         problem = "replayed issues have no scripted solutions: give --model a model route"
     elif not settings.has_app_credentials:
         problem = (

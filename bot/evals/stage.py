@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.evals.command import DEFAULT_ROUTE
 from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER
+from bot.evals.models import DEFAULT_ROUTE
 from bot.evals.packages import TaskPackages, task_packages
 from bot.evals.serve import Serve, spawn, stop
 from bot.evals.task import SCRIPTS, Task
