@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -31,6 +32,9 @@ from bot.runtime.scope import HorseKilled
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
+SCHEDULER_STOP_S = 10.0
+"""How long a stopping worker waits for its scheduler: a scheduler polls its stop flag at
+least every 5 s, even while it waits for a lost Redis."""
 
 
 class DyingScheduler(RQScheduler):
@@ -82,6 +86,23 @@ class SchedulerDiesWithWorker:
                 scheduler.register_death()
         else:
             scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        """RQ's, with a bounded wait: a scheduler that has not stopped `SCHEDULER_STOP_S` after
+        SIGTERM (seen once while its Redis was away, under load) is killed, so that it never
+        holds its worker's exit; the locks it kept expire with their TTL."""
+        process = cast(Worker, self).scheduler._process
+        if process is None or process.pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_S)
+        if process.is_alive():
+            log.warning(
+                "scheduler did not stop: killed", pid=process.pid, waited_s=SCHEDULER_STOP_S
+            )
+            process.kill()
+            process.join()
 
 
 class QuickWorker(RidesOutRedisOutages, SchedulerDiesWithWorker, SimpleWorker):
