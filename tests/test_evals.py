@@ -311,18 +311,18 @@ def test_repeat_runs_each_task_k_times_with_the_config_under_evaluation(tmp_path
     config = tmp_path / "aios.yml"
     config.write_text("agents:\n  models:\n    backend: claude-haiku-5-5\n")
     code, results, table, workdir = run_eval(
-        "scripted", tmp_path, "--tasks", "slug-bugfix", "--repeat", "2", "--config", str(config)
+        "scripted", tmp_path, "--tasks", "stats-add-tests", "--repeat", "2", "--config", str(config)
     )
     assert code == 0, table
     assert results["repeat"] == 2 and results["summary"]["runs"] == 2
     assert [(t["name"], t["run"], t["resolved"]) for t in results["tasks"]] == [
-        ("slug-bugfix", 1, True),
-        ("slug-bugfix", 2, True),
+        ("stats-add-tests", 1, True),
+        ("stats-add-tests", 2, True),
     ]
     assert results["by_task"][0]["resolved"] == 2
     assert results["summary"]["resolved_rate_spread"]["stdev"] == 0.0
     assert "resolved rate per repeat: 100% to 100%" in table
-    for run in ("slug-bugfix-1", "slug-bugfix-2"):
+    for run in ("stats-add-tests-1", "stats-add-tests-2"):
         requests = json.loads((workdir / run / "model-requests.json").read_text())
         models = {
             role: {r["model"] for r in requests if f"the {role} agent" in r["system"][0]["text"]}
