@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from bot.config.parse import parse_repo_config
+from bot.config.schema import CONFIG_PATH
 from bot.environment.detect import detect, read_inside
 from bot.evals.history import Fix, History
 from bot.github.git import auth_env, base_env, git_argv
@@ -25,7 +26,6 @@ from bot.redact import redact
 
 GIT_TIMEOUT_S = 600.0
 """A first fetch of a large repository over the network takes minutes."""
-CONFIG_PATH = ".github/aios.yml"
 LABELS = ["aios"]
 """A replayed issue goes to the CTO, as a maintainer's `aios` label would send it."""
 
