@@ -5,6 +5,6 @@ run's modules need not import the command.
 """
 
 SCRIPTED = ("scripted", "scripted-wrong")
-"""The scripted models (`bot.evals.task.SCRIPTS` names their files)."""
+"""The scripted models: the task's `solution.yml` and `wrong.yml` (`bot.evals.task.SCRIPTS`)."""
 DEFAULT_ROUTE = "default"
 """`--config` without `--model`: the real model on AIOS's default routes and the file's."""

@@ -97,10 +97,7 @@ def _record(result: TaskResult, item: WorkItem | None, usage: Totals) -> None:
         input=used.input_tokens + used.cache_write_tokens,
         cached=used.cache_read_tokens,
         output=used.output_tokens,
-        total=used.input_tokens
-        + used.cache_write_tokens
-        + used.cache_read_tokens
-        + used.output_tokens,
+        total=used.total_tokens,
     )
 
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from bot.evals.config import with_config
 from bot.evals.maintainer import MAINTAINER
-from bot.evals.models import DEFAULT_ROUTE
+from bot.evals.models import DEFAULT_ROUTE, SCRIPTED
 from bot.evals.packages import TaskPackages, task_packages
 from bot.evals.serve import Serve, spawn, stop
-from bot.evals.task import SCRIPTS, Task
+from bot.evals.task import Task
 from bot.testbed.github import FakeGitHub
 from bot.testbed.github.openapi import OpenAPIChecker
 from bot.testbed.github.state import AppIdentity
@@ -56,7 +56,7 @@ class Setup:
 
     @property
     def scripted(self) -> bool:
-        return self.model in SCRIPTS
+        return self.model in SCRIPTED
 
 
 @dataclass(frozen=True)

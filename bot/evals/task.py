@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bot.evals.models import SCRIPTED
 from bot.evals.packages import problems as package_problems
 from bot.evals.script import ScriptError, load_script
 from bot.testbed.turns import Turn
@@ -31,7 +32,8 @@ LABEL = re.compile(r"^aios(:[a-z][a-z0-9-]*)?$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_TIMEOUT_S = 240.0
 """Generous for the scripted model on a busy 2-core machine; a real model may need more."""
-SCRIPTS = {"scripted": "solution.yml", "scripted-wrong": "wrong.yml"}
+SCRIPTS = dict(zip(SCRIPTED, ("solution.yml", "wrong.yml"), strict=True))
+"""Each scripted model's file."""
 
 
 class TaskError(ValueError):
