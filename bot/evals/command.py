@@ -6,10 +6,14 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.evals.models import DEFAULT_ROUTE, SCRIPTED
 from bot.settings import Settings, held_secrets
+
+if TYPE_CHECKING:
+    # For the annotation only: the run's modules load for an eval only (see run_eval).
+    from bot.evals.suite import Options
 
 DEFAULT_TASKS_DIR = Path(__file__).resolve().parents[2] / "evals" / "tasks"
 """The task set of a source checkout; an installed package names one with --tasks-dir."""
@@ -85,7 +89,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     # Local: the local GitHub and its OpenAPI description load for an eval only, not on
     # every `aios serve` or worker start.
-    from bot.evals.suite import run_suite
+    from bot.evals.suite import Options, run_suite
 
     for flag in ("jobs", "repeat"):
         if getattr(args, flag) < 1:
@@ -106,20 +110,19 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if args.replay is not None:
-        return _replay(args, settings, model, secrets, config)
-    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
-    return run_suite(
-        args.tasks_dir,
-        names,
+    options = Options(
         model,
         secrets,
         jobs=args.jobs,
-        out=args.out,
-        workdir=args.workdir,
         repeat=args.repeat,
         config=config,
+        out=args.out,
+        workdir=args.workdir,
     )
+    if args.replay is not None:
+        return _replay(args, settings, options)
+    names = [n.strip() for n in args.tasks.split(",") if n.strip()] if args.tasks else None
+    return run_suite(args.tasks_dir, names, options)
 
 
 def run_compare(args: argparse.Namespace, _settings: Settings) -> int:
@@ -135,13 +138,7 @@ def run_compare(args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
-def _replay(
-    args: argparse.Namespace,
-    settings: Settings,
-    model: str,
-    secrets: dict[str, str],
-    config: dict[str, Any] | None,
-) -> int:
+def _replay(args: argparse.Namespace, settings: Settings, options: Options) -> int:
     """`--replay`: its usage errors (exit 2), then the replayed history's run."""
     # Local: as for run_suite above.
     from bot.evals.replay_run import run_replay
@@ -153,7 +150,7 @@ def _replay(
         problem = "--last must be 1 or more"
     elif not REPO.fullmatch(args.replay):
         problem = f"--replay takes a repository as OWNER/NAME, not {args.replay!r}"
-    elif model in SCRIPTED:
+    elif options.model in SCRIPTED:
         problem = "replayed issues have no scripted solutions: give --model a model route"
     elif not settings.has_app_credentials:
         problem = (
@@ -163,18 +160,7 @@ def _replay(
     if problem is not None:
         print(f"aios: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    return run_replay(
-        settings,
-        args.replay,
-        args.last,
-        model,
-        secrets,
-        jobs=args.jobs,
-        out=args.out,
-        workdir=args.workdir,
-        repeat=args.repeat,
-        config=config,
-    )
+    return run_replay(settings, args.replay, args.last, options)
 
 
 def _model_secrets() -> dict[str, str]:

@@ -6,12 +6,12 @@ import asyncio
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bot.evals.history import HistoryError, read_history
 from bot.evals.replay import Built, ReplayError, build, fetch
-from bot.evals.suite import EXIT_USAGE, run_suite
+from bot.evals.suite import EXIT_USAGE, Options, run_suite
 from bot.settings import Settings
 
 TASKS = "tasks"
@@ -19,25 +19,14 @@ RUNS = "runs"
 SOURCE = "source.git"
 
 
-def run_replay(
-    settings: Settings,
-    repo: str,
-    last: int,
-    model: str,
-    model_secrets: dict[str, str],
-    *,
-    jobs: int,
-    out: Path | None,
-    workdir: Path | None,
-    repeat: int = 1,
-    config: dict[str, Any] | None = None,
-) -> int:
+def run_replay(settings: Settings, repo: str, last: int, options: Options) -> int:
     """Exit 0 when every replayed issue is resolved, 1 when some are not, 2 when the history
     cannot be read or holds no issue to replay.
 
-    Under `workdir` (else a temporary directory, removed at the end): `source.git` (what was
-    fetched), `tasks/<name>-<issue>/` (one task per issue) and `runs/` (the suite's runs).
+    Under `options.workdir` (else a temporary directory, removed at the end): `source.git`
+    (what was fetched), `tasks/<name>-<issue>/` (one task per issue) and `runs/` (the runs).
     """
+    workdir = options.workdir
     root = workdir or Path(tempfile.mkdtemp(prefix="aios-replay-"))
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -63,17 +52,7 @@ def run_replay(
             print(f"aios: no issue of {repo} can be replayed (see above)", file=sys.stderr)
             return EXIT_USAGE
         sys.stdout.flush()
-        return run_suite(
-            root / TASKS,
-            names,
-            model,
-            model_secrets,
-            jobs=jobs,
-            out=out,
-            workdir=root / RUNS,
-            repeat=repeat,
-            config=config,
-        )
+        return run_suite(root / TASKS, names, replace(options, workdir=root / RUNS))
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +23,38 @@ EXIT_UNRESOLVED = 1
 EXIT_USAGE = 2
 
 
-def run_suite(
-    tasks_dir: Path,
-    names: list[str] | None,
-    model: str,
-    model_secrets: dict[str, str],
-    *,
-    jobs: int,
-    out: Path | None,
-    workdir: Path | None,
-    repeat: int = 1,
-    config: dict[str, Any] | None = None,
-) -> int:
+@dataclass(frozen=True)
+class Options:
+    """How to run: what `aios eval`'s flags say, the same for the task set and a replay."""
+
+    model: str
+    """"scripted", "scripted-wrong", a model route, or "default" (see `Setup.model`)."""
+    model_secrets: dict[str, str] = field(default_factory=dict)
+    jobs: int = 1
+    repeat: int = 1
+    config: dict[str, Any] | None = None
+    out: Path | None = None
+    workdir: Path | None = None
+
+
+def run_suite(tasks_dir: Path, names: list[str] | None, options: Options) -> int:
     """Exit 0 when every run is resolved, 1 when some are not, 2 when a task does not load.
 
-    Each task runs `repeat` times. `workdir` keeps each run's directory (server log, model
-    requests, remotes); without it they go in a temporary directory, removed at the end.
+    Each task runs `options.repeat` times. `options.workdir` keeps each run's directory
+    (server log, model requests, remotes); without it they go in a temporary directory,
+    removed at the end.
     """
+    model, workdir, repeat = options.model, options.workdir, options.repeat
     try:
         tasks = load_tasks(tasks_dir, names, model=model)
     except TaskError as exc:
         print(f"aios: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup = Setup(OpenAPIChecker.load(), generate_app(slug="aios"), model, model_secrets, config)
+    app = generate_app(slug="aios")
+    setup = Setup(OpenAPIChecker.load(), app, model, options.model_secrets, options.config)
     root = workdir or Path(tempfile.mkdtemp(prefix="aios-eval-"))
     try:
-        results = run_all(tasks, setup, root, jobs=jobs, repeat=repeat)
+        results = run_all(tasks, setup, root, jobs=options.jobs, repeat=repeat)
     except ServeError as exc:
         print(f"aios: {exc}", file=sys.stderr)
         return EXIT_UNRESOLVED
@@ -55,8 +62,8 @@ def run_suite(
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     sys.stdout.write(as_table(results, repeat))
-    if out is not None:
-        out.write_text(as_json(results, model, repeat) + "\n")
+    if options.out is not None:
+        options.out.write_text(as_json(results, model, repeat) + "\n")
     return 0 if all(r.resolved for r in results) else EXIT_UNRESOLVED
 
 
