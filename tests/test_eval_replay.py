@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from bot.testbed.github.state import AppIdentity, PullRequest, iso
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.llm_server import LoopbackLLM
 from bot.testbed.turns import Fail, Turn, call, finish, qa_pass
+from tests.test_evals import aios_eval
 
 REPO = "acme/calc"
 RUN_TIMEOUT_S = 240
@@ -117,17 +116,6 @@ def test_the_test_command_is_the_config_s_else_the_detected_one_else_none(tmp_pa
 # -- usage errors ----------------------------------------------------------------------------
 
 
-def aios_eval(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", *argv],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     drop = ("ANTHROPIC", "OPENAI", "APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET", "GITHUB_")
     return {**{k: v for k, v in os.environ.items() if not k.startswith(drop)}, **extra}
@@ -145,7 +133,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_replay_usage_errors_exit_2(tmp_path: Path, argv: list[str], says: str) -> None:
     model = [] if "--model" in argv else ["--model", "claude-sonnet-4-5"]
     env = clean_env(ANTHROPIC_API_KEY="sk-ant-not-used")
-    done = aios_eval("--replay", REPO, *model, *argv, env=env, cwd=tmp_path)
+    done = aios_eval(tmp_path, "--replay", REPO, *model, *argv, env=env, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 2, done.stderr
     assert says in done.stderr
 
@@ -276,10 +264,11 @@ def test_a_replayed_history_is_judged_by_the_prs_own_tests(
         env = clean_env(**source.env(), ANTHROPIC_BASE_URL=llm.url)
         env["ANTHROPIC_API_KEY"] = "sk-ant-replay-loopback-not-a-real-key"
         done = aios_eval(
+            tmp_path,
             *("--replay", REPO, "--last", "3", "--model", "claude-sonnet-4-5", "--jobs", "1"),
             *("--out", str(out), "--workdir", str(workdir)),
             env=env,
-            cwd=tmp_path,
+            timeout=RUN_TIMEOUT_S,
         )
         writes = [(r.method, r.path) for r in source.requests if r.method != "GET"]
     # Nothing reached the source but the App minting its read-only token.

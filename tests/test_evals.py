@@ -282,16 +282,19 @@ def test_a_run_that_stops_is_unresolved_with_where_and_why(
     assert set(result.phases) == {"setup_s"}  # it never got past the pipeline to the judge
 
 
-def aios_eval(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    """`aios eval ARGV` with no model key in its environment: for its usage errors."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
+def aios_eval(
+    cwd: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`aios eval ARGV` as a user runs it; by default with no model key in its environment."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "eval", *argv],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
