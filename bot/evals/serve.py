@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -59,6 +59,9 @@ class Serve:
     port: int
     data_dir: Path
     log: Path
+    _redis: redis.Redis | None = field(default=None, init=False, repr=False)
+    """A client of the server's embedded Redis, once it has been found: the maintainers poll
+    every item ten times a second."""
 
     @property
     def url(self) -> str:
@@ -82,16 +85,15 @@ class Serve:
 
     def item(self, repo: str, number: int) -> WorkItem | None:
         """The work item as the server stored it in its embedded Redis (None before it exists)."""
-        url = embedded_redis.discover(self.data_dir / "redis")
-        if url is None:
-            return None
-        client = redis.Redis.from_url(url)
+        if self._redis is None:
+            url = embedded_redis.discover(self.data_dir / "redis")
+            if url is None:
+                return None
+            self._redis = redis.Redis.from_url(url)
         try:
-            raw = client.get(ITEM_KEY.format(key=item_key(repo, number)))
+            raw = self._redis.get(ITEM_KEY.format(key=item_key(repo, number)))
         except redis.RedisError:
             return None
-        finally:
-            client.close()
         return None if raw is None else WorkItem.from_dict(json.loads(raw))
 
     def usage(self, repo: str, number: int) -> Totals:
@@ -172,6 +174,8 @@ def spawn(
 def stop(serve: Serve) -> None:
     """Stop serve: its workers and Redis in order. A second SIGTERM, as a second Ctrl-C,
     ends a running agent at once (the run is over: no step is worth finishing)."""
+    if serve._redis is not None:
+        serve._redis.close()
     for signal_, grace_s in ((serve.process.terminate, 0.5), (serve.process.terminate, 15.0)):
         if serve.process.poll() is not None:
             return
