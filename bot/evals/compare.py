@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.evals.result import aligned
+from bot.evals.result import aligned, by_task, from_record
 
 
 class ResultsError(ValueError):
     """A file that is not an `aios eval --out` result: `str()` names it and what is wrong."""
 
 
-@dataclass(frozen=True)
-class TaskFigures:
-    """One task's runs in one results file, averaged (a `--repeat` run has several)."""
-
-    runs: int
-    resolved_rate: float
-    cost_usd: float
-    model_calls: float
-    wall_s: float
-    reason: str
-    """The last unresolved run's reason; empty when every run was resolved."""
-
-
-def read_results(path: Path) -> tuple[dict[str, Any], dict[str, TaskFigures]]:
-    """The file's model and summary, and its figures per task (in the file's order).
+def read_results(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The file's model and summary, and its runs per task (`by_task`, in the file's order).
 
     Raises:
         ResultsError: unreadable, not JSON, or without the `summary` and `tasks` of a result.
@@ -45,27 +31,11 @@ def read_results(path: Path) -> tuple[dict[str, Any], dict[str, TaskFigures]]:
         or not isinstance(report.get("tasks"), list)
     ):
         raise ResultsError(f"{path}: not an `aios eval --out` file (no summary and tasks)")
-    runs: dict[str, list[dict[str, Any]]] = {}
     try:
-        for task in report["tasks"]:
-            runs.setdefault(str(task["name"]), []).append(task)
-        figures = {name: _figures(group) for name, group in runs.items()}
+        tasks = by_task([from_record(record) for record in report["tasks"]])
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultsError(f"{path}: a task record is malformed ({exc!r})") from None
-    return report, figures
-
-
-def _figures(runs: list[dict[str, Any]]) -> TaskFigures:
-    count = len(runs)
-    unresolved = [r for r in runs if not r["resolved"]]
-    return TaskFigures(
-        runs=count,
-        resolved_rate=(count - len(unresolved)) / count,
-        cost_usd=sum(float(r["cost_usd"]) for r in runs) / count,
-        model_calls=sum(float(r.get("model_calls") or 0) for r in runs) / count,
-        wall_s=sum(float(r["wall_s"]) for r in runs) / count,
-        reason=str(unresolved[-1].get("reason", "")) if unresolved else "",
-    )
+    return report, {task["name"]: task for task in tasks}
 
 
 def compare(a_path: Path, b_path: Path) -> str:
@@ -99,10 +69,10 @@ def compare(a_path: Path, b_path: Path) -> str:
                 name,
                 _rate(left),
                 _rate(right),
-                f"${left.cost_usd:.4f}",
-                f"${right.cost_usd:.4f}",
-                _signed_usd(right.cost_usd - left.cost_usd),
-                f"{left.model_calls:g}→{right.model_calls:g}",
+                f"${left['cost_usd']['mean']:.4f}",
+                f"${right['cost_usd']['mean']:.4f}",
+                _signed_usd(right["cost_usd"]["mean"] - left["cost_usd"]["mean"]),
+                f"{left['model_calls']['mean']:g}→{right['model_calls']['mean']:g}",
                 _verdict(left, right),
             )
         )
@@ -116,8 +86,8 @@ def compare(a_path: Path, b_path: Path) -> str:
     lines += _overall(a_report["summary"], b_report["summary"])
     for name, right in b.items():
         left = a.get(name)
-        if right.reason and (left is None or left.resolved_rate > right.resolved_rate):
-            lines.append(f"  {name} in B: {right.reason}")
+        if right["reason"] and (left is None or left["resolved_rate"] > right["resolved_rate"]):
+            lines.append(f"  {name} in B: {right['reason']}")
     return "\n".join(lines) + "\n"
 
 
@@ -144,18 +114,18 @@ def _overall(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _rate(figures: TaskFigures | None) -> str:
-    if figures is None:
+def _rate(task: dict[str, Any] | None) -> str:
+    if task is None:
         return "-"
-    if figures.runs == 1:
-        return "yes" if figures.resolved_rate == 1 else "NO"
-    return f"{round(figures.resolved_rate * figures.runs)}/{figures.runs}"
+    if task["runs"] == 1:
+        return "yes" if task["resolved"] else "NO"
+    return f"{task['resolved']}/{task['runs']}"
 
 
-def _verdict(left: TaskFigures, right: TaskFigures) -> str:
-    if right.resolved_rate > left.resolved_rate:
+def _verdict(left: dict[str, Any], right: dict[str, Any]) -> str:
+    if right["resolved_rate"] > left["resolved_rate"]:
         return "better"
-    if right.resolved_rate < left.resolved_rate:
+    if right["resolved_rate"] < left["resolved_rate"]:
         return "WORSE"
     return ""
 

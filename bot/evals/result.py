@@ -70,6 +70,22 @@ def summary(results: Sequence[TaskResult]) -> dict[str, Any]:
     }
 
 
+def from_record(record: dict[str, Any]) -> TaskResult:
+    """A run's record as `as_json` wrote it (or an older `--out` file, its missing fields at
+    their defaults) back as a `TaskResult`.
+
+    Raises:
+        TypeError, ValueError: a record that is not a mapping with at least a name.
+    """
+    known = {f.name for f in dataclasses.fields(TaskResult)}
+    fields = {k: v for k, v in record.items() if k in known and v is not None}
+    tokens = fields.pop("tokens", None)
+    if isinstance(tokens, dict):
+        kinds = {f.name for f in dataclasses.fields(Tokens)}
+        fields["tokens"] = Tokens(**{k: int(v) for k, v in tokens.items() if k in kinds and v})
+    return TaskResult(str(fields.pop("name")), **fields)
+
+
 def spread(values: Sequence[float]) -> dict[str, float]:
     """min, mean, max and the population standard deviation of `values` (non-empty)."""
     return {
@@ -81,8 +97,9 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 
 
 def by_task(results: Sequence[TaskResult]) -> list[dict[str, Any]]:
-    """Each task's runs together, in first-seen order: how often resolved, and the spread of
-    its cost and wall time (models are not deterministic: one run says little)."""
+    """Each task's runs together, in first-seen order: how often resolved, the spread of its
+    cost, wall time and calls (models are not deterministic: one run says little), and the
+    last unresolved run's reason."""
     runs: dict[str, list[TaskResult]] = {}
     for result in results:
         runs.setdefault(result.name, []).append(result)
@@ -95,6 +112,7 @@ def by_task(results: Sequence[TaskResult]) -> list[dict[str, Any]]:
             "cost_usd": spread([r.cost_usd for r in group]),
             "wall_s": spread([r.wall_s for r in group]),
             "model_calls": spread([r.model_calls for r in group]),
+            "reason": next((r.reason for r in reversed(group) if not r.resolved), ""),
         }
         for name, group in runs.items()
     ]
