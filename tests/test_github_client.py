@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import gidgethub
 import httpx2
@@ -15,7 +16,13 @@ import redis.asyncio
 import structlog
 import structlog.tracebacks
 
-from bot.github.client import GitHubClient, GitHubUnreachable, RetryPolicy, graphql_url
+from bot.github.client import (
+    WRITE_LOCK_KEY,
+    GitHubClient,
+    GitHubUnreachable,
+    RetryPolicy,
+    graphql_url,
+)
 from bot.github.sessions import app_client, installation_client
 from bot.settings import Settings
 from bot.testbed.github import FakeGitHub
@@ -418,6 +425,43 @@ async def test_a_short_burst_of_writes_does_not_wait(
         assert seen.sleep.calls == []
         await gh.post(ISSUE_COMMENTS, url_vars, data={"body": "one too many"})
     assert len(seen.sleep.calls) == 1 and 0.8 < seen.sleep.calls[0] <= 1.0
+
+
+class CancelledOnTheLock(redis.asyncio.Redis):
+    """A worker's Redis client whose task is cancelled just after Redis set the write lock,
+    before the reply was read: the moment a closing progress writer can cancel its write."""
+
+    async def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = await super().set(name, value, *args, **kwargs)
+        if str(name).startswith(WRITE_LOCK_KEY.format(scope="")):
+            current = asyncio.current_task()
+            assert current is not None
+            current.cancel()
+            await asyncio.sleep(0)  # where the cancellation lands
+        return answer
+
+
+async def test_a_write_cancelled_while_taking_the_lock_leaves_the_lock_free(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis, redis_url: str
+) -> None:
+    github_fake.add_issue("octo-org/hello", "Paginate users")
+    url_vars = {**HELLO, "number": 1}
+    cancelling = CancelledOnTheLock.from_url(redis_url)
+    try:
+        async with worker(github_fake, cancelling) as (gh, _seen):
+            await gh.getitem("/repos/{owner}/{repo}", HELLO)
+            write = asyncio.create_task(gh.post(ISSUE_COMMENTS, url_vars, data={"body": "cut"}))
+            with pytest.raises(asyncio.CancelledError):
+                await write
+    finally:
+        await cancelling.aclose()
+
+    assert await aredis.keys(WRITE_LOCK_KEY.format(scope="*")) == []
+    assert github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments") == []
+    # Another worker's write goes through at once instead of waiting a minute for the key.
+    async with worker(github_fake, aredis) as (gh, _seen):
+        await asyncio.wait_for(gh.post(ISSUE_COMMENTS, url_vars, data={"body": "next"}), 5)
+    assert len(github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments")) == 1
 
 
 def assert_no_token_in(fake: FakeGitHub, *texts: str) -> None:

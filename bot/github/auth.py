@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
+from bot import redis_locks
 from bot.github.scopes import TokenScope
 from bot.settings import Settings
 
@@ -161,7 +162,7 @@ class TokenCache:
             sleep=0.05,
         )
         try:
-            acquired = await lock.acquire()
+            acquired = await redis_locks.acquire(lock)
         except LockError:
             acquired = False
         if not acquired:

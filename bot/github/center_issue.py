@@ -20,6 +20,7 @@ import structlog
 from gidgethub import BadRequest, GitHubException
 from gidgethub.abc import GitHubAPI
 
+from bot import redis_locks
 from bot.workitem.names import CONTROL_CENTER_TITLE, is_control_center
 
 log = structlog.get_logger(__name__)
@@ -80,7 +81,7 @@ async def publish_center(
         timeout=LOCK_TIMEOUT_S,
         blocking_timeout=LOCK_TIMEOUT_S,
     )
-    async with lock:
+    async with redis_locks.held(lock):
         known = await client.hgetall(key)
         number = int(known[b"issue"]) if b"issue" in known else None
         wanted = digest(body)

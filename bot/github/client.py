@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
+from bot import redis_locks
 from bot.github import pacing
 from bot.github.auth import AppCredentials, Credential, TokenCache, app_jwt
 from bot.github.scopes import TokenScope
@@ -362,7 +363,7 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
             blocking_timeout=self.policy.write_lock_wait_s if limit is None else LOCK_WAIT_S,
             sleep=0.02,
         )
-        if not await lock.acquire():
+        if not await redis_locks.acquire(lock):
             if limit is not None:
                 raise pacing.WriteDeferred(self._write_scope, self.policy.write_spacing_s)
             raise GitHubWriteLockTimeout(

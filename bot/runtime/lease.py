@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import redis.asyncio
 from redis.exceptions import LockError
 
+from bot import redis_locks
+
 LEASE_S = 10.0
 """How long a lock outlives a holder that died (SIGKILL, OOM): the waiters' worst case."""
 
@@ -28,7 +30,7 @@ async def leased_lock(
         redis.exceptions.LockError: when the lock stays taken for `wait_s`.
     """
     lock = client.lock(name, timeout=lease_s, blocking_timeout=wait_s)
-    if not await lock.acquire():
+    if not await redis_locks.acquire(lock):
         raise LockError(f"{name} stayed locked for {wait_s:.0f} s")
     renewal = asyncio.create_task(_renew(lock, lease_s / 3))
     try:
