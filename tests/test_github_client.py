@@ -7,7 +7,6 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import gidgethub
 import httpx2
@@ -26,6 +25,7 @@ from bot.github.client import (
 from bot.github.sessions import app_client, installation_client
 from bot.settings import Settings
 from bot.testbed.github import FakeGitHub
+from tests.cancelling_redis import CancelledAfterTheSet
 
 NOW = 1_700_000_000.0
 
@@ -427,26 +427,13 @@ async def test_a_short_burst_of_writes_does_not_wait(
     assert len(seen.sleep.calls) == 1 and 0.8 < seen.sleep.calls[0] <= 1.0
 
 
-class CancelledOnTheLock(redis.asyncio.Redis):
-    """A worker's Redis client whose task is cancelled just after Redis set the write lock,
-    before the reply was read: the moment a closing progress writer can cancel its write."""
-
-    async def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-        answer = await super().set(name, value, *args, **kwargs)
-        if str(name).startswith(WRITE_LOCK_KEY.format(scope="")):
-            current = asyncio.current_task()
-            assert current is not None
-            current.cancel()
-            await asyncio.sleep(0)  # where the cancellation lands
-        return answer
-
-
 async def test_a_write_cancelled_while_taking_the_lock_leaves_the_lock_free(
     github_fake: FakeGitHub, aredis: redis.asyncio.Redis, redis_url: str
 ) -> None:
     github_fake.add_issue("octo-org/hello", "Paginate users")
     url_vars = {**HELLO, "number": 1}
-    cancelling = CancelledOnTheLock.from_url(redis_url)
+    # Cancelled once Redis set the write lock: where a closing progress writer can cut a write.
+    cancelling = CancelledAfterTheSet.on(redis_url, WRITE_LOCK_KEY.format(scope=""))
     try:
         async with worker(github_fake, cancelling) as (gh, _seen):
             await gh.getitem("/repos/{owner}/{repo}", HELLO)

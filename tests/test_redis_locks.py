@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
 from redis.exceptions import LockError
 
 from bot import redis_locks
+from tests.cancelling_redis import CancelledAfterTheSet
 
 KEY = "aios:test:lock"
 
 
-class CancelledAfterTheSet(redis.asyncio.Redis):
-    """Its task is cancelled once Redis has answered a SET of KEY, before the caller reads
-    the answer: where a cancellation leaves a key nobody knows it owns."""
-
-    async def set(self, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-        answer = await super().set(name, value, *args, **kwargs)
-        if name == KEY:
-            current = asyncio.current_task()
-            assert current is not None
-            current.cancel()
-            await asyncio.sleep(0)
-        return answer
-
-
 @pytest.fixture
-async def cancelling(redis_url: str) -> Any:
-    client = CancelledAfterTheSet.from_url(redis_url)
+async def cancelling(redis_url: str) -> AsyncIterator[CancelledAfterTheSet]:
+    client = CancelledAfterTheSet.on(redis_url, KEY)
     yield client
     await client.aclose()
 
