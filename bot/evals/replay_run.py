@@ -10,8 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.evals.history import HistoryError, read_history
+from bot.evals.models import EXIT_USAGE
 from bot.evals.replay import Built, ReplayError, build, fetch
-from bot.evals.suite import EXIT_USAGE, Options, run_suite
+from bot.evals.suite import Options, run_suite
 from bot.settings import Settings
 
 TASKS = "tasks"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.evals.models import EXIT_UNRESOLVED, EXIT_USAGE
 from bot.evals.result import TaskResult, as_json, as_table
 from bot.evals.runner import run_task
 from bot.evals.serve import ServeError
@@ -18,9 +19,6 @@ from bot.evals.stage import Run, Setup, staged
 from bot.evals.task import Task, TaskError, load_tasks
 from bot.testbed.github.auth import generate_app
 from bot.testbed.github.openapi import OpenAPIChecker
-
-EXIT_UNRESOLVED = 1
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
