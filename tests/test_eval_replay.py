@@ -21,7 +21,7 @@ from bot.testbed.github.state import AppIdentity, PullRequest, iso
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.llm_server import LoopbackLLM
 from bot.testbed.turns import Fail, Turn, call, finish, qa_pass
-from tests.test_evals import aios_eval
+from tests.eval_harness import aios_eval
 
 REPO = "acme/calc"
 RUN_TIMEOUT_S = 240

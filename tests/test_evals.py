@@ -22,6 +22,7 @@ from bot.testbed.github.openapi import OpenAPIChecker
 from bot.testbed.github.state import AppIdentity
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.turns import finish, qa_pass
+from tests.eval_harness import aios_eval
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "evals" / "tasks"
@@ -280,22 +281,6 @@ def test_a_run_that_stops_is_unresolved_with_where_and_why(
     assert result.model_calls == 1
     assert result.tokens.input > 0 and result.tokens.output > 0 and result.cost_usd > 0
     assert set(result.phases) == {"setup_s"}  # it never got past the pipeline to the judge
-
-
-def aios_eval(
-    cwd: Path, *argv: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """`aios eval ARGV` as a user runs it; by default with no model key in its environment."""
-    if env is None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "OPENAI"))}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", *argv],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_a_real_model_route_without_a_key_is_a_usage_error(tmp_path: Path) -> None:
