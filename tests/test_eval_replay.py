@@ -224,6 +224,19 @@ def seed_history(fake: FakeGitHub, root: Path) -> list[dict[str, Any]]:
     return seeded
 
 
+def seed_untested_fix(fake: FakeGitHub) -> tuple[int, int]:
+    """The newest fix: a merged PR that changes code but no test (nothing to judge with)."""
+    number = fake.add_issue(REPO, "add() is slow", "It is.", labels=["bug"]).number
+    git = fake.git(REPO)
+    main = git.branch_sha("main")
+    assert main is not None
+    code = (git.read(main, "calc.py") or b"").decode() + "\n\nFAST = True\n"
+    fake.push_as("bob", REPO, "fast-add", {"calc.py": code})
+    pr = fake.open_pull_as("bob", REPO, "fast-add", "main", "Faster add", f"Fixes #{number}.")
+    merge(fake, pr, "bob")
+    return number, pr.number
+
+
 def cto_plan(title: str) -> Turn:
     plan = {"summary": title, "tasks": [{"role": "backend", "title": title,
             "acceptance": ["the tests pass"], "files": ["calc.py"]}], "risks": [],
@@ -247,6 +260,7 @@ def test_a_replayed_history_is_judged_by_the_prs_own_tests(
 ) -> None:
     source = FakeGitHub(openapi_checker, app=github_app_identity)
     seeded = seed_history(source, tmp_path / "source-remotes")
+    untested_issue, untested_pull = seed_untested_fix(source)
     newest_first = seeded[::-1]
     right_mean, right_clamp = newest_first[1]["code"], newest_first[2]["code"]
     # The docstring task's "fix" changes nothing that matters: CI (the old tests) passes,
@@ -265,7 +279,7 @@ def test_a_replayed_history_is_judged_by_the_prs_own_tests(
         env["ANTHROPIC_API_KEY"] = "sk-ant-replay-loopback-not-a-real-key"
         done = aios_eval(
             tmp_path,
-            *("--replay", REPO, "--last", "3", "--model", "claude-sonnet-4-5", "--jobs", "1"),
+            *("--replay", REPO, "--last", "4", "--model", "claude-sonnet-4-5", "--jobs", "1"),
             *("--out", str(out), "--workdir", str(workdir)),
             env=env,
             timeout=RUN_TIMEOUT_S,
@@ -285,8 +299,14 @@ def test_a_replayed_history_is_judged_by_the_prs_own_tests(
     assert wrong["reason"].startswith("merged, but the hidden tests fail: FAIL: ")
     assert "test_add_has_a_docstring" in wrong["reason"]
     assert all(tasks[n]["reason"] == "" for n in names[1:])
-    # The closed issue without a PR and the open one are not replayed.
-    assert "3 closed issue(s) fixed by a merged pull request" in done.stdout
+    # The closed issue without a PR and the open one are not replayed; the fix without a
+    # test is chosen but skipped, and the report says so (a rate over 3, not over 4).
+    assert "4 closed issue(s) fixed by a merged pull request" in done.stdout
+    reason = f"#{untested_pull} added or changed no test files: nothing to judge with"
+    assert f"#{untested_issue} (fixed by #{untested_pull}): skipped, {reason}" in done.stdout
+    assert results["skipped"] == [
+        {"issue": untested_issue, "pull": untested_pull, "reason": reason}
+    ]
 
     for name, fix in zip(names, newest_first, strict=True):
         task = workdir / "tasks" / name

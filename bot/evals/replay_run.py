@@ -39,7 +39,7 @@ def run_replay(settings: Settings, repo: str, last: int, options: Options) -> in
         except (HistoryError, ReplayError) as exc:
             print(f"aios: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        names = []
+        names, skipped = [], []
         for entry in built:
             where = f"  #{entry.fix.issue} (fixed by #{entry.fix.pull})"
             if isinstance(entry, Built):
@@ -49,11 +49,14 @@ def run_replay(settings: Settings, repo: str, last: int, options: Options) -> in
                     print(f"    {entry.left_out} binary or linked file(s) left out of its project")
             else:
                 print(f"{where}: skipped, {entry.reason}")
+                skipped.append(
+                    {"issue": entry.fix.issue, "pull": entry.fix.pull, "reason": entry.reason}
+                )
         if not names:
             print(f"aios: no issue of {repo} can be replayed (see above)", file=sys.stderr)
             return EXIT_USAGE
         sys.stdout.flush()
-        return run_suite(root / TASKS, names, replace(options, workdir=root / RUNS))
+        return run_suite(root / TASKS, names, replace(options, workdir=root / RUNS), skipped)
     finally:
         if workdir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,12 +128,19 @@ def repeat_rates(results: Sequence[TaskResult]) -> list[float]:
     return rates
 
 
-def as_json(results: Sequence[TaskResult], model: str, repeat: int = 1) -> str:
+def as_json(
+    results: Sequence[TaskResult],
+    model: str,
+    repeat: int = 1,
+    skipped: Sequence[Mapping[str, Any]] = (),
+) -> str:
     report: dict[str, Any] = {"model": model, "repeat": repeat, "summary": summary(results)}
     if repeat > 1:
         report["summary"]["resolved_rate_spread"] = spread(repeat_rates(results))
     report["by_task"] = by_task(results)
     report["tasks"] = [dataclasses.asdict(r) for r in results]
+    if skipped:
+        report["skipped"] = [dict(entry) for entry in skipped]
     return json.dumps(report, indent=2)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +35,18 @@ class Options:
     workdir: Path | None = None
 
 
-def run_suite(tasks_dir: Path, names: list[str] | None, options: Options) -> int:
+def run_suite(
+    tasks_dir: Path,
+    names: list[str] | None,
+    options: Options,
+    skipped: Sequence[Mapping[str, Any]] = (),
+) -> int:
     """Exit 0 when every run is resolved, 1 when some are not, 2 when a task does not load.
 
     Each task runs `options.repeat` times. `options.workdir` keeps each run's directory
     (server log, model requests, remotes); without it they go in a temporary directory,
-    removed at the end.
+    removed at the end. `skipped` (a replay's issues that could not become tasks, and why)
+    goes into the JSON as it is.
     """
     model, workdir, repeat = options.model, options.workdir, options.repeat
     try:
@@ -61,7 +67,7 @@ def run_suite(tasks_dir: Path, names: list[str] | None, options: Options) -> int
             shutil.rmtree(root, ignore_errors=True)
     sys.stdout.write(as_table(results, repeat))
     if options.out is not None:
-        options.out.write_text(as_json(results, model, repeat) + "\n")
+        options.out.write_text(as_json(results, model, repeat, skipped) + "\n")
     return 0 if all(r.resolved for r in results) else EXIT_UNRESOLVED
 
 
