@@ -8,14 +8,12 @@ driven by settings and every wait is on a condition with a deadline.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from bot.testbed.github.state import AppIdentity
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.llm_server import LoopbackLLM
 from bot.testbed.turns import Hang, Turn, call, finish, qa_pass
+from tests.fakes.plugin import started_github
 from tests.serve_harness import (
     REPO,
     Serve,
@@ -83,27 +82,22 @@ def stack(
     github_app_identity: AppIdentity,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    github = FakeGitHub(openapi_checker, app=dataclasses.replace(github_app_identity))
-    github.add_installation(1, "octo-org", [REPO])
-    github.set_permission(REPO, "alice", "write")
-    github.start()
     model = ScriptedModel([])
-    llm = LoopbackLLM(model).__enter__()
-    workdir: Path = tmp_path_factory.mktemp("faults")
-    serve = spawn_serve(
-        github,
-        llm,
-        workdir,
-        env={"AIOS_AGENT_TIMEOUT_S": str(AGENT_TIMEOUT_S), "AIOS_PENDING_EFFECTS_AFTER_S": "1"},
-    )
-    github.webhook_url = f"{serve.url}/webhook"
-    try:
-        yield Stack(github, model, serve)
-    finally:
-        stop_serve(serve)
-        llm.__exit__()
-        github.stop()
-    assert github.violations == [], "\n".join(github.violations)
+    with (
+        started_github(openapi_checker, github_app_identity) as github,
+        LoopbackLLM(model) as llm,
+    ):
+        serve = spawn_serve(
+            github,
+            llm,
+            tmp_path_factory.mktemp("faults"),
+            env={"AIOS_AGENT_TIMEOUT_S": str(AGENT_TIMEOUT_S), "AIOS_PENDING_EFFECTS_AFTER_S": "1"},
+        )
+        github.webhook_url = f"{serve.url}/webhook"
+        try:
+            yield Stack(github, model, serve)
+        finally:
+            stop_serve(serve)
 
 
 def test_a_worker_killed_mid_agent_takes_its_work_horse_along(stack: Stack) -> None:

@@ -19,8 +19,6 @@ import redis
 
 from bot.runtime.catalog import BY_NAME
 from bot.testbed.github import FakeGitHub
-from bot.testbed.github.openapi import OpenAPIChecker
-from bot.testbed.github.state import AppIdentity
 from bot.testbed.llm import ScriptedModel
 from bot.testbed.llm_server import LoopbackLLM
 from bot.testbed.turns import Turn, call, finish, qa_pass
@@ -79,22 +77,10 @@ class Stack:
 
 @pytest.fixture
 def stack(
-    openapi_checker: OpenAPIChecker,
-    github_app_identity: AppIdentity,
-    tmp_path: Path,
+    github_fake: FakeGitHub, scripted_model: ScriptedModel, tmp_path: Path
 ) -> Iterator[Stack]:
-    github = FakeGitHub(openapi_checker, app=dataclasses.replace(github_app_identity))
-    github.add_installation(1, "octo-org", [REPO])
-    github.set_permission(REPO, "alice", "write")
-    github.start()
-    model = ScriptedModel([])
-    llm = LoopbackLLM(model).__enter__()
-    try:
-        yield Stack(github, model, llm, tmp_path)
-    finally:
-        llm.__exit__()
-        github.stop()
-    assert github.violations == [], "\n".join(github.violations)
+    with LoopbackLLM(scripted_model) as llm:
+        yield Stack(github_fake, scripted_model, llm, tmp_path)
 
 
 def _ctrl_c(serve: Serve) -> None:

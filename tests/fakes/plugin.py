@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -41,7 +42,14 @@ def github_fake(
 
     At teardown every request must have matched GitHub's REST description.
     """
-    fake = FakeGitHub(openapi_checker, app=dataclasses.replace(github_app_identity))
+    with started_github(openapi_checker, github_app_identity) as fake:
+        yield fake
+
+
+@contextmanager
+def started_github(openapi_checker: OpenAPIChecker, identity: AppIdentity) -> Iterator[FakeGitHub]:
+    """`github_fake` for a fixture of another scope (one fake for a module's scenarios)."""
+    fake = FakeGitHub(openapi_checker, app=dataclasses.replace(identity))
     fake.add_installation(INSTALLATION_ID, "octo-org", [REPO])
     fake.set_permission(REPO, "alice", "write")
     fake.set_permission(REPO, "bob", "read")
