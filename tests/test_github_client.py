@@ -451,6 +451,24 @@ async def test_a_write_cancelled_while_taking_the_lock_leaves_the_lock_free(
     assert len(github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments")) == 1
 
 
+async def test_a_long_wait_for_the_write_lock_is_logged(
+    github_fake: FakeGitHub, aredis: redis.asyncio.Redis
+) -> None:
+    github_fake.add_issue("octo-org/hello", "Paginate users")
+    policy = RetryPolicy(write_lock_slow_s=0.2)
+    async with worker(github_fake, aredis, policy) as (gh, _seen):
+        await gh.getitem("/repos/{owner}/{repo}", HELLO)  # mint the token first
+        # Another holder's lock that nobody releases: it frees itself after 0.5 s.
+        stuck = aredis.lock(WRITE_LOCK_KEY.format(scope="installation:1"), timeout=0.5)
+        assert await stuck.acquire()
+        with structlog.testing.capture_logs() as logs:
+            await gh.post(ISSUE_COMMENTS, {**HELLO, "number": 1}, data={"body": "late"})
+    (slow,) = [e for e in logs if e["event"] == "github.write_lock_slow"]
+    assert slow["scope"] == "installation:1" and slow["acquired"] is True
+    assert 0.2 <= slow["waited_s"] <= 5
+    assert len(github_fake.calls("POST", "/repos/octo-org/hello/issues/1/comments")) == 1
+
+
 def assert_no_token_in(fake: FakeGitHub, *texts: str) -> None:
     with fake.lock:
         tokens = list(fake.state.tokens)

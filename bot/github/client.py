@@ -73,6 +73,9 @@ class RetryPolicy:
     """A worker that dies holding the write lock frees it after this long."""
     write_lock_wait_s: float = 300.0
     """How long a mutating request that may wait waits for another's request to end."""
+    write_lock_slow_s: float = 5.0
+    """A wait this long for the write lock is logged: one request holds it, so a longer wait
+    means a stuck or dead holder, and every write of the installation waits with it."""
 
     def __post_init__(self) -> None:
         if self.write_burst < 1:
@@ -363,7 +366,17 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
             blocking_timeout=self.policy.write_lock_wait_s if limit is None else LOCK_WAIT_S,
             sleep=0.02,
         )
-        if not await redis_locks.acquire(lock):
+        asked = time.monotonic()
+        acquired = await redis_locks.acquire(lock)
+        waited = time.monotonic() - asked
+        if waited >= self.policy.write_lock_slow_s:
+            log.warning(
+                "github.write_lock_slow",
+                scope=self._write_scope,
+                waited_s=round(waited, 1),
+                acquired=acquired,
+            )
+        if not acquired:
             if limit is not None:
                 raise pacing.WriteDeferred(self._write_scope, self.policy.write_spacing_s)
             raise GitHubWriteLockTimeout(
