@@ -230,6 +230,15 @@ def test_scripted_resolves_every_task_and_the_hidden_tests_never_reach_the_agent
     ) == (2, 1)
     assert tasks["price-currency"]["review_rounds"] == 1
     assert tasks["duration-parse"]["review_rounds"] == 1
+    # A merge with review comments ends with the memory distiller's call, which the run
+    # waits for and counts: the last request is the distiller's, and every one was billed.
+    for reviewed in ("price-currency", "duration-parse"):
+        sent = json.loads((workdir / reviewed / "model-requests.json").read_text())
+        review = load_task(TASKS / reviewed).review
+        assert review is not None
+        distiller = "\n".join(strings(sent[-1]))
+        assert '"memories"' in distiller and review.splitlines()[0] in distiller
+        assert tasks[reviewed]["model_calls"] == len(sent)
     assert tasks["lint-ci-fix"]["ci_fix_attempts"] == 1  # the docstring checker failed CI once
     slug = tasks["slug-bugfix"]
     assert (slug["ci_fix_attempts"], slug["human_interventions"]) == (1, 0)  # CI failed once

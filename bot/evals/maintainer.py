@@ -60,7 +60,9 @@ class Maintainer:
         return self.answers_given + self.reviews_left
 
     def drive(self, number: int, deadline: float) -> WorkItem:
-        """Play the maintainer for issue `number` until its PR is merged.
+        """Play the maintainer for issue `number` until its PR is merged and AIOS has learned
+        from it (the distiller's call is part of what the issue cost; a learning that does
+        not end by `deadline` is not waited for further).
 
         Raises:
             Stopped: the item failed, paused, was cancelled or handed to a human, serve
@@ -73,13 +75,18 @@ class Maintainer:
             item = self.serve.item(self.repo, number) or item
             if item is not None:
                 if item.state is State.MERGED:
-                    return item
+                    return self._learned(item, deadline)
                 self._check_stopped(item)
                 self._act(item)
             if time.monotonic() > deadline:
                 where = item.state.label if item is not None else "before the work item existed"
                 raise Stopped(f"timed out in {where}", item.state if item else None)
             time.sleep(POLL_S)
+
+    def _learned(self, item: WorkItem, deadline: float) -> WorkItem:
+        while not self.serve.learned(item) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        return item
 
     def _check_stopped(self, item: WorkItem) -> None:
         if item.state in STOPPED:

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import redis
 import redis.asyncio
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from bot.agents.ledger import RedisLedger, Totals
 from bot.app import embedded_redis
 from bot.app.embedded_redis import free_port
+from bot.runtime.queues import ENDED, job_key
 from bot.settings import SECRET_VARIABLES, SECRETS_FD_VARIABLE
 from bot.workitem.item import WorkItem
 from bot.workitem.store import ITEM_KEY, item_key
@@ -85,16 +88,34 @@ class Serve:
 
     def item(self, repo: str, number: int) -> WorkItem | None:
         """The work item as the server stored it in its embedded Redis (None before it exists)."""
+        client = self._client()
+        if client is None:
+            return None
+        try:
+            raw = client.get(ITEM_KEY.format(key=item_key(repo, number)))
+        except redis.RedisError:
+            return None
+        return None if raw is None else WorkItem.from_dict(json.loads(raw))
+
+    def learned(self, item: WorkItem) -> bool:
+        """Whether the job that learns from the item's pull request has ended (False before
+        it is queued): the distiller's call is part of what the issue cost."""
+        client = self._client()
+        if client is None or item.pr_number is None:
+            return False
+        try:
+            job = Job.fetch(job_key("learn", item.key, item.pr_number), connection=client)
+            return job.get_status() in ENDED
+        except (NoSuchJobError, redis.RedisError):
+            return False
+
+    def _client(self) -> redis.Redis | None:
         if self._redis is None:
             url = embedded_redis.discover(self.data_dir / "redis")
             if url is None:
                 return None
             self._redis = redis.Redis.from_url(url)
-        try:
-            raw = self._redis.get(ITEM_KEY.format(key=item_key(repo, number)))
-        except redis.RedisError:
-            return None
-        return None if raw is None else WorkItem.from_dict(json.loads(raw))
+        return self._redis
 
     def usage(self, repo: str, number: int) -> Totals:
         """The work item's model calls, tokens by kind and cost, from the server's ledger: the

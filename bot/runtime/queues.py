@@ -24,7 +24,8 @@ from bot.runtime.control import ControlledJob
 RESULT_TTL_S = 7 * 24 * 3600
 """Finished jobs are kept as long as deliveries are deduplicated, so a unique job id stays taken."""
 
-_ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+"""The statuses of a job that will not run again."""
 
 INSTALLATION_CONCURRENCY = 4
 """Agent jobs one installation may run at once; the rest wait in RQ's rate-limit registry."""
@@ -105,7 +106,7 @@ class JobQueue:
             status = Job.fetch(job_id, connection=self.connection).get_status()
         except (NoSuchJobError, InvalidJobOperation):
             return False
-        return status not in _ENDED
+        return status not in ENDED
 
     def enqueue_route(
         self, entry_id: str, delivery_id: str, installation_id: int | None = None
