@@ -62,6 +62,7 @@ class Serve:
     port: int
     data_dir: Path
     log: Path
+    _redis_url: str | None = field(default=None, init=False, repr=False)
     _redis: redis.Redis | None = field(default=None, init=False, repr=False)
     """A client of the server's embedded Redis, once it has been found: the maintainers poll
     every item ten times a second."""
@@ -109,19 +110,31 @@ class Serve:
         except (NoSuchJobError, redis.RedisError):
             return False
 
+    def usage(self, repo: str, number: int) -> Totals:
+        """The work item's model calls, tokens by kind and cost, from the server's ledger: the
+        same counts `/aios cost` and the budgets use, whichever model answered."""
+        url = self._url()
+        return Totals() if url is None else asyncio.run(_item_usage(url, item_key(repo, number)))
+
+    def close(self) -> None:
+        """Close the client of the embedded Redis (before the server stops it)."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
+    def _url(self) -> str | None:
+        """The embedded Redis's URL, read from its data directory once it is there."""
+        if self._redis_url is None:
+            self._redis_url = embedded_redis.discover(self.data_dir / "redis")
+        return self._redis_url
+
     def _client(self) -> redis.Redis | None:
         if self._redis is None:
-            url = embedded_redis.discover(self.data_dir / "redis")
+            url = self._url()
             if url is None:
                 return None
             self._redis = redis.Redis.from_url(url)
         return self._redis
-
-    def usage(self, repo: str, number: int) -> Totals:
-        """The work item's model calls, tokens by kind and cost, from the server's ledger: the
-        same counts `/aios cost` and the budgets use, whichever model answered."""
-        url = embedded_redis.discover(self.data_dir / "redis")
-        return Totals() if url is None else asyncio.run(_item_usage(url, item_key(repo, number)))
 
 
 async def _item_usage(url: str, work_item: str) -> Totals:
@@ -195,8 +208,7 @@ def spawn(
 def stop(serve: Serve) -> None:
     """Stop serve: its workers and Redis in order. A second SIGTERM, as a second Ctrl-C,
     ends a running agent at once (the run is over: no step is worth finishing)."""
-    if serve._redis is not None:
-        serve._redis.close()
+    serve.close()
     for signal_, grace_s in ((serve.process.terminate, 0.5), (serve.process.terminate, 15.0)):
         if serve.process.poll() is not None:
             return
