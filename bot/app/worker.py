@@ -27,7 +27,7 @@ from bot.runtime import shutdown
 from bot.runtime.catalog import CATALOG
 from bot.runtime.context import redis_url_of
 from bot.runtime.control import ControlledJob
-from bot.runtime.queues import JobQueue
+from bot.runtime.queues import DependentsQueue, JobQueue
 from bot.runtime.scope import HorseKilled
 from bot.settings import Settings
 
@@ -193,7 +193,14 @@ def run_worker(settings: Settings, *, burst: bool = False, quick_only: bool = Fa
     # than most of them take. Agent runs keep RQ's horse, which isolates and times them out.
     worker_class = QuickWorker if quick_only else AgentWorker
     # ControlledJob: a job may ask to run later (a write turn, a model outage) as an RQ Retry.
-    worker = worker_class(queues, connection=connection, name=name, job_class=ControlledJob)
+    # DependentsQueue: the queue RQ hands a dequeued job's end to moves its dependents at once.
+    worker = worker_class(
+        queues,
+        connection=connection,
+        name=name,
+        job_class=ControlledJob,
+        queue_class=DependentsQueue,
+    )
     worker.outage = outage
     log.info("worker started", worker=name, queues=[queue.name for queue in queues])
     try:

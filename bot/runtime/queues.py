@@ -27,6 +27,38 @@ RESULT_TTL_S = 7 * 24 * 3600
 ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 """The statuses of a job that will not run again."""
 
+READY_ATTEMPTS = 20
+"""How often a finished job's ready dependents are offered to their queue before the rest is
+left to RQ's maintenance pass."""
+
+
+class DependentsQueue(Queue):
+    """RQ's queue, whose finished jobs' dependents reach their queue at once.
+
+    RQ moves a job's ready dependents onto the queue under WATCH of the queue's one ready
+    registry, and skips a dependent when anything else changed that registry meanwhile (another
+    worker moving its own job's dependents at the same moment): "a later cleanup pass
+    revisits it", which is the workers' maintenance, every ten minutes. Seen as a work item
+    stuck after its agent finished (its `finish_implementation` never ran) when two agents
+    finished together. Offering the skipped ones again, until none is left, closes that gap.
+    """
+
+    def enqueue_ready_jobs_by_queue(self, job_ids_by_queue_name: dict[str, list[str]]) -> None:
+        waiting = job_ids_by_queue_name
+        for _attempt in range(READY_ATTEMPTS):
+            super().enqueue_ready_jobs_by_queue(waiting)
+            left = {name: self._still_ready(name, ids) for name, ids in waiting.items()}
+            waiting = {name: ids for name, ids in left.items() if ids}
+            if not waiting:
+                return
+
+    def _still_ready(self, queue_name: str, job_ids: list[str]) -> list[str]:
+        registry = Queue(queue_name, connection=self.connection).ready_job_registry
+        return [
+            job_id for job_id in job_ids if self.connection.zscore(registry.key, job_id) is not None
+        ]
+
+
 INSTALLATION_CONCURRENCY = 4
 """Agent jobs one installation may run at once; the rest wait in RQ's rate-limit registry."""
 
@@ -54,8 +86,12 @@ class JobQueue:
     def __init__(self, connection: redis.Redis, *, agent_timeout_s: int = AGENT_TIMEOUT_S) -> None:
         self.connection = connection
         self.agent_timeout_s = agent_timeout_s
-        self.route = Queue(QueueName.QUICK, connection=connection, job_class=ControlledJob)
-        self.agents = Queue(QueueName.AGENTS, connection=connection, job_class=ControlledJob)
+        self.route = DependentsQueue(
+            QueueName.QUICK, connection=connection, job_class=ControlledJob
+        )
+        self.agents = DependentsQueue(
+            QueueName.AGENTS, connection=connection, job_class=ControlledJob
+        )
 
     def enqueue(
         self,
